@@ -1,0 +1,41 @@
+// Bindings of the runtime: threads, ISA level, CPU name, build facts.
+#include <string>
+
+#include "bindings/array.h"
+#include "core/cpu_features.h"
+#include "core/parallel.h"
+
+namespace fl {
+
+void init_core(py::module_& m) {
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", [](int n) {
+    FL_CHECK_ARG(n >= 1, "n: expected a thread count >= 1, got ", n);
+    set_num_threads(n);
+  });
+  m.def("isa_current", [] { return std::string(isa_name(isa_current())); });
+  m.def("isa_detected", [] { return std::string(isa_name(isa_detected())); });
+  m.def("isa_available", [] {
+    py::list out;
+    for (int i = 0; i <= static_cast<int>(isa_detected()); ++i) out.append(isa_name(static_cast<Isa>(i)));
+    return out;
+  });
+  m.def("set_isa", [](const std::string& name) {
+    Isa isa;
+    FL_CHECK_ARG(isa_parse(name, &isa), "isa: '", name, "' is not one of scalar, avx2, avx512");
+    isa_set(isa);
+  });
+  m.def("cpu_name", &cpu_name);
+#if defined(FL_WITH_CUDA)
+  m.attr("cuda_built") = true;
+#else
+  m.attr("cuda_built") = false;
+#endif
+#if defined(_OPENMP)
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
+#endif
+}
+
+}  // namespace fl

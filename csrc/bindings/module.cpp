@@ -1,0 +1,25 @@
+// fastlayers._core: the one extension module. Each family's bindings live in their own file
+// and register through init_<family>(m).
+#include <pybind11/pybind11.h>
+
+#include "core/check.h"
+#include "core/cpu_features.h"
+#include "core/dispatch.h"
+
+namespace py = pybind11;
+
+namespace fl {
+void init_core(py::module_& m);
+void init_activation(py::module_& m);
+void init_cuda(py::module_& m);
+}  // namespace fl
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastlayers native kernels (private; use fastlayers.functional)";
+  py::register_exception<fl::type_error>(m, "FastlayersTypeError", PyExc_TypeError);
+  fl::isa_current();  // reads FASTLAYERS_ISA now: a bad value fails the import with its message
+  fl::init_kernel_tables();
+  fl::init_core(m);
+  fl::init_activation(m);
+  fl::init_cuda(m);
+}

@@ -1,0 +1,29 @@
+// Fills every family's kernel tables once, at import (see dispatch.h): reference kernels
+// at every level, then the overrides of each ISA the CPU supports.
+#include "core/dispatch.h"
+
+#include "cpu/activation.h"
+
+namespace fl {
+
+namespace {
+template <class Table>
+void fill(KernelTables<Table>& t, void (*ref)(Table&), void (*avx2)(Table&), void (*avx512)(Table&)) {
+  for (auto& level : t.level) ref(level);
+  const int best = static_cast<int>(isa_detected());
+  for (int l = static_cast<int>(Isa::avx2); avx2 && l <= best; ++l) avx2(t.level[l]);
+  for (int l = static_cast<int>(Isa::avx512); avx512 && l <= best; ++l) avx512(t.level[l]);
+}
+
+}  // namespace
+
+// Each family adds one line to each branch; off x86-64 the ISA files are not compiled.
+void init_kernel_tables() {
+#if defined(FL_X86)
+  fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
+#else
+  fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
+#endif
+}
+
+}  // namespace fl

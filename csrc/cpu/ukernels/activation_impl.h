@@ -1,0 +1,250 @@
+// Activation micro-kernels written once against the Vec interface and instantiated per ISA
+// (ukernels/avx2/activation_avx2.cpp, ukernels/avx512/activation_avx512.cpp). Include only
+// inside an anonymous namespace, after vmath_impl.h and the ISA's Vec header.
+//
+// Contract (see cpu/activation.h): contiguous float ranges, any n >= 0, no alignment needed;
+// tails are handled with masked loads/stores, never a scalar loop. In-place (y == x, dx == dy)
+// is allowed. NaN propagates through every forward op.
+#pragma once
+#include <cmath>
+#include <limits>
+
+#include "cpu/activation.h"
+#include "cpu/ukernels/vmath_impl.h"
+
+namespace act {
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kGeluK0 = 0.79788456080286536f;  // sqrt(2/pi)
+constexpr float kGeluK1 = 0.044715f;
+
+using fl::index_t;
+
+template <class V> void sigmoid_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](V v) { return v_sigmoid(v); });
+}
+template <class V> void tanh_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](V v) { return v_tanh(v); });
+}
+template <class V> void relu_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](V v) { return V::max(V::zero(), v); });  // NaN in v passes
+}
+template <class V> void leaky_fwd(float* y, const float* x, index_t n, float a) {
+  const V s = V::set1(a);
+  map1<V>(y, x, n, [s](V v) { return V::select(V::gt(v, V::zero()), v, v * s); });
+}
+template <class V> void elu_fwd(float* y, const float* x, index_t n, float a) {
+  const V s = V::set1(a);
+  map1<V>(y, x, n, [s](V v) { return V::select(V::gt(v, V::zero()), v, s * v_expm1(v)); });
+}
+template <class V> void gelu_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](V v) { return v * v_normal_cdf(v); });
+}
+// 0.5 x (1 + tanh(u)) = x * sigmoid(2u), u = k0 (x + k1 x^3)
+template <class V> V gelu_tanh_2u(V v) {
+  return V::set1(2.0f * kGeluK0) * V::fmadd(V::set1(kGeluK1) * v, v * v, v);
+}
+template <class V> void gelu_tanh_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](V v) { return v * v_sigmoid(gelu_tanh_2u(v)); });
+}
+
+template <class V> void sigmoid_bwd(float* dx, const float* dy, const float* y, index_t n, float) {
+  map2<V>(dx, dy, y, n, [](V g, V s) { return g * (s * (V::set1(1.0f) - s)); });
+}
+template <class V> void tanh_bwd(float* dx, const float* dy, const float* y, index_t n, float) {
+  map2<V>(dx, dy, y, n, [](V g, V t) { return g * V::fnmadd(t, t, V::set1(1.0f)); });
+}
+template <class V> void relu_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
+  map2<V>(dx, dy, x, n, [](V g, V v) { return V::select(V::gt(v, V::zero()), g, V::zero()); });
+}
+template <class V> void leaky_bwd(float* dx, const float* dy, const float* x, index_t n, float a) {
+  const V s = V::set1(a);
+  map2<V>(dx, dy, x, n, [s](V g, V v) { return V::select(V::gt(v, V::zero()), g, g * s); });
+}
+template <class V> void elu_bwd(float* dx, const float* dy, const float* x, index_t n, float a) {
+  const V s = V::set1(a);
+  map2<V>(dx, dy, x, n, [s](V g, V v) { return V::select(V::gt(v, V::zero()), g, g * (s * v_exp(v))); });
+}
+template <class V> void gelu_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
+  map2<V>(dx, dy, x, n, [](V g, V v) {
+    const V pdf = V::set1(kInvSqrt2Pi) * v_exp(V::set1(-0.5f) * v * v);
+    return g * V::fmadd(v, pdf, v_normal_cdf(v));
+  });
+}
+template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
+  // d/dx x s(2u) = s + 2 x s (1 - s) u',  u' = k0 (1 + 3 k1 x^2)
+  map2<V>(dx, dy, x, n, [](V g, V v) {
+    const V s = v_sigmoid(gelu_tanh_2u(v));
+    const V du = V::set1(kGeluK0) * V::fmadd(V::set1(3.0f * kGeluK1) * v, v, V::set1(1.0f));
+    const V two_x = v + v;
+    return g * V::fmadd(two_x * s * (V::set1(1.0f) - s), du, s);
+  });
+}
+
+// ---- softmax over the axis of an (n, width) slab, rows `stride` apart ----
+// width == 1: one contiguous row, vectorised along it. width > 1: vectorised across the
+// width (the inner dimension), walking the axis row by row.
+// NaN and inf need no special case: a NaN input, or +inf (inf - inf), or an all -inf row,
+// makes the sum NaN, and every output of the row NaN, as in PyTorch.
+template <class V> void softmax_row(float* y, const float* x, index_t n, bool log) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const index_t tail = n % V::width, body = n - tail;
+  V vm = V::set1(ninf);
+  for (index_t i = 0; i < body; i += V::width) vm = V::max(vm, V::load(x + i));
+  if (tail) vm = V::max(vm, V::load_fill(x + body, tail, ninf));
+  const V vmax = V::set1(V::hmax(vm));
+  V vs = V::zero();
+  for (index_t i = 0; i < body; i += V::width) {
+    const V e = v_exp(V::load(x + i) - vmax);
+    if (!log) V::store(y + i, e);
+    vs = vs + e;
+  }
+  if (tail) {
+    const V e = v_exp(V::load_fill(x + body, tail, ninf) - vmax);
+    if (!log) V::store_n(y + body, e, tail);
+    vs = vs + e;
+  }
+  const float sum = V::hsum(vs);
+  if (log) {
+    const V lse = vmax + V::set1(std::log(sum));
+    map1<V>(y, x, n, [lse](V v) { return v - lse; });
+  } else {
+    const V inv = V::set1(1.0f / sum);
+    map1<V>(y, y, n, [inv](V v) { return v * inv; });
+  }
+}
+
+template <class V> void softmax_cols(float* y, const float* x, index_t n, index_t stride, index_t w, bool log) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (index_t j = 0; j < w; j += V::width) {
+    const index_t c = w - j < V::width ? w - j : V::width;
+    auto ld = [c](const float* p) { return c == V::width ? V::load(p) : V::load_n(p, c); };
+    auto st = [c](float* p, V v) { c == V::width ? V::store(p, v) : V::store_n(p, v, c); };
+    V vm = V::set1(ninf);
+    for (index_t i = 0; i < n; ++i) vm = V::max(vm, ld(x + i * stride + j));
+    V vs = V::zero();
+    for (index_t i = 0; i < n; ++i) {
+      const V e = v_exp(ld(x + i * stride + j) - vm);
+      if (!log) st(y + i * stride + j, e);
+      vs = vs + e;
+    }
+    if (log) {
+      float lanes[V::width];
+      V::store(lanes, vs);
+      for (float& l : lanes) l = std::log(l);
+      const V lse = vm + V::load(lanes);
+      for (index_t i = 0; i < n; ++i) st(y + i * stride + j, ld(x + i * stride + j) - lse);
+    } else {
+      const V inv = V::set1(1.0f) / vs;
+      for (index_t i = 0; i < n; ++i) st(y + i * stride + j, ld(y + i * stride + j) * inv);
+    }
+  }
+}
+
+template <class V> void softmax_fwd(float* y, const float* x, index_t n, index_t stride, index_t w, bool log) {
+  if (w == 1 && stride == 1) return softmax_row<V>(y, x, n, log);
+  softmax_cols<V>(y, x, n, stride, w, log);
+}
+
+// softmax: dx = y (dy - sum(dy y));  log_softmax: dx = dy - exp(y) sum(dy)
+template <class V> void softmax_bwd(float* dx, const float* dy, const float* y, index_t n, index_t stride,
+                                    index_t w, bool log) {
+  if (w == 1 && stride == 1) {
+    V acc = V::zero();
+    const index_t tail = n % V::width, body = n - tail;
+    for (index_t i = 0; i < body; i += V::width)
+      acc = log ? acc + V::load(dy + i) : V::fmadd(V::load(dy + i), V::load(y + i), acc);
+    if (tail) acc = log ? acc + V::load_n(dy + body, tail)
+                        : V::fmadd(V::load_n(dy + body, tail), V::load_n(y + body, tail), acc);
+    const V sum = V::set1(V::hsum(acc));
+    if (log) map2<V>(dx, dy, y, n, [sum](V g, V s) { return V::fnmadd(v_exp(s), sum, g); });
+    else map2<V>(dx, dy, y, n, [sum](V g, V s) { return s * (g - sum); });
+    return;
+  }
+  for (index_t j = 0; j < w; j += V::width) {
+    const index_t c = w - j < V::width ? w - j : V::width;
+    auto ld = [c](const float* p) { return c == V::width ? V::load(p) : V::load_n(p, c); };
+    auto st = [c](float* p, V v) { c == V::width ? V::store(p, v) : V::store_n(p, v, c); };
+    V acc = V::zero();
+    for (index_t i = 0; i < n; ++i) {
+      const V g = ld(dy + i * stride + j);
+      acc = log ? acc + g : V::fmadd(g, ld(y + i * stride + j), acc);
+    }
+    for (index_t i = 0; i < n; ++i) {
+      const index_t k = i * stride + j;
+      const V g = ld(dy + k), s = ld(y + k);
+      st(dx + k, log ? V::fnmadd(v_exp(s), acc, g) : s * (g - acc));
+    }
+  }
+}
+
+// ---- maxout: y[c, j] = max_k x[c * pieces + k, j]; first maximum wins, NaN wins ----
+// inner >= width: vectorised across j. inner < width (e.g. maxout over the last axis):
+// the reference loop, which is what the data layout allows without gathers.
+template <class V> V maxout_take(V v, V m) {
+  return V::select(V::mask_or(V::gt(v, m), V::mask_andnot(V::isnan(m), V::isnan(v))), v, m);
+}
+template <class V> void maxout_fwd(float* y, const float* x, index_t cout, index_t pieces, index_t inner) {
+  if (inner < V::width) return fl::maxout_forward_ref(y, x, cout, pieces, inner);
+  for (index_t c = 0; c < cout; ++c) {
+    const float* xc = x + c * pieces * inner;
+    float* yc = y + c * inner;
+    for (index_t j = 0; j < inner; j += V::width) {
+      const index_t w = inner - j < V::width ? inner - j : V::width;
+      auto ld = [w](const float* p) { return w == V::width ? V::load(p) : V::load_n(p, w); };
+      V m = ld(xc + j);
+      for (index_t k = 1; k < pieces; ++k) {
+        const V v = ld(xc + k * inner + j);
+        m = maxout_take(v, m);
+      }
+      if (w == V::width) V::store(yc + j, m); else V::store_n(yc + j, m, w);
+    }
+  }
+}
+template <class V> void maxout_bwd(float* dx, const float* dy, const float* x, index_t cout, index_t pieces,
+                                   index_t inner) {
+  if (inner < V::width) return fl::maxout_backward_ref(dx, dy, x, cout, pieces, inner);
+  for (index_t c = 0; c < cout; ++c) {
+    const float* xc = x + c * pieces * inner;
+    float* dxc = dx + c * pieces * inner;
+    for (index_t j = 0; j < inner; j += V::width) {
+      const index_t w = inner - j < V::width ? inner - j : V::width;
+      auto ld = [w](const float* p) { return w == V::width ? V::load(p) : V::load_n(p, w); };
+      V m = ld(xc + j), win = V::zero();
+      for (index_t k = 1; k < pieces; ++k) {
+        const V v = ld(xc + k * inner + j);
+        const auto take = V::mask_or(V::gt(v, m), V::mask_andnot(V::isnan(m), V::isnan(v)));
+        m = V::select(take, v, m);
+        win = V::select(take, V::set1(float(k)), win);
+      }
+      const V g = ld(dy + c * inner + j);
+      for (index_t k = 0; k < pieces; ++k) {
+        const V d = V::select(V::eq(win, V::set1(float(k))), g, V::zero());
+        if (w == V::width) V::store(dxc + k * inner + j, d); else V::store_n(dxc + k * inner + j, d, w);
+      }
+    }
+  }
+}
+
+template <class V> void register_all(fl::ActivationKernels& t) {
+  using fl::ActOp;
+  t.forward[int(ActOp::sigmoid)] = sigmoid_fwd<V>;
+  t.forward[int(ActOp::tanh)] = tanh_fwd<V>;
+  t.forward[int(ActOp::relu)] = relu_fwd<V>;
+  t.forward[int(ActOp::leaky_relu)] = leaky_fwd<V>;
+  t.forward[int(ActOp::elu)] = elu_fwd<V>;
+  t.forward[int(ActOp::gelu)] = gelu_fwd<V>;
+  t.forward[int(ActOp::gelu_tanh)] = gelu_tanh_fwd<V>;
+  t.backward[int(ActOp::sigmoid)] = sigmoid_bwd<V>;
+  t.backward[int(ActOp::tanh)] = tanh_bwd<V>;
+  t.backward[int(ActOp::relu)] = relu_bwd<V>;
+  t.backward[int(ActOp::leaky_relu)] = leaky_bwd<V>;
+  t.backward[int(ActOp::elu)] = elu_bwd<V>;
+  t.backward[int(ActOp::gelu)] = gelu_bwd<V>;
+  t.backward[int(ActOp::gelu_tanh)] = gelu_tanh_bwd<V>;
+  t.softmax_forward = softmax_fwd<V>;
+  t.softmax_backward = softmax_bwd<V>;
+  t.maxout_forward = maxout_fwd<V>;
+  t.maxout_backward = maxout_bwd<V>;
+}
+
+}  // namespace act

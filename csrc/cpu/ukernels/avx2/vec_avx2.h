@@ -1,0 +1,72 @@
+// Vec8: the AVX2+FMA vector the ISA-generic templates (ukernels/*_impl.h) are written against.
+// Included only from files under ukernels/avx2/, inside their anonymous namespace.
+// Semantics of min/max follow x86: max(a, b) = a > b ? a : b, so NaN in b passes through.
+#pragma once
+#include <immintrin.h>
+
+#include "core/tensor.h"
+
+struct Vec8 {
+  using M = __m256;  // lane mask: all ones or all zeros per lane
+  static constexpr int width = 8;
+  __m256 v;
+
+  static Vec8 load(const float* p) { return {_mm256_loadu_ps(p)}; }
+  static void store(float* p, Vec8 a) { _mm256_storeu_ps(p, a.v); }
+  static __m256i tail_mask(fl::index_t n) {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), idx);
+  }
+  // n in [0, width): lanes past n read as 0 and are not written.
+  static Vec8 load_n(const float* p, fl::index_t n) { return {_mm256_maskload_ps(p, tail_mask(n))}; }
+  static Vec8 load_fill(const float* p, fl::index_t n, float fill) {
+    const __m256i m = tail_mask(n);
+    return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
+  }
+  static void store_n(float* p, Vec8 a, fl::index_t n) { _mm256_maskstore_ps(p, tail_mask(n), a.v); }
+  static Vec8 set1(float f) { return {_mm256_set1_ps(f)}; }
+  static Vec8 zero() { return {_mm256_setzero_ps()}; }
+
+  friend Vec8 operator+(Vec8 a, Vec8 b) { return {_mm256_add_ps(a.v, b.v)}; }
+  friend Vec8 operator-(Vec8 a, Vec8 b) { return {_mm256_sub_ps(a.v, b.v)}; }
+  friend Vec8 operator*(Vec8 a, Vec8 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+  friend Vec8 operator/(Vec8 a, Vec8 b) { return {_mm256_div_ps(a.v, b.v)}; }
+  static Vec8 fmadd(Vec8 a, Vec8 b, Vec8 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+  static Vec8 fnmadd(Vec8 a, Vec8 b, Vec8 c) { return {_mm256_fnmadd_ps(a.v, b.v, c.v)}; }
+  static Vec8 max(Vec8 a, Vec8 b) { return {_mm256_max_ps(a.v, b.v)}; }
+  static Vec8 min(Vec8 a, Vec8 b) { return {_mm256_min_ps(a.v, b.v)}; }
+  static Vec8 abs(Vec8 a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+  static Vec8 copysign(Vec8 mag, Vec8 sgn) {
+    const __m256 s = _mm256_set1_ps(-0.0f);
+    return {_mm256_or_ps(_mm256_andnot_ps(s, mag.v), _mm256_and_ps(s, sgn.v))};
+  }
+  static Vec8 round(Vec8 a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+  static Vec8 floor(Vec8 a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+  // 2^n for integer-valued n in [-126, 127].
+  static Vec8 pow2(Vec8 n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+  }
+
+  static M gt(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
+  static M ge(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
+  static M le(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ); }
+  static M eq(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
+  static M isnan(Vec8 a) { return _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q); }
+  static M mask_or(M a, M b) { return _mm256_or_ps(a, b); }
+  static M mask_andnot(M a, M b) { return _mm256_andnot_ps(a, b); }  // (!a) & b
+  static Vec8 select(M m, Vec8 a, Vec8 b) { return {_mm256_blendv_ps(b.v, a.v, m)}; }  // m ? a : b
+
+  static float hsum(Vec8 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+  static float hmax(Vec8 a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+  }
+};

@@ -1,0 +1,21 @@
+// AVX-512 activation kernels: the ISA-generic templates of activation_impl.h on Vec16.
+#include <immintrin.h>
+
+#include <cmath>
+#include <limits>
+
+#include "core/tensor.h"
+#include "cpu/activation.h"
+
+// The ISA-generic headers are included inside an anonymous namespace so that this ISA's
+// instantiations never merge with another ISA's at link time; their own includes above are
+// already satisfied at global scope.
+
+namespace {
+#include "cpu/ukernels/avx512/vec_avx512.h"
+#include "cpu/ukernels/activation_impl.h"
+}  // namespace
+
+namespace fl {
+void register_activation_avx512(ActivationKernels& t) { act::register_all<Vec16>(t); }
+}  // namespace fl

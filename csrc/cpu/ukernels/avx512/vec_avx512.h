@@ -1,0 +1,58 @@
+// Vec16: the AVX-512 vector the ISA-generic templates (ukernels/*_impl.h) are written against.
+// Included only from files under ukernels/avx512/, inside their anonymous namespace.
+// Same semantics as Vec8 (avx2/vec_avx2.h); lane masks are __mmask16.
+#pragma once
+#include <immintrin.h>
+
+#include "core/tensor.h"
+
+struct Vec16 {
+  using M = __mmask16;
+  static constexpr int width = 16;
+  __m512 v;
+
+  static Vec16 load(const float* p) { return {_mm512_loadu_ps(p)}; }
+  static void store(float* p, Vec16 a) { _mm512_storeu_ps(p, a.v); }
+  static __mmask16 tail_mask(fl::index_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+  static Vec16 load_n(const float* p, fl::index_t n) { return {_mm512_maskz_loadu_ps(tail_mask(n), p)}; }
+  static Vec16 load_fill(const float* p, fl::index_t n, float fill) {
+    return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p)};
+  }
+  static void store_n(float* p, Vec16 a, fl::index_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), a.v); }
+  static Vec16 set1(float f) { return {_mm512_set1_ps(f)}; }
+  static Vec16 zero() { return {_mm512_setzero_ps()}; }
+
+  friend Vec16 operator+(Vec16 a, Vec16 b) { return {_mm512_add_ps(a.v, b.v)}; }
+  friend Vec16 operator-(Vec16 a, Vec16 b) { return {_mm512_sub_ps(a.v, b.v)}; }
+  friend Vec16 operator*(Vec16 a, Vec16 b) { return {_mm512_mul_ps(a.v, b.v)}; }
+  friend Vec16 operator/(Vec16 a, Vec16 b) { return {_mm512_div_ps(a.v, b.v)}; }
+  static Vec16 fmadd(Vec16 a, Vec16 b, Vec16 c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+  static Vec16 fnmadd(Vec16 a, Vec16 b, Vec16 c) { return {_mm512_fnmadd_ps(a.v, b.v, c.v)}; }
+  static Vec16 max(Vec16 a, Vec16 b) { return {_mm512_max_ps(a.v, b.v)}; }
+  static Vec16 min(Vec16 a, Vec16 b) { return {_mm512_min_ps(a.v, b.v)}; }
+  static Vec16 abs(Vec16 a) { return {_mm512_abs_ps(a.v)}; }
+  static Vec16 copysign(Vec16 mag, Vec16 sgn) {
+    const __m512i s = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    // (s & sgn) | (~s & mag)
+    return {_mm512_castsi512_ps(_mm512_ternarylogic_epi32(s, _mm512_castps_si512(sgn.v),
+                                                           _mm512_castps_si512(mag.v), 0xCA))};
+  }
+  static Vec16 round(Vec16 a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+  static Vec16 floor(Vec16 a) { return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+  static Vec16 pow2(Vec16 n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+  }
+
+  static M gt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
+  static M ge(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
+  static M le(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
+  static M eq(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
+  static M isnan(Vec16 a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
+  static M mask_or(M a, M b) { return static_cast<M>(a | b); }
+  static M mask_andnot(M a, M b) { return static_cast<M>(~a & b); }
+  static Vec16 select(M m, Vec16 a, Vec16 b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
+
+  static float hsum(Vec16 a) { return _mm512_reduce_add_ps(a.v); }
+  static float hmax(Vec16 a) { return _mm512_reduce_max_ps(a.v); }
+};

@@ -1,0 +1,42 @@
+"""fastlayers: hand-written SIMD/threaded C++ and CUDA kernels for deep-learning layers.
+
+NumPy arrays in, NumPy arrays out; PyTorch's layer names, arguments and weight layouts.
+"""
+from __future__ import annotations
+
+from . import _core
+from ._info import info
+from . import functional
+
+__version__ = "0.1.0"
+
+__all__ = ["functional", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+           "available_isas", "__version__"]
+
+
+def get_num_threads() -> int:
+    """Threads every kernel uses (from OMP_NUM_THREADS or the core count at import)."""
+    return _core.get_num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the thread count for every later kernel call, from any Python thread."""
+    _core.set_num_threads(int(n))
+
+
+def get_isa() -> str:
+    """The instruction set kernels dispatch on now: 'scalar', 'avx2' or 'avx512'."""
+    return _core.isa_current()
+
+
+def available_isas() -> list[str]:
+    """ISA levels this CPU supports, lowest first (each can be forced with set_isa)."""
+    return list(_core.isa_available())
+
+
+def set_isa(name: str) -> None:
+    """Forces an ISA level at or below the CPU's best (as FASTLAYERS_ISA does at import).
+
+    Meant for tests and benchmarks that compare kernel paths; 'scalar' runs the reference kernels.
+    """
+    _core.set_isa(str(name))

@@ -1,0 +1,88 @@
+"""Argument handling shared by every functional op.
+
+The rules (DESIGN.md "dtype" and "Errors"):
+- float32 is the compute type. Other real dtypes (float16/64, ints, bool) are converted to
+  float32 once; complex, object, string and other kinds raise TypeError.
+- Non-contiguous inputs are copied once to C order.
+- ``out=`` must be a writable, C-contiguous float32 ndarray of exactly the result's shape;
+  it may be the input itself (in place) but must not partially overlap an input.
+"""
+from __future__ import annotations
+
+import numbers
+import operator
+
+import numpy as np
+
+_REAL_KINDS = "fiub"  # float, signed int, unsigned int, bool
+
+
+def as_f32(x, name: str) -> np.ndarray:
+    """Returns x as a C-contiguous float32 ndarray, converting once if needed."""
+    if isinstance(x, np.ndarray):
+        arr = x
+    else:
+        if _is_device_array(x):
+            raise TypeError(f"{name}: expected a NumPy array on the CPU, got a device array "
+                            f"({type(x).__name__}); mixing devices is not supported")
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # noqa: BLE001 - report what we were given
+            raise TypeError(f"{name}: expected an array of real numbers, got {type(x).__name__}") from exc
+    if arr.dtype.kind not in _REAL_KINDS:
+        raise TypeError(f"{name}: expected a real-valued array (float32 is the compute type), "
+                        f"got dtype {arr.dtype}")
+    if arr.dtype != np.float32 or not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    return arr
+
+
+def _is_device_array(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def check_out(out, shape: tuple, name: str = "out", inputs: tuple = ()) -> np.ndarray:
+    """Validates a caller's out= array, or allocates a fresh one when out is None."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != np.float32:
+        raise TypeError(f"{name}: expected dtype float32, got {out.dtype}")
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(out.shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name}: expected a C-contiguous array")
+    if not out.flags.writeable:
+        raise ValueError(f"{name}: array is read-only")
+    for arr in inputs:
+        if arr is out or not np.may_share_memory(out, arr):
+            continue
+        same = (arr.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+                and arr.shape == out.shape and arr.strides == out.strides)
+        if not same:
+            raise ValueError(f"{name}: partially overlaps an input; pass a separate array or the input itself")
+    return out
+
+
+def normalize_axis(axis, ndim: int, name: str = "axis") -> int:
+    try:
+        ax = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name}: expected an integer, got {type(axis).__name__}") from None
+    if not -ndim <= ax < ndim:
+        raise ValueError(f"{name}: {axis} is out of range for an array of {ndim} dimensions")
+    return ax % ndim
+
+
+def axis_split(shape: tuple, axis: int) -> tuple[int, int, int]:
+    """(outer, n, inner) of a C-contiguous array reduced along `axis`."""
+    outer = int(np.prod(shape[:axis], dtype=np.int64))
+    inner = int(np.prod(shape[axis + 1:], dtype=np.int64))
+    return outer, int(shape[axis]), inner
+
+
+def as_float_param(value, name: str) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
+    return float(value)

@@ -1,0 +1,53 @@
+"""Timing helpers and the Case record for benchmarks."""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class Case:
+    family: str
+    op: str
+    shape: str
+    ours: Callable[[], object]
+    numpy: Optional[Callable[[], object]] = None
+    torch: Optional[Callable[[], object]] = None
+    flops: float = 0.0   # floating-point operations per call (0: memory-bound op)
+    bytes: float = 0.0   # bytes read + written per call (the byte count the GB/s column uses)
+    note: str = ""
+
+
+def time_ms(fn: Callable[[], object], min_time: float = 0.2, repeat: int = 7, warmup: int = 2) -> float:
+    """Median milliseconds per call over `repeat` batches of calls lasting about min_time/repeat."""
+    for _ in range(warmup):
+        fn()
+    t0 = time.perf_counter()
+    fn()
+    one = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(min_time / repeat / one))
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - t0) / inner)
+    return float(np.median(samples) * 1e3)
+
+
+def try_torch():
+    """torch, set to this process's thread count, or None when it is not installed."""
+    try:
+        import torch  # noqa: PLC0415
+    except Exception:  # noqa: BLE001 - torch is optional
+        return None
+    from .. import get_num_threads
+    torch.set_num_threads(get_num_threads())
+    return torch
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)

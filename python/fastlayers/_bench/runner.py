@@ -1,0 +1,71 @@
+"""`fastlayers bench`: runs the benchmark cases and prints op | shape | ours | NumPy | PyTorch."""
+from __future__ import annotations
+
+import importlib
+import json
+
+from . import FAMILIES
+from .common import time_ms
+
+PEAK_GFLOPS_PER_CORE = 115.0  # measured FP32 FMA peak of the reference machine (ANCHORS.md)
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--family", action="append", choices=FAMILIES,
+                   help="only these families (repeatable); default: all")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
+    p.add_argument("--threads", type=int, help="thread count for fastlayers, NumPy and PyTorch")
+    p.add_argument("--quick", action="store_true", help="smaller shapes, shorter timing")
+    p.add_argument("--isa", help="force an ISA level for fastlayers (scalar, avx2, avx512)")
+
+
+def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[dict]:
+    import fastlayers
+    if threads:
+        fastlayers.set_num_threads(threads)
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads)
+        except ImportError:
+            pass
+    if isa:
+        fastlayers.set_isa(isa)
+    nthreads = fastlayers.get_num_threads()
+    min_time = 0.1 if quick else 0.4
+    rows = []
+    hdr = f"{'op':<26} {'shape':<30} {'ours ms':>9} {'numpy ms':>9} {'torch ms':>9} {'vs np':>7} {'vs torch':>8} {'GF/s':>7} {'%peak':>6} {'GB/s':>6}"
+    echo(f"fastlayers bench: isa={fastlayers.get_isa()} threads={nthreads}")
+    echo(hdr)
+    echo("-" * len(hdr))
+    for fam in families or FAMILIES:
+        mod = importlib.import_module(f"fastlayers._bench.{fam}")
+        for c in mod.cases(quick):
+            ours = time_ms(c.ours, min_time)
+            np_ms = time_ms(c.numpy, min_time) if c.numpy else None
+            th_ms = time_ms(c.torch, min_time) if c.torch else None
+            gf = c.flops / ours / 1e6 if c.flops else None
+            row = {
+                "family": c.family, "op": c.op, "shape": c.shape, "ours_ms": ours, "numpy_ms": np_ms,
+                "torch_ms": th_ms, "speedup_numpy": np_ms / ours if np_ms else None,
+                "speedup_torch": th_ms / ours if th_ms else None, "gflops": gf,
+                "peak_fraction": gf / (PEAK_GFLOPS_PER_CORE * nthreads) if gf else None,
+                "gbps": c.bytes / ours / 1e6 if c.bytes else None, "threads": nthreads,
+                "isa": fastlayers.get_isa(), "note": c.note,
+            }
+            rows.append(row)
+
+            def f(v, fmt):
+                return format(v, fmt) if v is not None else "-"
+            echo(f"{c.op:<26} {c.shape:<30} {ours:>9.3f} {f(np_ms, '>9.3f')} {f(th_ms, '>9.3f')} "
+                 f"{f(row['speedup_numpy'], '>6.2f')}x {f(row['speedup_torch'], '>7.2f')}x "
+                 f"{f(gf, '>7.1f')} {f(row['peak_fraction'] and row['peak_fraction'] * 100, '>5.1f')}% "
+                 f"{f(row['gbps'], '>6.1f')}")
+    return rows
+
+
+def run_cli(args) -> int:
+    rows = run(args.family, args.quick, args.threads, args.isa)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+    return 0

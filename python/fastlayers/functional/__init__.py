@@ -1,0 +1,14 @@
+"""Functional ops: NumPy arrays in, NumPy arrays out, PyTorch's names and arguments.
+
+Each op has a forward ``op(x, ...)`` and a backward ``op_backward(grad_out, saved, ...)``,
+both taking ``out=`` to write into an existing array.
+"""
+from .activation import (elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward,
+                         log_softmax, log_softmax_backward, maxout, maxout_backward, relu, relu_backward,
+                         sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+
+__all__ = [
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
+    "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "gelu", "gelu_backward",
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "maxout", "maxout_backward",
+]

@@ -1,0 +1,49 @@
+"""Shared fixtures: every test that takes `isa` runs once per ISA level this CPU supports
+(and the reference kernels as 'scalar'); `torch` skips when PyTorch is not importable;
+`cuda` marks skip without a usable GPU."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastlayers
+from fastlayers import _core
+
+ISAS = fastlayers.available_isas()
+ALL_ISAS = ["scalar", "avx2", "avx512"]
+
+
+@pytest.fixture(params=ALL_ISAS)
+def isa(request):
+    """Runs the test on one ISA level, skipping levels this CPU lacks; restores the level after."""
+    if request.param not in ISAS:
+        pytest.skip(f"CPU lacks {request.param}")
+    before = fastlayers.get_isa()
+    fastlayers.set_isa(request.param)
+    yield request.param
+    fastlayers.set_isa(before)
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def _cuda_usable() -> bool:
+    count, _ = _core.cuda_probe()
+    return count > 0
+
+
+def pytest_collection_modifyitems(config, items):
+    if _cuda_usable():
+        return
+    reason = _core.cuda_probe()[1]
+    skip = pytest.mark.skip(reason=f"no usable GPU: {reason}")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
