@@ -39,8 +39,8 @@ def elu(x, alpha=1.0):
 
 def gelu(x, approximate="none"):
     x = np.asarray(x, np.float64)
-    if approximate == "tanh":
-        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    if approximate == "tanh":  # 0.5 x (1 + tanh(u)) = x sigmoid(2u), without cancellation
+        return x * sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
     with np.errstate(invalid="ignore"):
         return x * 0.5 * _erfc(-x / math.sqrt(2))
 

@@ -20,7 +20,8 @@ float sigmoid1(float x) {
   return x >= 0.0f ? s : e * s;
 }
 float gelu1(float x) { return 0.5f * x * std::erfc(-x * kSqrt1_2); }
-float gelu_tanh1(float x) { return 0.5f * x * (1.0f + std::tanh(kGeluK0 * (x + kGeluK1 * x * x * x))); }
+// 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation in the negative tail.
+float gelu_tanh1(float x) { return x * sigmoid1(2.0f * kGeluK0 * (x + kGeluK1 * x * x * x)); }
 
 void sigmoid_fwd(float* y, const float* x, index_t n, float) {
   for (index_t i = 0; i < n; ++i) y[i] = sigmoid1(x[i]);
@@ -69,10 +70,10 @@ void gelu_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
 void gelu_tanh_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
   for (index_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const float u = kGeluK0 * (v + kGeluK1 * v * v * v);
-    const float t = std::tanh(u);
+    // d/dx x s(2u) = s + 2 x s (1 - s) u',  u' = k0 (1 + 3 k1 x^2)
+    const float s = sigmoid1(2.0f * kGeluK0 * (v + kGeluK1 * v * v * v));
     const float du = kGeluK0 * (1.0f + 3.0f * kGeluK1 * v * v);
-    dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du);
+    dx[i] = dy[i] * (s + 2.0f * v * s * (1.0f - s) * du);
   }
 }
 
@@ -86,8 +87,8 @@ void softmax_fwd(float* y, const float* x, index_t n, index_t stride, index_t wi
     for (index_t i = 0; i < n; ++i) any_nan |= std::isnan(x[i * stride + j]);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     if (log) {
-      const float lse = m + static_cast<float>(std::log(sum));
-      for (index_t i = 0; i < n; ++i) y[i * stride + j] = any_nan ? nan : x[i * stride + j] - lse;
+      const float ls = static_cast<float>(std::log(sum));
+      for (index_t i = 0; i < n; ++i) y[i * stride + j] = any_nan ? nan : (x[i * stride + j] - m) - ls;
     } else {
       const float inv = static_cast<float>(1.0 / sum);
       for (index_t i = 0; i < n; ++i) y[i * stride + j] = any_nan ? nan : std::exp(x[i * stride + j] - m) * inv;

@@ -105,8 +105,10 @@ template <class V> void softmax_row(float* y, const float* x, index_t n, bool lo
   }
   const float sum = V::hsum(vs);
   if (log) {
-    const V lse = vmax + V::set1(std::log(sum));
-    map1<V>(y, x, n, [lse](V v) { return v - lse; });
+    // (x - max) - log(sum): the first difference is exact near the maximum, so outputs near 0
+    // keep their relative accuracy.
+    const V ls = V::set1(std::log(sum));
+    map1<V>(y, x, n, [vmax, ls](V v) { return (v - vmax) - ls; });
   } else {
     const V inv = V::set1(1.0f / sum);
     map1<V>(y, y, n, [inv](V v) { return v * inv; });
@@ -131,8 +133,8 @@ template <class V> void softmax_cols(float* y, const float* x, index_t n, index_
       float lanes[V::width];
       V::store(lanes, vs);
       for (float& l : lanes) l = std::log(l);
-      const V lse = vm + V::load(lanes);
-      for (index_t i = 0; i < n; ++i) st(y + i * stride + j, ld(x + i * stride + j) - lse);
+      const V ls = V::load(lanes);
+      for (index_t i = 0; i < n; ++i) st(y + i * stride + j, (ld(x + i * stride + j) - vm) - ls);
     } else {
       const V inv = V::set1(1.0f) / vs;
       for (index_t i = 0; i < n; ++i) st(y + i * stride + j, ld(y + i * stride + j) * inv);

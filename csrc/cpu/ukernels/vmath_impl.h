@@ -38,10 +38,11 @@ inline V v_exp(V x) {
 
 template <class V>
 inline V v_expm1(V x) {
-  // |x| <= ln2/2: x + x^2 (1/2 + x/6 + ... + x^6/8!), Taylor, truncation < 6e-10 relative;
+  // |x| <= ln2: x + x^2 (1/2 + x/6 + ... + x^7/9!), Taylor, truncation < 1e-8 relative;
   // it keeps full relative accuracy for tiny x, where exp(x) - 1 would cancel.
-  // Elsewhere exp(x) - 1, whose result is >= 0.29 in magnitude, so the subtraction is benign.
-  V p = V::set1(1.0f / 40320.0f);
+  // Elsewhere exp(x) - 1, whose result is >= 0.5 in magnitude, so the subtraction is benign.
+  V p = V::set1(1.0f / 362880.0f);
+  p = V::fmadd(p, x, V::set1(1.0f / 40320.0f));
   p = V::fmadd(p, x, V::set1(1.0f / 5040.0f));
   p = V::fmadd(p, x, V::set1(1.0f / 720.0f));
   p = V::fmadd(p, x, V::set1(1.0f / 120.0f));
@@ -50,7 +51,7 @@ inline V v_expm1(V x) {
   p = V::fmadd(p, x, V::set1(0.5f));
   const V small = V::fmadd(x * x, p, x);
   const V big = v_exp(x) - V::set1(1.0f);
-  return V::select(V::le(V::abs(x), V::set1(0.34657359f)), small, big);
+  return V::select(V::le(V::abs(x), V::set1(0.69314718f)), small, big);
 }
 
 template <class V>

@@ -1,0 +1,307 @@
+"""The activation family on every ISA level: float64 oracles, the whole float range,
+special values, backward (analytic and finite differences), PyTorch parity, bad input."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import fastlayers
+import fastlayers.functional as F
+import reference as R
+from helpers import assert_close, numeric_grad, ulp_error
+
+# Sizes around every vector width (8, 16), the unrolled body (32) and the threading grain.
+SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 100, 1000, 70001]
+
+# name -> (forward, backward(grad, x, y), oracle, oracle derivative, saved is the output)
+UNARY = {
+    "sigmoid": (F.sigmoid, lambda g, x, y: F.sigmoid_backward(g, y), R.sigmoid,
+                lambda x: R.sigmoid(x) * (1 - R.sigmoid(x))),
+    "tanh": (F.tanh, lambda g, x, y: F.tanh_backward(g, y), R.tanh, lambda x: 1 - np.tanh(x) ** 2),
+    "relu": (F.relu, lambda g, x, y: F.relu_backward(g, x), R.relu, lambda x: (x > 0).astype(np.float64)),
+    "leaky_relu": (F.leaky_relu, lambda g, x, y: F.leaky_relu_backward(g, x), R.leaky_relu,
+                   lambda x: np.where(x > 0, 1.0, 0.1)),
+    "elu": (lambda x: F.elu(x, 0.7), lambda g, x, y: F.elu_backward(g, x, 0.7), lambda x: R.elu(x, 0.7),
+            lambda x: np.where(x > 0, 1.0, 0.7 * np.exp(np.minimum(x, 0)))),
+    "gelu": (F.gelu, lambda g, x, y: F.gelu_backward(g, x), R.gelu,
+             lambda x: R._erfc(-x / np.sqrt(2)) / 2 + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)),
+    "gelu_tanh": (lambda x: F.gelu(x, "tanh"), lambda g, x, y: F.gelu_backward(g, x, "tanh"),
+                  lambda x: R.gelu(x, "tanh"), None),
+}
+# Max error in float32 ulps over the whole range; gelu's is scaled by max(1, x^2), its
+# condition number (the float32 input itself carries that much uncertainty in the tails).
+ULP_BOUND = {"sigmoid": 3, "tanh": 4, "elu": 2, "gelu": 8, "gelu_tanh": 8}
+
+
+def whole_range(rng, n=400_000):
+    bits = rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32)
+    x = bits.view(np.float32)
+    x = x[np.isfinite(x)]
+    tiny = np.geomspace(1e-45, 1e-3, 4000).astype(np.float32)
+    return np.concatenate([x, np.linspace(-110, 110, 44001, dtype=np.float32), tiny, -tiny,
+                           np.float32([87.5, 88.7, 88.73, 89.0, -87.3, -88.7, -103.9, -104.5, 9.0, 9.02])])
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+@pytest.mark.parametrize("n", SIZES)
+def test_forward_matches_oracle(isa, name, n, rng):
+    f, _, oracle, _ = UNARY[name]
+    x = (rng.standard_normal(n) * 4).astype(np.float32)
+    assert_close(f(x), oracle(x), rtol=2e-6, atol=1e-7, what=f"{name} n={n} isa={isa}")
+
+
+@pytest.mark.parametrize("name", list(ULP_BOUND))
+def test_accuracy_over_whole_float_range(isa, name, rng):
+    f, _, oracle, _ = UNARY[name]
+    x = whole_range(rng)
+    with np.errstate(all="ignore"):
+        ref = oracle(x)
+        got = f(x)
+    assert got.dtype == np.float32
+    normal = np.isfinite(ref) & (np.abs(ref) >= np.finfo(np.float32).tiny)
+    scale = np.maximum(1.0, x[normal].astype(np.float64) ** 2) if name.startswith("gelu") else 1.0
+    err = ulp_error(got[normal], ref[normal]) / scale
+    assert err.max() <= ULP_BOUND[name], f"{name}: {err.max():.2f} ulp at x={x[normal][np.argmax(err)]!r}"
+    # Results in the subnormal range: absolute error within a few subnormal steps.
+    sub = np.isfinite(ref) & ~normal
+    assert np.all(np.abs(got[sub] - ref[sub]) <= 8 * 1.401298464324817e-45 * (1 + x[sub].astype(np.float64) ** 2))
+    # Overflow and saturation: where the oracle is +-inf or rounds to +-1, so do we.
+    big = np.isinf(ref)
+    assert np.array_equal(got[big], ref[big].astype(np.float32))
+
+
+def test_special_values(isa):
+    inf, nan = np.float32(np.inf), np.float32(np.nan)
+    x = np.array([-inf, inf, nan, -0.0, 0.0, 1e-40, -1e-40, 88.8, -88.8, -200.0], np.float32)
+    s = F.sigmoid(x)
+    assert s[0] == 0 and s[1] == 1 and np.isnan(s[2]) and s[3] == 0.5 and s[-1] == 0
+    assert 0 < s[8] < 1e-38  # sigmoid(-88.8) is subnormal, not flushed
+    t = F.tanh(x)
+    assert t[0] == -1 and t[1] == 1 and np.isnan(t[2]) and np.signbit(t[3]) and t[5] == np.float32(1e-40)
+    r = F.relu(x)
+    assert r[0] == 0 and r[1] == inf and np.isnan(r[2]) and r[7] == np.float32(88.8)
+    e = F.elu(x)
+    assert e[0] == -1 and e[1] == inf and np.isnan(e[2]) and e[6] == np.float32(-1e-40)
+    g = F.gelu(x)
+    assert g[1] == inf and np.isnan(g[2]) and np.isnan(g[0]) and g[4] == 0 and g[-1] == 0
+    lr = F.leaky_relu(x)
+    assert lr[0] == -inf and np.isnan(lr[2]) and lr[-1] == np.float32(-20.0)
+    with np.errstate(over="ignore"):
+        assert np.isinf(F.elu(np.float32([1e30]))[0]) is np.False_
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+def test_backward_matches_oracle(isa, name, rng):
+    f, b, _, deriv = UNARY[name]
+    x = (rng.standard_normal(3001) * 3).astype(np.float32)
+    g = rng.standard_normal(x.size).astype(np.float32)
+    dx = b(g, x, f(x))
+    if deriv is None:  # gelu_tanh: finite differences of the float64 oracle
+        deriv = lambda v: (R.gelu(v + 1e-6, "tanh") - R.gelu(v - 1e-6, "tanh")) / 2e-6  # noqa: E731
+    assert_close(dx, g * deriv(x.astype(np.float64)), rtol=2e-5, atol=2e-6, what=f"{name} backward isa={isa}")
+
+
+@pytest.mark.parametrize("name", list(UNARY))
+def test_backward_finite_differences(name, rng):
+    f, b, oracle, _ = UNARY[name]
+    x = rng.uniform(-3, 3, size=(3, 5)).astype(np.float32)
+    x[np.abs(x) < 0.05] += 0.2  # away from relu's kink
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    num = numeric_grad(oracle, x, g, eps=1e-4)
+    assert_close(b(g, x, f(x)), num, rtol=1e-4, atol=1e-5, what=name)
+
+
+@pytest.mark.parametrize("shape,axis", [((1,), 0), ((7,), -1), ((5, 33), -1), ((5, 33), 0), ((2, 3, 17), 1),
+                                        ((4, 200, 3), 1), ((3, 1000), 1), ((1, 40, 100), 1), ((64, 1), 1)])
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax(isa, shape, axis, log, rng):
+    x = (rng.standard_normal(shape) * 5).astype(np.float32)
+    f, fb, o = (F.log_softmax, F.log_softmax_backward, R.log_softmax) if log else (F.softmax, F.softmax_backward, R.softmax)
+    y = f(x, axis=axis)
+    assert_close(y, o(x, axis), rtol=2e-6, atol=1e-6, what=f"{shape} axis={axis}")
+    g = rng.standard_normal(shape).astype(np.float32)
+    yd = o(x, axis)
+    ref_dx = (g - np.exp(yd) * g.sum(axis, keepdims=True)) if log else yd * (g - (g * yd).sum(axis, keepdims=True))
+    assert_close(fb(g, y, axis=axis), ref_dx, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_is_stable_and_propagates_nan(isa):
+    x = np.array([[1e4, 1e4 - 1, -1e4], [-1e30, 0, 1e30], [np.nan, 0, 1], [-np.inf, 0, 1]], np.float32)
+    y = F.softmax(x)
+    assert_close(y[0], R.softmax(x[0].astype(np.float64)), rtol=1e-6, atol=1e-7)
+    assert_close(y[1], [0, 0, 1], atol=0)
+    assert np.isnan(y[2]).all()
+    assert y[3][0] == 0 and abs(y[3].sum() - 1) < 1e-6
+    ls = F.log_softmax(np.array([[1e30, 0.0], [-1e30, 1e30]], np.float32))
+    assert np.all(np.isfinite(ls[0][0:1])) and ls[1][1] == 0
+
+
+def test_softmax_backward_finite_differences(rng):
+    x = rng.standard_normal((2, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 5)).astype(np.float32)
+    assert_close(F.softmax_backward(g, F.softmax(x)), numeric_grad(R.softmax, x, g, 1e-5), rtol=1e-4, atol=1e-6)
+    assert_close(F.log_softmax_backward(g, F.log_softmax(x)), numeric_grad(R.log_softmax, x, g, 1e-5),
+                 rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,pieces,axis", [((4, 6), 2, 1), ((4, 6), 3, -1), ((2, 12, 5, 5), 4, 1),
+                                               ((2, 6, 40), 3, 1), ((3, 9, 17), 3, 1), ((10, 4), 2, 0)])
+def test_maxout(isa, shape, pieces, axis, rng):
+    x = rng.integers(-5, 5, size=shape).astype(np.float32)  # many ties: first maximum wins
+    y = F.maxout(x, pieces, axis=axis)
+    assert np.array_equal(y, R.maxout(x, pieces, axis))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = F.maxout_backward(g, x, pieces, axis=axis)
+    # Oracle: each group's first arg-max receives the gradient.
+    xm = np.moveaxis(x, axis, -1)
+    grp = xm.reshape(xm.shape[:-1] + (-1, pieces))
+    win = grp.argmax(-1)
+    ref = np.zeros_like(grp)
+    np.put_along_axis(ref, win[..., None], np.moveaxis(g, axis, -1)[..., None], axis=-1)
+    assert np.array_equal(dx, np.moveaxis(ref.reshape(xm.shape), -1, axis))
+
+
+def test_maxout_nan_wins(isa):
+    x = np.zeros((1, 4, 20), np.float32)
+    x[0, 1, :] = np.nan
+    x[0, 2, :] = 5
+    y = F.maxout(x, 2, axis=1)
+    assert np.isnan(y[0, 0]).all() and (y[0, 1] == 5).all()
+
+
+def test_parity_with_torch(torch, rng):
+    x = (rng.standard_normal((64, 129)) * 3).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    nnf = torch.nn.functional
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    cases = [
+        (F.sigmoid(x), lambda: torch.sigmoid(tx), F.sigmoid_backward(g, F.sigmoid(x))),
+        (F.tanh(x), lambda: torch.tanh(tx), F.tanh_backward(g, F.tanh(x))),
+        (F.relu(x), lambda: torch.relu(tx), F.relu_backward(g, x)),
+        (F.leaky_relu(x, 0.01), lambda: nnf.leaky_relu(tx, 0.01), F.leaky_relu_backward(g, x, 0.01)),
+        (F.elu(x, 1.3), lambda: nnf.elu(tx, 1.3), F.elu_backward(g, x, 1.3)),
+        (F.gelu(x), lambda: nnf.gelu(tx), F.gelu_backward(g, x)),
+        (F.gelu(x, "tanh"), lambda: nnf.gelu(tx, approximate="tanh"), F.gelu_backward(g, x, "tanh")),
+        (F.softmax(x, 1), lambda: torch.softmax(tx, 1), F.softmax_backward(g, F.softmax(x, 1), 1)),
+        (F.log_softmax(x, 0), lambda: torch.log_softmax(tx, 0), F.log_softmax_backward(g, F.log_softmax(x, 0), 0)),
+    ]
+    for ours, theirs, ours_dx in cases:
+        tx.grad = None
+        ty = theirs()
+        ty.backward(torch.from_numpy(g))
+        assert_close(ours, ty.detach().numpy(), rtol=1.3e-6, atol=1e-5)
+        assert_close(ours_dx, tx.grad.numpy(), rtol=1.3e-6, atol=1e-5)
+
+
+# ---- arguments, dtypes, out= ----
+
+def test_dtype_conversion_and_layout(rng):
+    x64 = rng.standard_normal((6, 10))
+    y = F.tanh(x64)
+    assert y.dtype == np.float32 and y.flags.c_contiguous
+    assert_close(y, np.tanh(x64.astype(np.float32).astype(np.float64)), rtol=1e-6, atol=1e-7)
+    assert np.array_equal(F.relu(np.array([-2, 3], np.int64)), np.float32([0, 3]))
+    assert np.array_equal(F.relu([True, False]), np.float32([1, 0]))
+    xt = rng.standard_normal((10, 6)).astype(np.float32).T  # non-contiguous: copied once
+    assert np.array_equal(F.relu(xt), np.maximum(xt, 0))
+    assert F.sigmoid(np.float32(0.0)).shape == ()
+    for f in (F.relu, F.gelu, F.softmax):
+        assert f(np.zeros((0, 5), np.float32)).shape == (0, 5)
+    assert F.maxout(np.zeros((0, 6), np.float32), 3).shape == (0, 2)
+
+
+@pytest.mark.parametrize("bad", [np.array([1 + 2j]), np.array(["a"]), np.array([object()], dtype=object)])
+def test_bad_dtypes_raise_type_error(bad):
+    with pytest.raises(TypeError, match="input"):
+        F.relu(bad)
+    with pytest.raises(TypeError):
+        F.softmax(bad)
+
+
+def test_bad_arguments_raise_value_error():
+    x = np.zeros((4, 6), np.float32)
+    with pytest.raises(ValueError, match="axis"):
+        F.softmax(x, axis=2)
+    with pytest.raises(ValueError, match="pieces: 4 does not divide the channel count 6"):
+        F.maxout(x, 4)
+    with pytest.raises(ValueError, match="pieces"):
+        F.maxout(x, 0)
+    with pytest.raises(TypeError, match="pieces"):
+        F.maxout(x, 2.0)
+    with pytest.raises(ValueError, match="approximate"):
+        F.gelu(x, "erf")
+    with pytest.raises(ValueError, match=r"x: expected the shape of grad_out \(4, 6\), got \(4, 5\)"):
+        F.relu_backward(x, np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match="grad_out"):
+        F.maxout_backward(np.zeros((4, 6), np.float32), x, 2)
+    with pytest.raises(TypeError, match="negative_slope"):
+        F.leaky_relu(x, "0.1")
+
+
+def test_out_argument(rng):
+    x = rng.standard_normal((5, 7)).astype(np.float32)
+    out = np.empty_like(x)
+    assert F.sigmoid(x, out=out) is out
+    assert_close(out, R.sigmoid(x), rtol=2e-6, atol=1e-7)
+    y = x.copy()
+    F.relu(y, out=y)  # in place
+    assert np.array_equal(y, np.maximum(x, 0))
+    F.softmax(y, out=y)
+    assert_close(y.sum(-1), np.ones(5), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"out: expected shape \(5, 7\), got \(7, 5\)"):
+        F.relu(x, out=np.empty((7, 5), np.float32))
+    with pytest.raises(TypeError, match="out: expected dtype float32, got float64"):
+        F.relu(x, out=np.empty((5, 7)))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        F.relu(x, out=np.empty((7, 5), np.float32).T)
+    big = np.zeros(20, np.float32)
+    with pytest.raises(ValueError, match="overlaps"):
+        F.relu(big[:10], out=big[5:15])
+    ro = np.empty_like(x)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        F.relu(x, out=ro)
+
+
+def test_isa_selection_errors():
+    with pytest.raises(ValueError, match="isa"):
+        fastlayers.set_isa("sse9")
+
+
+def test_threads_and_concurrent_calls(rng):
+    x = rng.standard_normal(300_000).astype(np.float32)
+    ref = F.gelu(x)
+    before = fastlayers.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            fastlayers.set_num_threads(n)
+            assert fastlayers.get_num_threads() == n
+            assert np.array_equal(F.gelu(x), ref)
+        with pytest.raises(ValueError):
+            fastlayers.set_num_threads(0)
+    finally:
+        fastlayers.set_num_threads(before)
+    results = [None] * 4
+
+    def work(i):
+        results[i] = [F.gelu(x) for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(np.array_equal(r, ref) for rs in results for r in rs)
+
+
+@pytest.mark.large
+def test_past_2_31_elements():
+    n = 2**31 + 37
+    x = np.full(n, -1.0, np.float32)
+    x[-5:] = 2.0
+    F.relu(x, out=x)
+    assert x[0] == 0 and x[2**31 - 1] == 0 and x[2**31 + 1] == 0 and np.all(x[-5:] == 2.0)
+    s = F.softmax(x.reshape(1, n)[:, :], axis=1, out=x.reshape(1, n))
+    assert s[0, -1] > s[0, 0]
