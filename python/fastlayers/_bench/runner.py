@@ -19,6 +19,12 @@ def add_arguments(p) -> None:
     p.add_argument("--isa", help="force an ISA level for fastlayers (scalar, avx2, avx512)")
 
 
+def f(v, fmt: str) -> str:
+    """Formats v, or a right-aligned '-' for a missing figure."""
+    width = int("".join(ch for ch in fmt.split(".")[0] if ch.isdigit()) or 1)
+    return format(v, fmt) if v is not None else "-".rjust(width)
+
+
 def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[dict]:
     import fastlayers
     if threads:
@@ -54,12 +60,10 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
             }
             rows.append(row)
 
-            def f(v, fmt):
-                return format(v, fmt) if v is not None else "-"
+            pk = row["peak_fraction"]
             echo(f"{c.op:<26} {c.shape:<30} {ours:>9.3f} {f(np_ms, '>9.3f')} {f(th_ms, '>9.3f')} "
                  f"{f(row['speedup_numpy'], '>6.2f')}x {f(row['speedup_torch'], '>7.2f')}x "
-                 f"{f(gf, '>7.1f')} {f(row['peak_fraction'] and row['peak_fraction'] * 100, '>5.1f')}% "
-                 f"{f(row['gbps'], '>6.1f')}")
+                 f"{f(gf, '>7.1f')} {f(pk and pk * 100, '>5.1f')}% {f(row['gbps'], '>6.1f')}")
     return rows
 
 
