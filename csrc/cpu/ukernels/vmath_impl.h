@@ -16,9 +16,9 @@ template <class V>
 inline V v_exp(V x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln2), r = x - n ln2 in [-ln2/2, ln2/2], with ln2
   // split in two (Cody-Waite) so that n * ln2_hi is exact. exp(r) by its Taylor polynomial of
-  // degree 7 (truncation < 5e-9 relative on that interval). 2^n is applied as two factors
-  // 2^n1 * 2^n2 so that n in [-150, 128] needs no special cases: the product overflows to
-  // inf or rounds to a subnormal exactly once.
+  // degree 7 (truncation < 5e-9 relative on that interval). V::ldexp applies 2^n for n in
+  // [-150, 128] with no special cases: the product overflows to inf or rounds to a subnormal
+  // exactly once.
   x = V::min(V::set1(89.0f), V::max(V::set1(-104.0f), x));
   const V n = V::round(x * V::set1(1.44269504088896341f));
   V r = V::fnmadd(n, V::set1(0.693359375f), x);
@@ -31,9 +31,7 @@ inline V v_exp(V x) {
   p = V::fmadd(p, r, V::set1(0.5f));
   p = V::fmadd(p, r, V::set1(1.0f));
   p = V::fmadd(p, r, V::set1(1.0f));
-  const V n1 = V::floor(n * V::set1(0.5f));
-  const V n2 = n - n1;
-  return (p * V::pow2(n1)) * V::pow2(n2);
+  return V::ldexp(p, n);
 }
 
 template <class V>

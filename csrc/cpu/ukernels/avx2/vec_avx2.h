@@ -48,6 +48,13 @@ struct Vec8 {
     return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
   }
 
+  // p * 2^n for integer-valued n in [-150, 128]: two exact power-of-two factors, so that the
+  // product overflows to inf or rounds into the subnormals exactly once.
+  static Vec8 ldexp(Vec8 p, Vec8 n) {
+    const Vec8 n1 = floor(n * set1(0.5f));
+    return (p * pow2(n1)) * pow2(n - n1);
+  }
+
   static M gt(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
   static M le(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ); }

@@ -44,6 +44,9 @@ struct Vec16 {
     return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
   }
 
+  // p * 2^n for integer-valued n, overflow and subnormal rounding done by the hardware (vscalefps).
+  static Vec16 ldexp(Vec16 p, Vec16 n) { return {_mm512_scalef_ps(p.v, n.v)}; }
+
   static M gt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
   static M le(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }

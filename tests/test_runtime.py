@@ -1,0 +1,58 @@
+"""The runtime: ISA selection from FASTLAYERS_ISA, thread count from OMP_NUM_THREADS, info()."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import fastlayers
+
+ROOT = os.path.dirname(os.path.dirname(fastlayers.__file__))
+
+
+def run_py(code: str, **env) -> subprocess.CompletedProcess:
+    e = dict(os.environ)
+    e.update(env)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+
+
+@pytest.mark.parametrize("level", ["scalar", "avx2", "avx512"])
+def test_fastlayers_isa_env_forces_a_level(level):
+    r = run_py("import fastlayers; print(fastlayers.get_isa())", FASTLAYERS_ISA=level)
+    if level in fastlayers.available_isas():
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == level
+    else:
+        assert r.returncode != 0 and "supports at most" in r.stderr
+
+
+def test_fastlayers_isa_env_rejects_unknown_names():
+    r = run_py("import fastlayers", FASTLAYERS_ISA="sse9")
+    assert r.returncode != 0
+    assert "FASTLAYERS_ISA='sse9' is not one of scalar, avx2, avx512" in r.stderr
+
+
+def test_omp_num_threads_is_honoured():
+    r = run_py("import fastlayers; print(fastlayers.get_num_threads())", OMP_NUM_THREADS="3")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "3"
+
+
+def test_info_reports_build_and_devices():
+    d = fastlayers.info()
+    assert d["isa"] in d["isa_available"] and d["isa_detected"] == d["isa_available"][-1]
+    assert d["threads"] == fastlayers.get_num_threads() and d["version"] == fastlayers.__version__
+    assert isinstance(d["cuda_built"], bool)
+    if not d["cuda_available"]:
+        assert d["cuda_reason"] and d["cuda_devices"] == []
+
+
+def test_info_command():
+    r = subprocess.run([sys.executable, "-m", "fastlayers.cli", "info", "--json"], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["isa"] == fastlayers.get_isa()
