@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/check.h"
 #include "core/parallel.h"
 
 namespace fl {
@@ -60,6 +61,8 @@ class PackBuffer {
 thread_local PackBuffer t_pack_a, t_pack_b;
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+// Multiply-adds of a product (K = 0 counts as 1 for the C update), in double: no overflow.
+double mac_count(GemmShape s) { return double(s.M) * double(s.N) * double(std::max<index_t>(s.K, 1)); }
 
 // One product (or a block of one): pointers already offset to the block's first row/column.
 struct Problem {
@@ -130,6 +133,13 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = t_pack_b.get(kc_max * nc_max);
   float* ap = t_pack_a.get(kc_max * mc_max);
+  if (!ap || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
+    GemmOptions o2 = o;
+    o2.ep.bias_mode = p.bias_col ? GemmBias::per_col : p.bias_row ? GemmBias::per_row : GemmBias::none;
+    o2.ep.bias = p.bias_col ? p.bias_col : p.bias_row;
+    t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
+    return;
+  }
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
@@ -185,9 +195,9 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  const bool direct = !p.opt->trans_b && s.M * s.N * s.K <= kDirectMacs;
-  const index_t macs = s.M * s.N * std::max<index_t>(s.K, 1);
-  index_t nt = std::min<index_t>(get_num_threads(), std::max<index_t>(1, macs / kMacsPerThread));
+  const bool direct = !p.opt->trans_b && mac_count(s) <= kDirectMacs;
+  const double macs = mac_count(s);
+  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
@@ -222,8 +232,18 @@ Problem make_problem(float* c, index_t ldc, const float* a, index_t lda, const f
 
 }  // namespace
 
-void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
-           const GemmOptions& opt) {
+namespace {
+void check_args(index_t ldc, index_t lda, index_t ldb, GemmShape s, const GemmOptions& opt) {
+  FL_CHECK_ARG(s.M >= 0 && s.N >= 0 && s.K >= 0, "sgemm: negative shape M=", s.M, " N=", s.N, " K=", s.K);
+  const index_t need_a = opt.trans_a ? s.M : s.K, need_b = opt.trans_b ? s.K : s.N;
+  FL_CHECK_ARG(lda >= need_a, "sgemm: lda=", lda, " < ", need_a);
+  FL_CHECK_ARG(ldb >= need_b, "sgemm: ldb=", ldb, " < ", need_b);
+  FL_CHECK_ARG(ldc >= s.N, "sgemm: ldc=", ldc, " < N=", s.N);
+  FL_CHECK_ARG(opt.ep.bias_mode == GemmBias::none || opt.ep.bias, "sgemm: bias_mode set without a bias");
+}
+
+void sgemm_unchecked(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+                     const GemmOptions& opt) {
   if (s.M <= 0 || s.N <= 0) return;
   const GemmKernels& t = g_gemm_kernels.current();
   if (!t.ukernel) {
@@ -232,21 +252,30 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   }
   run_problem(t, make_problem(c, ldc, a, lda, b, ldb, s, opt));
 }
+}  // namespace
+
+void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+           const GemmOptions& opt) {
+  check_args(ldc, lda, ldb, s, opt);
+  sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
+}
 
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt) {
+  check_args(ldc, lda, ldb, s, opt);
+  FL_CHECK_ARG(batch >= 0 && stride_a >= 0 && stride_b >= 0 && stride_c >= 0, "sgemm_batched: negative batch or stride");
   if (batch <= 0 || s.M <= 0 || s.N <= 0) return;
-  const index_t macs = s.M * s.N * std::max<index_t>(s.K, 1);
+  const double macs = mac_count(s);
   auto one = [&](index_t t) {
-    sgemm(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
+    sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
   };
-  if (macs >= kMacsPerThread * get_num_threads()) {  // each product fills the threads by itself
+  if (batch == 1 || macs >= double(kMacsPerThread) * get_num_threads()) {  // each product fills the threads
     for (index_t t = 0; t < batch; ++t) one(t);
     return;
   }
-  // Small products: threads over the batch; sgemm runs serially inside the parallel region.
-  const index_t grain = std::max<index_t>(1, kMacsPerThread / macs);
+  // Small products: threads over the batch; each product runs serially inside the parallel region.
+  const index_t grain = std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs));
   parallel_for(0, batch, grain, [&](index_t lo, index_t hi) {
     for (index_t t = lo; t < hi; ++t) one(t);
   });
