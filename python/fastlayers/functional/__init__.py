@@ -6,9 +6,11 @@ both taking ``out=`` to write into an existing array.
 from .activation import (elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward,
                          log_softmax, log_softmax_backward, maxout, maxout_backward, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+from .gemm import linear, linear_backward, matmul
 
 __all__ = [
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
     "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "maxout", "maxout_backward",
+    "matmul", "linear", "linear_backward",
 ]
