@@ -56,3 +56,12 @@ def test_info_command():
                        env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["isa"] == fastlayers.get_isa()
+
+
+def test_measured_fma_peak_orders_the_isa_levels(isa):
+    from fastlayers import _core
+    gf = max(_core.measure_fma_peak_gflops(0.02) for _ in range(3))
+    assert gf > 0.5
+    if isa != "scalar":
+        # 8 or 16 float lanes x 2 flops per FMA at >= 1 GHz, even on a loaded machine.
+        assert gf > 4.0

@@ -4,6 +4,7 @@
 #include "bindings/array.h"
 #include "core/cpu_features.h"
 #include "core/parallel.h"
+#include "cpu/peak.h"
 
 namespace fl {
 
@@ -26,6 +27,10 @@ void init_core(py::module_& m) {
     isa_set(isa);
   });
   m.def("cpu_name", &cpu_name);
+  m.def("measure_fma_peak_gflops", [](double seconds) {
+    py::gil_scoped_release nogil;
+    return measure_fma_peak_gflops(seconds);
+  }, py::arg("seconds") = 0.2, "FP32 FMA GFLOP/s of all threads together on the current ISA level");
 #if defined(FL_WITH_CUDA)
   m.attr("cuda_built") = true;
 #else

@@ -3,6 +3,7 @@
 #include "core/dispatch.h"
 
 #include "cpu/activation.h"
+#include "cpu/peak.h"
 #include "cpu/gemm.h"
 
 namespace fl {
@@ -23,9 +24,11 @@ void init_kernel_tables() {
 #if defined(FL_X86)
   fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
   fill(g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512);
+  fill(g_peak_kernels, register_peak_ref, register_peak_avx2, register_peak_avx512);
 #else
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
   fill(g_gemm_kernels, register_gemm_ref, nullptr, nullptr);
+  fill(g_peak_kernels, register_peak_ref, nullptr, nullptr);
 #endif
 }
 
