@@ -26,9 +26,11 @@ KernelTables<GemmKernels> g_gemm_kernels;
 
 namespace {
 
-// Below these many multiply-adds the direct path beats packing (measured on Zen 4; see
-// bench/bench_gemm.py), and one more thread costs more than it saves.
+// Below these many multiply-adds the direct path beats packing, and one more thread costs more
+// than it saves (measured on the 2-core VM, square sizes 32 to 256).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
+// The direct path does not block K: its kc x NR sliver of B (up to 768 KiB) must stay in L2.
+constexpr index_t kDirectMaxK = 4096;
 constexpr index_t kMacsPerThread = 48 * 48 * 48;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
@@ -195,7 +197,9 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  const bool direct = !p.opt->trans_b && mac_count(s) <= kDirectMacs;
+  // Direct when packing cannot pay: a small product, or a single column of tiles (N <= NR),
+  // where each packed A panel would be used once.
+  const bool direct = !p.opt->trans_b && (mac_count(s) <= kDirectMacs || (s.N <= t.nr && s.K <= kDirectMaxK));
   const double macs = mac_count(s);
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP

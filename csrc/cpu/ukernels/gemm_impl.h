@@ -31,15 +31,20 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
   for (int i = 0; i < ROWS; ++i) __builtin_prefetch(c + i * ldc, 1, 3);
   V acc[ROWS][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
   for (index_t p = 0; p < kc; ++p) {
     V bv[NV];
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
     if (kPacked) __builtin_prefetch(b + 8 * NR, 0, 3);
+#pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
       const V av = V::set1(a[i * ra]);
+#pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
     }
     a += ca;
@@ -47,8 +52,12 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   }
   const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta);
   const bool partial = tail < W;
+  // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
+  // the stack and may store to it in the k loop).
+#pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i) {
     float* ci = c + i * ldc;
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       const bool masked = partial && j == NV - 1;
       V r = acc[i][j] * alpha;
