@@ -29,8 +29,10 @@ namespace {
 // Below these many multiply-adds the direct path beats packing, and one more thread costs more
 // than it saves (measured on the 2-core VM, square sizes 32 to 256).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
-// The direct path does not block K: its kc x NR sliver of B (up to 768 KiB) must stay in L2.
+// The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
+// and the rows of A it re-reads for every sliver should too (256 KiB).
 constexpr index_t kDirectMaxK = 4096;
+constexpr index_t kDirectMaxA = 64 * 1024;
 constexpr index_t kMacsPerThread = 48 * 48 * 48;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
@@ -168,6 +170,17 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   }
 }
 
+// Whether a (thread's block of a) product skips packing. The direct path runs column slivers
+// of B (K x NR, rows ldb apart) against every row panel of A read in place, so it needs B's rows
+// contiguous (!trans_b), the sliver in L2 (K bounded) and A re-read from L2 once per sliver
+// (M * K small, or few slivers). Within those bounds it ran 3-50% faster than packing on the
+// 2-core VM (e.g. 32x1024x256 68 vs 87 us, 16x4096x512 266 vs 471 us); with A past L2 it lost
+// up to 40% (2048^3).
+bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  if (o.trans_b || s.K > kDirectMaxK) return false;
+  return mac_count(s) <= kDirectMacs || s.M * s.K <= kDirectMaxA || s.N <= 2 * t.nr;
+}
+
 struct Grid {
   index_t tm, tn;
 };
@@ -197,9 +210,7 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  // Direct when packing cannot pay: a small product, or a single column of tiles (N <= NR),
-  // where each packed A panel would be used once.
-  const bool direct = !p.opt->trans_b && (mac_count(s) <= kDirectMacs || (s.N <= t.nr && s.K <= kDirectMaxK));
+  const bool direct = use_direct(t, *p.opt, s);
   const double macs = mac_count(s);
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP
@@ -215,7 +226,7 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
     if (i0 >= i1 || j0 >= j1) return;
     const Problem q = sub_problem(p, i0, i1, j0, j1);
-    if (direct) gemm_direct(t, q); else gemm_packed(t, q);
+    if (use_direct(t, *p.opt, q.s)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
     run_block(0);
