@@ -70,6 +70,30 @@ def test_matmul_exact_across_k_blocks_and_threads(isa, rng, trans_a, trans_b):
             fastlayers.set_num_threads(before)
 
 
+def _path_shapes(bs):
+    """(m, n, k, trans_b, expected path) crossing MC, NC, KC and the direct-path bounds."""
+    mr, nr, mc, kc, nc = bs["mr"], bs["nr"], bs["mc"], bs["kc"], bs["nc"]
+    return [
+        (2 * mc + mr + 1, 2 * nr + 3, kc + 9, False, "packed"),   # two MC blocks + an edge, two K blocks
+        (2 * mc + 1, 2 * nr + 3, 65536 // (2 * mc) + 1, False, "packed"),  # A past the direct bound
+        (mr + 1, nc + 17, kc + 5, True, "packed"),                # two NC blocks, trans_b always packs
+        (3 * mr + 1, nr + 5, 4100, False, "packed"),              # K past the direct bound
+        (2 * mc + 1, 2 * nr, 300, False, "direct"),               # few B slivers: direct
+        (40, 4 * nr + 1, 300, False, "direct"),                   # A rows fit L2: direct
+    ]
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_matmul_exact_on_both_paths(isa, rng, trans_a):
+    if isa == "scalar":
+        pytest.skip("the reference has no packing or direct path")
+    for m, n, k, trans_b, path in _path_shapes(blocks()):
+        assert _core.gemm_path(m, n, k, trans_a, trans_b) == path, (m, n, k, trans_b)
+        a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+        got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+        np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} {path} m={m} n={n} k={k} tb={trans_b}")
+
+
 @pytest.mark.parametrize("m,n,k", [(13, 21, 19), (129, 97, 300)])
 def test_matmul_alpha_beta(isa, rng, m, n, k):
     a, b, c = ints(rng, (m, k)), ints(rng, (k, n)), ints(rng, (m, n))

@@ -275,6 +275,12 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
 }
 
+const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
+  const GemmKernels& t = g_gemm_kernels.current();
+  if (!t.ukernel) return "reference";
+  return use_direct(t, opt, s) ? "direct" : "packed";
+}
+
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt) {

@@ -107,4 +107,8 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt = {});
 
+// How sgemm would run a product on one thread at the current ISA level: "reference", "direct"
+// (micro-kernel on the operands in place) or "packed" (Goto loops). For tests and benchmarks.
+const char* sgemm_path(GemmShape s, const GemmOptions& opt);
+
 }  // namespace fl
