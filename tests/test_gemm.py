@@ -121,7 +121,8 @@ def test_matmul_nan_and_inf_propagate(isa, rng):
 
 @pytest.mark.parametrize("shape_a,shape_b", [((4, 6, 5), (5, 7)), ((4, 6, 5), (1, 5, 7)), ((6, 5), (3, 5, 7)),
                                              ((1, 6, 5), (3, 5, 7)), ((3, 6, 5), (3, 5, 7)),
-                                             ((5, 70, 90), (90, 60)), ((2, 200, 130), (2, 130, 150))])
+                                             ((5, 70, 90), (90, 60)), ((2, 200, 130), (2, 130, 150)),
+                                             ((3, 200, 130), (130, 150)), ((9, 33, 17), (9, 17, 40))])
 @pytest.mark.parametrize("trans_a,trans_b", TRANS)
 def test_matmul_batched_broadcast(isa, rng, shape_a, shape_b, trans_a, trans_b):
     a, b = ints(rng, shape_a), ints(rng, shape_b)

@@ -291,12 +291,16 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
   auto one = [&](index_t t) {
     sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
   };
-  if (batch == 1 || macs >= double(kMacsPerThread) * get_num_threads()) {  // each product fills the threads
+  // Threads over the batch (each product serial inside the parallel region: one fork for the
+  // whole batch) when products are small or the batch splits evenly; otherwise threads inside
+  // each product.
+  const index_t nt = get_num_threads();
+  const bool small = macs < double(kMacsPerThread) * nt;
+  if (batch == 1 || nt == 1 || !(small || batch % nt == 0 || batch >= 4 * nt)) {
     for (index_t t = 0; t < batch; ++t) one(t);
     return;
   }
-  // Small products: threads over the batch; each product runs serially inside the parallel region.
-  const index_t grain = std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs));
+  const index_t grain = small ? std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs)) : 1;
   parallel_for(0, batch, grain, [&](index_t lo, index_t hi) {
     for (index_t t = lo; t < hi; ++t) one(t);
   });
