@@ -76,7 +76,7 @@ def _path_shapes(bs):
     return [
         (2 * mc + mr + 1, 2 * nr + 3, kc + 9, False, "packed"),   # two MC blocks + an edge, two K blocks
         (2 * mc + 1, 2 * nr + 3, 65536 // (2 * mc) + 1, False, "packed"),  # A past the direct bound
-        (mr + 1, nc + 17, kc + 5, True, "packed"),                # two NC blocks, trans_b always packs
+        (2 * mr + 1, nc + 17, kc + 5, True, "packed"),            # two NC blocks; trans_b packs past 8 rows
         (3 * mr + 1, nr + 5, 4100, False, "packed"),              # K past the direct bound
         (2 * mc + 1, 2 * nr, 300, False, "direct"),               # few B slivers: direct
         (40, 4 * nr + 1, 300, False, "direct"),                   # A rows fit L2: direct
@@ -92,6 +92,25 @@ def test_matmul_exact_on_both_paths(isa, rng, trans_a):
         a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
         got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
         np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} {path} m={m} n={n} k={k} tb={trans_b}")
+
+
+def test_matmul_exact_dot_path(isa, rng):
+    """A B^T with few rows of A (linear on a small batch) reads B in place along K."""
+    for m, n, k in itertools.product([1, 2, 3, 4, 5, 8, 9], [1, 3, 4, 5, 17, 33], [1, 7, 16, 17, 100]):
+        if isa != "scalar" and m <= 8:
+            assert _core.gemm_path(m, n, k, False, True) == "dot"
+        a, b = ints(rng, (m, k)), ints(rng, (n, k))
+        np.testing.assert_array_equal(F.matmul(a, b, trans_b=True), a @ b.T, err_msg=f"{isa} m={m} n={n} k={k}")
+        bias = ints(rng, (n,))
+        np.testing.assert_array_equal(F.linear(a, b, bias, "relu"), np.maximum(a @ b.T + bias, 0))
+    c = ints(rng, (3, 40))
+    out = c.copy()
+    a, b = ints(rng, (3, 50)), ints(rng, (40, 50))
+    F.matmul(a, b, trans_b=True, alpha=2.0, beta=-1.0, out=out)
+    np.testing.assert_array_equal(out, 2 * (a @ b.T) - c)
+    if isa != "scalar":
+        assert _core.gemm_path(8, 512, 784, False, True) == "dot"
+        assert _core.gemm_path(9, 512, 784, False, True) == "packed"
 
 
 @pytest.mark.parametrize("m,n,k", [(13, 21, 19), (129, 97, 300)])

@@ -29,11 +29,14 @@ namespace {
 // Below these many multiply-adds the direct path beats packing, and one more thread costs more
 // than it saves (measured on the 2-core VM, square sizes 32 to 256).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
+constexpr index_t kMacsPerThread = 48 * 48 * 48;
 // The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
 // and the rows of A it re-reads for every sliver should too (256 KiB).
 constexpr index_t kDirectMaxK = 4096;
 constexpr index_t kDirectMaxA = 64 * 1024;
-constexpr index_t kMacsPerThread = 48 * 48 * 48;
+// A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
+// linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
+constexpr index_t kDotMaxM = 8;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -181,6 +184,32 @@ bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
   return mac_count(s) <= kDirectMacs || s.M * s.K <= kDirectMaxA || s.N <= 2 * t.nr;
 }
 
+// The dot path (A B^T, both contiguous along K) for a few rows of A, where packing B would cost
+// more than the product: it reads B once per dot_rows rows of A, in place.
+bool use_dot(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  return t.dot && o.trans_b && !o.trans_a && s.M <= kDotMaxM && s.K > 0;
+}
+
+// Threads split N (B's rows) in groups of 16; each runs all rows of A against its columns.
+void gemm_dot(const GemmKernels& t, const Problem& p, index_t nt) {
+  const GemmShape s = p.s;
+  auto body = [&](index_t g0, index_t g1) {
+    const index_t j0 = g0 * kSplitN, j1 = std::min(s.N, g1 * kSplitN);
+    GemmTileEpilogue ep = tile_epilogue(p, true, true);
+    ep.bias_col = p.bias_col ? p.bias_col + j0 : nullptr;
+    for (index_t i = 0; i < s.M; i += t.dot_rows) {
+      const index_t m = std::min(t.dot_rows, s.M - i);
+      ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
+      float* c = p.c + i * p.ldc + j0;
+      t.dot(m, j1 - j0, s.K, p.a + i * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb, c, p.ldc, ep);
+      tile_activation(p, c, m, j1 - j0);
+    }
+  };
+  const index_t groups = (s.N + kSplitN - 1) / kSplitN;
+  if (nt <= 1) body(0, groups);
+  else parallel_for(0, groups, std::max<index_t>(1, groups / nt), body);
+}
+
 struct Grid {
   index_t tm, tn;
 };
@@ -210,12 +239,16 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  const bool direct = use_direct(t, *p.opt, s);
   const double macs = mac_count(s);
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
+  if (use_dot(t, *p.opt, s)) {
+    gemm_dot(t, p, nt);
+    return;
+  }
+  const bool direct = use_direct(t, *p.opt, s);
   // Fall back to fewer threads when the tile grid cannot give each one a block.
   Grid g = choose_grid(t, s, nt, !direct);
   while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
@@ -278,6 +311,7 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
 const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
   const GemmKernels& t = g_gemm_kernels.current();
   if (!t.ukernel) return "reference";
+  if (use_dot(t, opt, s)) return "dot";
   return use_direct(t, opt, s) ? "direct" : "packed";
 }
 
