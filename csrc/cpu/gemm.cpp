@@ -26,10 +26,12 @@ KernelTables<GemmKernels> g_gemm_kernels;
 
 namespace {
 
-// Below these many multiply-adds the direct path beats packing, and one more thread costs more
-// than it saves (measured on the 2-core VM, square sizes 32 to 256).
+// Below kDirectMacs multiply-adds the direct path beats packing whatever the shape. A thread
+// gets at least kMacsPerThread: waking the second core and joining it cost about 2.5 us on the
+// 2-core VM, so a second thread paid from about 90^3 (square 80: 4.5 us on one thread, 5.2 on
+// two; square 96: 7.2 and 5.9).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
-constexpr index_t kMacsPerThread = 48 * 48 * 48;
+constexpr index_t kMacsPerThread = 360 * 1024;
 // The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
 // and the rows of A it re-reads for every sliver should too (256 KiB).
 constexpr index_t kDirectMaxK = 4096;
