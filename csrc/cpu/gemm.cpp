@@ -1,7 +1,7 @@
 // SGEMM driver: threads, cache blocking, packing and edges around the current ISA's
 // micro-kernel (cpu/gemm.h states the contracts).
 //
-// Threads: C is cut into a tm x tn grid of blocks, one per thread, aligned to the micro-tile;
+// Threads: C is cut into a tm x tn grid of blocks, one per thread, along MR rows and 16 columns;
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
@@ -9,8 +9,13 @@
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
-// kc x NR sliver of B in L1. Small products skip packing (the direct path) when B's rows are
-// contiguous: the micro-kernel then reads A and B in place.
+// kc x NR sliver of B in L1 (or L2 for the AVX-512 KC). K is cut into equal blocks.
+// Direct path (use_direct): when B's rows are contiguous and A's rows and a K x NR sliver of B
+// fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
+// Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
+// along K on the operands in place, reading B once per 4 rows of A.
+// Fused epilogue: alpha, beta, bias and relu in the micro-kernel's store; other activations on
+// the finished tile's rows through the activation table (tile_activation).
 #include "cpu/gemm.h"
 
 #include <algorithm>

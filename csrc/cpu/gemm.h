@@ -2,7 +2,8 @@
 // epilogue (bias per column or per row, then an activation), on row-major matrices.
 // The driver (gemm.cpp) follows Goto/BLIS: pack panels of A and B into aligned per-thread
 // buffers, block for the caches (MC, KC, NC from the table), and call a register-blocked
-// micro-kernel per MR x NR tile; small products take a direct path without packing.
+// micro-kernel per MR x NR tile. Products whose operands fit the caches as they are take a
+// direct path without packing, and A B^T with a few rows of A a dot-product path.
 //
 // Legend: C is M x N, op(A) is M x K, op(B) is K x N (core/tensor.h).
 //   A not transposed: a(i, k) = A[i * lda + k]      transposed: a(i, k) = A[k * lda + i]
