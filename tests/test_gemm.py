@@ -94,6 +94,21 @@ def test_matmul_exact_on_both_paths(isa, rng, trans_a):
         np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} {path} m={m} n={n} k={k} tb={trans_b}")
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
+    """Past ~800^3 multiply-adds the threads take blocks from a shared counter (several per thread)."""
+    if isa == "scalar":
+        pytest.skip("a 2^29 multiply-add product is slow on the reference")
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(threads)
+    try:
+        a, b = ints(rng, (1031, 520), -2, 3), ints(rng, (520, 1013), -2, 3)
+        np.testing.assert_array_equal(F.matmul(a, b), a @ b)
+        np.testing.assert_array_equal(F.matmul(a, stored(b, True), trans_b=True), a @ b)
+    finally:
+        fastlayers.set_num_threads(before)
+
+
 def test_matmul_exact_dot_path(isa, rng):
     """A B^T with few rows of A (linear on a small batch) reads B in place along K."""
     for m, n, k in itertools.product([1, 2, 3, 4, 5, 8, 9], [1, 3, 4, 5, 17, 33], [1, 7, 16, 17, 100]):

@@ -19,6 +19,7 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -44,6 +45,10 @@ constexpr index_t kDirectMaxA = 64 * 1024;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
+// From this many multiply-adds (~800^3) a product is cut into kBlocksPerThread blocks per thread,
+// scheduled dynamically: the packing the extra blocks repeat costs under 3% there.
+constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
+constexpr index_t kBlocksPerThread = 4;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -221,7 +226,7 @@ struct Grid {
   index_t tm, tn;
 };
 
-// The thread grid for nt threads (see the file comment).
+// The grid of nt blocks (see the file comment); tm * tn < nt when no grid of nt fits.
 Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   Grid best{1, 1};
@@ -256,9 +261,13 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     return;
   }
   const bool direct = use_direct(t, *p.opt, s);
+  // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
+  // counter: when another process holds a core, the other threads take over its blocks.
+  index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
+  Grid g = choose_grid(t, s, nblocks, !direct);
+  if (g.tm * g.tn != nblocks) g = choose_grid(t, s, nblocks = nt, !direct);
   // Fall back to fewer threads when the tile grid cannot give each one a block.
-  Grid g = choose_grid(t, s, nt, !direct);
-  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, nblocks = --nt, !direct);
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
@@ -272,8 +281,15 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     run_block(0);
     return;
   }
-  parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-    for (index_t id = lo; id < hi; ++id) run_block(id);
+  if (nblocks == nt) {
+    parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
+      for (index_t id = lo; id < hi; ++id) run_block(id);
+    });
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(0, nt, 1, [&](index_t, index_t) {
+    for (index_t id = next.fetch_add(1); id < nblocks; id = next.fetch_add(1)) run_block(id);
   });
 }
 
