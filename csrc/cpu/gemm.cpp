@@ -1,7 +1,7 @@
 // SGEMM driver: threads, cache blocking, packing and edges around the current ISA's
 // micro-kernel (cpu/gemm.h states the contracts).
 //
-// Threads: C is cut into a tm x tn grid of blocks, one per thread, aligned to the micro-tile;
+// Threads: C is cut into a tm x tn grid of blocks, one per thread, along MR rows and 16 columns;
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
@@ -9,11 +9,17 @@
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
-// kc x NR sliver of B in L1. Small products skip packing (the direct path) when B's rows are
-// contiguous: the micro-kernel then reads A and B in place.
+// kc x NR sliver of B in L1 (or L2 for the AVX-512 KC). K is cut into equal blocks.
+// Direct path (use_direct): when B's rows are contiguous and A's rows and a K x NR sliver of B
+// fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
+// Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
+// along K on the operands in place, reading B once per 4 rows of A.
+// Fused epilogue: alpha, beta, bias and relu in the micro-kernel's store; other activations on
+// the finished tile's rows through the activation table (tile_activation).
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -26,10 +32,23 @@ KernelTables<GemmKernels> g_gemm_kernels;
 
 namespace {
 
-// Below these many multiply-adds the direct path beats packing (measured on Zen 4; see
-// bench/bench_gemm.py), and one more thread costs more than it saves.
+// Below kDirectMacs multiply-adds the direct path beats packing whatever the shape. A thread
+// gets at least kMacsPerThread: waking the second core and joining it cost about 2.5 us on the
+// 2-core VM, so a second thread paid from about 90^3 (square 80: 4.5 us on one thread, 5.2 on
+// two; square 96: 7.2 and 5.9).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
-constexpr index_t kMacsPerThread = 48 * 48 * 48;
+constexpr index_t kMacsPerThread = 360 * 1024;
+// The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
+// and the rows of A it re-reads for every sliver should too (256 KiB).
+constexpr index_t kDirectMaxK = 4096;
+constexpr index_t kDirectMaxA = 64 * 1024;
+// A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
+// linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
+constexpr index_t kDotMaxM = 8;
+// From this many multiply-adds (~800^3) a product is cut into kBlocksPerThread blocks per thread,
+// scheduled dynamically: the packing the extra blocks repeat costs under 3% there.
+constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
+constexpr index_t kBlocksPerThread = 4;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -166,11 +185,48 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   }
 }
 
+// Whether a (thread's block of a) product skips packing. The direct path runs column slivers
+// of B (K x NR, rows ldb apart) against every row panel of A read in place, so it needs B's rows
+// contiguous (!trans_b), the sliver in L2 (K bounded) and A re-read from L2 once per sliver
+// (M * K small, or few slivers). Within those bounds it ran 3-50% faster than packing on the
+// 2-core VM (e.g. 32x1024x256 68 vs 87 us, 16x4096x512 266 vs 471 us); with A past L2 it lost
+// up to 40% (2048^3).
+bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  if (o.trans_b || s.K > kDirectMaxK) return false;
+  return mac_count(s) <= kDirectMacs || s.M * s.K <= kDirectMaxA || s.N <= 2 * t.nr;
+}
+
+// The dot path (A B^T, both contiguous along K) for a few rows of A, where packing B would cost
+// more than the product: it reads B once per dot_rows rows of A, in place.
+bool use_dot(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  return t.dot && o.trans_b && !o.trans_a && s.M <= kDotMaxM && s.K > 0;
+}
+
+// Threads split N (B's rows) in groups of 16; each runs all rows of A against its columns.
+void gemm_dot(const GemmKernels& t, const Problem& p, index_t nt) {
+  const GemmShape s = p.s;
+  auto body = [&](index_t g0, index_t g1) {
+    const index_t j0 = g0 * kSplitN, j1 = std::min(s.N, g1 * kSplitN);
+    GemmTileEpilogue ep = tile_epilogue(p, true, true);
+    ep.bias_col = p.bias_col ? p.bias_col + j0 : nullptr;
+    for (index_t i = 0; i < s.M; i += t.dot_rows) {
+      const index_t m = std::min(t.dot_rows, s.M - i);
+      ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
+      float* c = p.c + i * p.ldc + j0;
+      t.dot(m, j1 - j0, s.K, p.a + i * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb, c, p.ldc, ep);
+      tile_activation(p, c, m, j1 - j0);
+    }
+  };
+  const index_t groups = (s.N + kSplitN - 1) / kSplitN;
+  if (nt <= 1) body(0, groups);
+  else parallel_for(0, groups, std::max<index_t>(1, groups / nt), body);
+}
+
 struct Grid {
   index_t tm, tn;
 };
 
-// The thread grid for nt threads (see the file comment).
+// The grid of nt blocks (see the file comment); tm * tn < nt when no grid of nt fits.
 Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   Grid best{1, 1};
@@ -195,15 +251,23 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  const bool direct = !p.opt->trans_b && mac_count(s) <= kDirectMacs;
   const double macs = mac_count(s);
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
+  if (use_dot(t, *p.opt, s)) {
+    gemm_dot(t, p, nt);
+    return;
+  }
+  const bool direct = use_direct(t, *p.opt, s);
+  // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
+  // counter: when another process holds a core, the other threads take over its blocks.
+  index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
+  Grid g = choose_grid(t, s, nblocks, !direct);
+  if (g.tm * g.tn != nblocks) g = choose_grid(t, s, nblocks = nt, !direct);
   // Fall back to fewer threads when the tile grid cannot give each one a block.
-  Grid g = choose_grid(t, s, nt, !direct);
-  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, nblocks = --nt, !direct);
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
@@ -211,14 +275,21 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
     if (i0 >= i1 || j0 >= j1) return;
     const Problem q = sub_problem(p, i0, i1, j0, j1);
-    if (direct) gemm_direct(t, q); else gemm_packed(t, q);
+    if (use_direct(t, *p.opt, q.s)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
     run_block(0);
     return;
   }
-  parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-    for (index_t id = lo; id < hi; ++id) run_block(id);
+  if (nblocks == nt) {
+    parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
+      for (index_t id = lo; id < hi; ++id) run_block(id);
+    });
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(0, nt, 1, [&](index_t, index_t) {
+    for (index_t id = next.fetch_add(1); id < nblocks; id = next.fetch_add(1)) run_block(id);
   });
 }
 
@@ -260,6 +331,13 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
 }
 
+const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
+  const GemmKernels& t = g_gemm_kernels.current();
+  if (!t.ukernel) return "reference";
+  if (use_dot(t, opt, s)) return "dot";
+  return use_direct(t, opt, s) ? "direct" : "packed";
+}
+
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt) {
@@ -270,12 +348,16 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
   auto one = [&](index_t t) {
     sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
   };
-  if (batch == 1 || macs >= double(kMacsPerThread) * get_num_threads()) {  // each product fills the threads
+  // Threads over the batch (each product serial inside the parallel region: one fork for the
+  // whole batch) when products are small or the batch splits evenly; otherwise threads inside
+  // each product.
+  const index_t nt = get_num_threads();
+  const bool small = macs < double(kMacsPerThread) * nt;
+  if (batch == 1 || nt == 1 || !(small || batch % nt == 0 || batch >= 4 * nt)) {
     for (index_t t = 0; t < batch; ++t) one(t);
     return;
   }
-  // Small products: threads over the batch; each product runs serially inside the parallel region.
-  const index_t grain = std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs));
+  const index_t grain = small ? std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs)) : 1;
   parallel_for(0, batch, grain, [&](index_t lo, index_t hi) {
     for (index_t t = lo; t < hi; ++t) one(t);
   });

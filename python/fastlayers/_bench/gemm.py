@@ -26,6 +26,19 @@ def _matmul_case(torch, m: int, k: int, n: int, label: str) -> Case:
                 flops=2.0 * m * n * k)
 
 
+def _batched_case(torch, batch: int, m: int, k: int, n: int) -> Case:
+    r = rng(batch)
+    a = r.standard_normal((batch, m, k), dtype=np.float32)
+    b = r.standard_normal((batch, k, n), dtype=np.float32)
+    c = np.empty((batch, m, n), np.float32)
+    th = None
+    if torch:
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(c)
+        th = lambda: torch.matmul(ta, tb, out=tc)  # noqa: E731
+    return Case("gemm", "matmul batched", f"{batch}x({m}x{k} @ {k}x{n})", lambda: F.matmul(a, b, out=c),
+                lambda: np.matmul(a, b, out=c), th, flops=2.0 * batch * m * n * k)
+
+
 def _linear_case(torch, m: int, k: int, n: int) -> Case:
     r = rng(m + k)
     x = r.standard_normal((m, k), dtype=np.float32)
@@ -68,6 +81,7 @@ def cases(quick: bool = False) -> list[Case]:
     sizes = [64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096])
     out = [_matmul_case(torch, s, s, s, f"{s}x{s}x{s}") for s in sizes]
     out.append(_matmul_case(torch, 256, 512, 10, "M=256 K=512 N=10"))
+    out.append(_batched_case(torch, 64, 128, 64, 128))
     out += [_linear_case(torch, m, 784, 512) for m in (64, 256)]
     out.append(_linear_backward_case(torch, 256, 784, 512))
     return out
