@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
+void init_gemm(py::module_& m);
 void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
@@ -24,6 +25,7 @@ PYBIND11_MODULE(_core, m) {
   fl::init_kernel_tables();
   fl::init_core(m);
   fl::init_activation(m);
+  fl::init_gemm(m);
   fl::init_optim(m);
   fl::init_loss(m);
   fl::init_dropout(m);

@@ -3,6 +3,7 @@
 #include "core/dispatch.h"
 
 #include "cpu/activation.h"
+#include "cpu/gemm.h"
 #include "cpu/dropout.h"
 #include "cpu/loss.h"
 #include "cpu/optim.h"
@@ -24,11 +25,13 @@ void fill(KernelTables<Table>& t, void (*ref)(Table&), void (*avx2)(Table&), voi
 void init_kernel_tables() {
 #if defined(FL_X86)
   fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
+  fill(g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512);
   fill(g_optim_kernels, register_optim_ref, register_optim_avx2, register_optim_avx512);
   fill(g_loss_kernels, register_loss_ref, register_loss_avx2, register_loss_avx512);
   fill(g_dropout_kernels, register_dropout_ref, register_dropout_avx2, register_dropout_avx512);
 #else
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
+  fill(g_gemm_kernels, register_gemm_ref, nullptr, nullptr);
   fill(g_optim_kernels, register_optim_ref, nullptr, nullptr);
   fill(g_loss_kernels, register_loss_ref, nullptr, nullptr);
   fill(g_dropout_kernels, register_dropout_ref, nullptr, nullptr);
