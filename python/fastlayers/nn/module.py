@@ -51,6 +51,8 @@ class Module:
     """Base class of every layer. Subclasses implement forward(x) and backward(dy) and
     assign Parameters, buffers (register_buffer) and child Modules as attributes."""
 
+    _accepts_activation = False  # forward(x, activation=...) fuses a following activation (Linear)
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -241,8 +243,22 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        # A layer that takes activation= (Linear) followed by an activation module with a
+        # fuse_spec runs as one fused GEMM; the activation module keeps the output for its backward.
+        mods = list(self._modules.values())
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            spec = None
+            if m._accepts_activation and i + 1 < n:
+                spec = getattr(mods[i + 1], "fuse_spec", lambda: None)()
+            if spec is None:
+                x = m(x)
+                i += 1
+            else:
+                x = m.forward(x, activation=spec)
+                mods[i + 1].save_fused_output(x)
+                i += 2
         return x
 
     def backward(self, grad_out):
