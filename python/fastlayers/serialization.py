@@ -65,6 +65,25 @@ def save(obj, path) -> None:
     np.savez(path, **payload)
 
 
+def _read(fh, path):
+    z = np.load(fh, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"load: {path} is not a fastlayers file (a plain .npy array; write models and "
+                         "state dicts with fastlayers.save)")
+    with z:
+        if _META not in z.files:
+            raise ValueError(f"load: {path} is not a fastlayers file (no {_META} entry; "
+                             "write it with fastlayers.save)")
+        meta = json.loads(bytes(z[_META]).decode("utf-8"))
+        if not isinstance(meta, dict) or meta.get("format") != _TAG:
+            raise ValueError(f"load: {path} is not a fastlayers file (unknown format tag)")
+        if meta.get("version", 0) > _VERSION:
+            raise ValueError(f"load: {path} has format version {meta['version']}, this fastlayers reads "
+                             f"up to {_VERSION}")
+        arrays = {k: z[k] for k in z.files if k != _META}
+        return _decode(meta["tree"], arrays)
+
+
 def load(path):
     """Reads what save() wrote. ValueError for a file that is not a fastlayers file or is
     truncated / corrupt; FileNotFoundError for a missing one."""
@@ -72,22 +91,8 @@ def load(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ValueError(f"load: {path} is not a fastlayers file (a plain .npy array; write models and "
-                             "state dicts with fastlayers.save)")
-        with z:
-            if _META not in z.files:
-                raise ValueError(f"load: {path} is not a fastlayers file (no {_META} entry; "
-                                 "write it with fastlayers.save)")
-            meta = json.loads(bytes(z[_META]).decode("utf-8"))
-            if not isinstance(meta, dict) or meta.get("format") != _TAG:
-                raise ValueError(f"load: {path} is not a fastlayers file (unknown format tag)")
-            if meta.get("version", 0) > _VERSION:
-                raise ValueError(f"load: {path} has format version {meta['version']}, this fastlayers reads "
-                                 f"up to {_VERSION}")
-            arrays = {k: z[k] for k in z.files if k != _META}
-            return _decode(meta["tree"], arrays)
+        with open(path, "rb") as fh:  # we own the handle: it is closed even when the zip is corrupt
+            return _read(fh, path)
     except ValueError as exc:
         if str(exc).startswith("load:"):
             raise
