@@ -413,3 +413,22 @@ def test_load_foreign_and_truncated(tmp_path):
         fastlayers.load(tmp_path / "missing.npz")
     with pytest.raises(TypeError, match="cannot store"):
         fastlayers.save({"f": object()}, tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("first", ["linear", "maxout", "relu_then_linear"])
+def test_backward_without_input_grad(rng, first):
+    fastlayers.manual_seed(0)
+    head = {"linear": [nn.Linear(6, 5)], "maxout": [nn.Maxout(6, 5, pieces=2)],
+            "relu_then_linear": [nn.ReLU(), nn.Linear(6, 5)]}[first]
+    m = nn.Sequential(*head, nn.Tanh(), nn.Linear(5, 3))
+    x = rng.standard_normal((4, 6)).astype(np.float32)
+    dy = rng.standard_normal((4, 3)).astype(np.float32)
+    m(x)
+    dx = m.backward(dy)
+    full = {k: p.grad.copy() for k, p in m.named_parameters()}
+    m.zero_grad()
+    m(x)
+    assert m.backward(dy, need_input_grad=False) is None
+    assert dx.shape == x.shape
+    for k, p in m.named_parameters():
+        assert_close(p.grad, full[k], 1e-6, 1e-7, k)

@@ -29,7 +29,7 @@ def _step_pair(sizes, batch: int, seed: int = 0):
     def ours():
         opt.zero_grad()
         crit(model(x), y)
-        model.backward(crit.backward())
+        model.backward(crit.backward(), need_input_grad=False)  # the input is data, as in torch
         opt.step()
 
     torch = try_torch()

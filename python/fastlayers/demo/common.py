@@ -71,7 +71,7 @@ def train_classifier(model, opt, X, y, *, epochs: int, batch_size: int, seed: in
             opt.zero_grad()
             out = model(xb)
             loss = crit(out, yb)
-            model.backward(crit.backward())
+            model.backward(crit.backward(), need_input_grad=False)
             opt.step()
             tot_loss += loss * len(yb)
             hits += int((out.argmax(axis=1) == yb).sum())

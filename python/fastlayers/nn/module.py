@@ -52,6 +52,7 @@ class Module:
     assign Parameters, buffers (register_buffer) and child Modules as attributes."""
 
     _accepts_activation = False  # forward(x, activation=...) fuses a following activation (Linear)
+    _skips_input_grad = False    # backward(dy, need_input_grad=False) skips dx (Linear, Maxout, Sequential)
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -219,6 +220,8 @@ def _to_numpy(v, key: str) -> np.ndarray:
 class Sequential(Module):
     """Children run in order; backward runs their backward in reverse."""
 
+    _skips_input_grad = True
+
     def __init__(self, *modules: Module):
         super().__init__()
         for i, m in enumerate(modules):
@@ -261,10 +264,23 @@ class Sequential(Module):
                 i += 2
         return x
 
-    def backward(self, grad_out):
-        for m in reversed(self._modules.values()):
+    def backward(self, grad_out, need_input_grad: bool = True):
+        """Children's backward in reverse; returns dL/dinput. need_input_grad=False (when the
+        input is data, not a layer's output) stops after the first module with parameters and
+        returns None, skipping work whose result would be thrown away."""
+        mods = list(self._modules.values())
+        stop = 0
+        if not need_input_grad:
+            stop = next((i for i, m in enumerate(mods) if any(True for _ in m.parameters())), len(mods))
+        for i in range(len(mods) - 1, stop - 1, -1):
+            m = mods[i]
+            if i == stop and not need_input_grad:
+                if m._skips_input_grad:
+                    return m.backward(grad_out, need_input_grad=False)
+                m.backward(grad_out)
+                return None
             grad_out = m.backward(grad_out)
-        return grad_out
+        return None if not need_input_grad else grad_out
 
 
 class Identity(Module):
