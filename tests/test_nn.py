@@ -432,3 +432,46 @@ def test_backward_without_input_grad(rng, first):
     assert dx.shape == x.shape
     for k, p in m.named_parameters():
         assert_close(p.grad, full[k], 1e-6, 1e-7, k)
+
+
+@pytest.mark.parametrize("kind", ["ce", "ce_smooth_ignore", "nll", "mse", "bce", "ce_none"])
+def test_loss_gradient_checks(rng, kind):
+    x = rng.standard_normal((4, 5))
+    t = np.array([1, 0, 4, 2])
+    crit = {"ce": nn.CrossEntropyLoss(), "ce_none": nn.CrossEntropyLoss(reduction="none"),
+            "ce_smooth_ignore": nn.CrossEntropyLoss(ignore_index=0, label_smoothing=0.2),
+            "nll": nn.NLLLoss(reduction="sum"), "mse": nn.MSELoss(), "bce": nn.BCEWithLogitsLoss()}[kind]
+    target = rng.random((4, 5)).astype(np.float32) if kind in ("mse", "bce") else t
+    g = rng.standard_normal(4).astype(np.float32) if kind == "ce_none" else 1.0
+    crit(x.astype(np.float32), target)
+    analytic = crit.backward(g)
+
+    def f(z):
+        return np.asarray(crit(z.astype(np.float32), target), np.float64)
+    num = numeric_grad(f, x, np.asarray(g, np.float64))
+    assert_close(analytic, num, 2e-2, 3e-4, kind)
+
+
+def test_manual_seed_makes_training_repeatable(rng):
+    x = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.integers(0, 2, 16)
+
+    def run():
+        fastlayers.manual_seed(42)
+        m = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 2))
+        opt = fastlayers.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
+        crit = nn.CrossEntropyLoss()
+        for _ in range(5):
+            opt.zero_grad()
+            crit(m(x), y)
+            m.backward(crit.backward())
+            opt.step()
+        return m.state_dict()
+
+    a, b = run(), run()
+    for k in a:
+        assert np.array_equal(a[k], b[k]), k
+    fastlayers.manual_seed(42)
+    w42 = nn.Linear(3, 8).weight.data
+    fastlayers.manual_seed(43)
+    assert not np.array_equal(nn.Linear(3, 8).weight.data, w42)
