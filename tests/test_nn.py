@@ -475,3 +475,17 @@ def test_manual_seed_makes_training_repeatable(rng):
     w42 = nn.Linear(3, 8).weight.data
     fastlayers.manual_seed(43)
     assert not np.array_equal(nn.Linear(3, 8).weight.data, w42)
+
+
+def test_buffers_in_state_dict():
+    m = nn.Linear(2, 2)
+    m.register_buffer("running_mean", np.zeros(2, np.float32))
+    m.running_mean[...] = 1.0  # in place
+    assert np.array_equal(m.state_dict()["running_mean"], [1, 1])
+    m.running_mean = np.full(2, 3.0, np.float32)  # reassignment updates the buffer
+    sd = m.state_dict()
+    assert list(sd) == ["weight", "bias", "running_mean"] and np.array_equal(sd["running_mean"], [3, 3])
+    m.load_state_dict({**sd, "running_mean": np.full(2, 5.0)})
+    assert np.array_equal(m.running_mean, [5, 5])
+    m.bias = None
+    assert [k for k, _ in m.named_parameters()] == ["weight"]

@@ -61,18 +61,25 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
+        # Parameters, buffers and children are kept in their registries (for traversal) and in
+        # the instance dict too (so that self.weight is a plain, fast attribute lookup).
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning attributes")
-        for d in (self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            self._buffers.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._buffers.pop(name, None)
             self._modules[name] = value
+        elif name in self._buffers:  # assigning to a registered buffer updates it, as in PyTorch
+            value = None if value is None else np.ascontiguousarray(value)
+            self._buffers[name] = value
         else:
-            object.__setattr__(self, name, value)
-            return
-        self.__dict__.pop(name, None)
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+        object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -83,8 +90,10 @@ class Module:
 
     def register_buffer(self, name: str, value) -> None:
         """A float array saved in state_dict but not trained (e.g. BatchNorm running stats)."""
-        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
         self._buffers[name] = None if value is None else np.ascontiguousarray(value)
+        object.__setattr__(self, name, self._buffers[name])
 
     # ---- the layer API ----
     def forward(self, x):
