@@ -11,6 +11,8 @@
 namespace fl {
 namespace {
 
+// One parameter's update: p and its gradient g, and up to three state arrays
+// (SGD: a = momentum buffer or null; Adam: a = exp_avg, b = exp_avg_sq, c = max_exp_avg_sq or null).
 struct Slot {
   float *p, *a, *b, *c;
   const float* g;

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from ..functional.loss import _check_reduction, _class_targets
+from ..functional.loss import _check_reduction, _class_targets, _reduce
 from .._array import as_f32
 from .module import Module
 
@@ -44,7 +44,7 @@ class CrossEntropyLoss(_Loss):
         rows, lse, total, count = F.cross_entropy_forward(x, t, self.ignore_index, self.label_smoothing)
         if self.training:
             self._cache = (input if single else x, t, lse, count)
-        return F.loss._reduce(rows, total, count, self.reduction, single)
+        return _reduce(rows, total, count, self.reduction, single)
 
     def backward(self, grad_out=1.0):
         x, t, lse, count = self._saved(self._cache, "forward")
