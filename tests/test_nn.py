@@ -17,7 +17,7 @@ from helpers import assert_close, numeric_grad
 
 # ---------------------------------------------------------------- cross-entropy kernels
 
-CE_SHAPES = [(1, 1), (7, 3), (5, 10), (33, 17), (4, 97), (3, 129), (2, 1000)]
+CE_SHAPES = [(1, 1), (7, 3), (5, 10), (33, 17), (4, 97), (3, 129), (2, 1000), (3000, 33)]  # last: threaded
 
 
 @pytest.mark.parametrize("shape", CE_SHAPES)
@@ -47,6 +47,9 @@ def test_cross_entropy_extreme_logits(isa):
     rows = F.cross_entropy(x, t, reduction="none")
     assert_close(rows, [1000.0, np.log(3)], 1e-6, 1e-5)
     assert np.isfinite(F.cross_entropy_backward(1.0, x, t)).all()
+    x[0, 2] = np.nan
+    rows = F.cross_entropy(x, t, reduction="none")
+    assert np.isnan(rows[0]) and np.isfinite(rows[1])
 
 
 def test_cross_entropy_ignore_all_and_single_row():
