@@ -51,6 +51,8 @@ void register_gemm_ref(GemmKernels& t) {
   t.ukernel = nullptr;
   t.pack_a = nullptr;
   t.pack_b = nullptr;
+  t.dot = nullptr;
+  t.dot_rows = 0;
   t.mr = t.nr = 1;
   t.mc = t.kc = t.nc = 0;
 }
