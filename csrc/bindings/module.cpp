@@ -12,6 +12,9 @@ namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
 void init_gemm(py::module_& m);
+void init_optim(py::module_& m);
+void init_loss(py::module_& m);
+void init_dropout(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -23,5 +26,8 @@ PYBIND11_MODULE(_core, m) {
   fl::init_core(m);
   fl::init_activation(m);
   fl::init_gemm(m);
+  fl::init_optim(m);
+  fl::init_loss(m);
+  fl::init_dropout(m);
   fl::init_cuda(m);
 }

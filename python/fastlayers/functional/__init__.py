@@ -7,10 +7,18 @@ from .activation import (elu, elu_backward, gelu, gelu_backward, leaky_relu, lea
                          log_softmax, log_softmax_backward, maxout, maxout_backward, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
 from .gemm import linear, linear_backward, matmul
+from .dropout import dropout, dropout_backward
+from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
+                   cross_entropy_backward, cross_entropy_forward, mse_loss, mse_loss_backward, nll_loss,
+                   nll_loss_backward)
 
 __all__ = [
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
     "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "gelu", "gelu_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "maxout", "maxout_backward",
     "matmul", "linear", "linear_backward",
+    "dropout", "dropout_backward",
+    "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
+    "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward",
 ]
