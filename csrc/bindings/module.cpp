@@ -12,6 +12,7 @@ namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
 void init_cuda(py::module_& m);
+void init_cuda_ops(py::module_& m);
 }  // namespace fl
 
 PYBIND11_MODULE(_core, m) {
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_core, m) {
   fl::init_core(m);
   fl::init_activation(m);
   fl::init_cuda(m);
+  fl::init_cuda_ops(m);
 }

@@ -7,10 +7,11 @@ from __future__ import annotations
 from . import _core
 from ._info import info
 from . import functional
+from . import cuda
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+__all__ = ["functional", "cuda", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
            "available_isas", "__version__"]
 
 
