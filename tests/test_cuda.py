@@ -488,3 +488,15 @@ def test_sgemm_bad_input():
         cuda.linear(sq, sq, activation="softplus")
     with pytest.raises(ValueError, match="bias"):
         cuda.linear(sq, sq, bias=cuda.to_device(np.ones(3, np.float32)))
+
+
+@pytest.mark.cuda
+@pytest.mark.large
+def test_relu_past_2_31_elements():
+    n = 2 ** 31 + 5
+    x = np.zeros(n, np.float32)
+    x[-3:] = [-1.0, 2.0, -3.0]
+    x[:2] = [5.0, -5.0]
+    y = F.relu(cuda.to_device(x)).numpy()
+    np.testing.assert_array_equal(y[-3:], [0.0, 2.0, 0.0])
+    np.testing.assert_array_equal(y[:2], [5.0, 0.0])

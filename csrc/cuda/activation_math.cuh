@@ -4,6 +4,7 @@
 // is off in the build): expf, expm1f, tanhf, erfcf are within 2 ulp over the whole range.
 #pragma once
 #include "cpu/activation.h"
+#include "cuda/common.cuh"
 
 namespace fl {
 namespace cuda {

@@ -2,7 +2,8 @@
 // text, which pybind11 turns into RuntimeError), a device guard, and grid-stride launch sizes.
 //
 // The host-side part is plain C++ so that the bindings (compiled by the host compiler) can
-// include it; the device-side helpers are compiled only by nvcc (__CUDACC__).
+// include it; the device-side helpers are compiled only by nvcc (__CUDACC__) or by the host
+// emulation that checks the kernels without a GPU (tools/cuda_emu).
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -54,7 +55,7 @@ inline unsigned grid_for(index_t work, int block = kBlock) {
   return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks));
 }
 
-#if defined(__CUDACC__)
+#if defined(__CUDACC__) || defined(FL_CUDA_EMULATION)  // emulation: tools/cuda_emu
 // First global index of this thread and the grid-wide stride, both 64-bit.
 __device__ __forceinline__ index_t global_index() {
   return static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x;

@@ -24,6 +24,7 @@
 #include "cuda/activation_math.cuh"
 #include "cuda/common.cuh"
 #include "cuda/gemm.cuh"
+#include "cuda/mma_tf32.cuh"
 
 namespace fl {
 namespace cuda {
@@ -41,12 +42,6 @@ struct GemmArgs {
   int act;
   bool vec_a, vec_b, vec_c;
 };
-
-__device__ __forceinline__ float to_tf32(float v) {
-  unsigned r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-  return __uint_as_float(r);
-}
 
 // Stages a BK x BX slice of one operand: element (x, k) of the operand lives at
 // p[x * ld + k] (KCONTIG: k runs contiguous, as in A or B^T) or p[k * ld + x] (x contiguous,
@@ -219,22 +214,6 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_fp32_kernel(GemmArgs g) {
 }
 
 // ---- TF32 tensor-core kernel ----------------------------------------------------------------
-
-// D += A (16x8, row) * B (8x8, col) in TF32 with FP32 accumulation. Fragment layout (PTX ISA,
-// m16n8k8 .tf32), g = lane / 4, t = lane % 4: a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4);
-// b0 (k=t, n=g), b1 (k=t+4, n=g); d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1).
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])),
-        "r"(__float_as_uint(a[3])), "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
-#elif defined(__CUDA_ARCH__)
-  __trap();  // the launcher refuses devices below sm_80
-#endif
-}
 
 template <bool TA, bool TB>
 __global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_kernel(GemmArgs g) {
