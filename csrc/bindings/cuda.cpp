@@ -11,6 +11,7 @@
 
 #if defined(FL_WITH_CUDA)
 #include <cuda_runtime.h>
+#include <pybind11/stl.h>  // std::vector shapes for DLPack export
 
 #include "bindings/dlpack.h"
 #include "cuda/common.cuh"
