@@ -113,12 +113,18 @@ struct TileLoader {
   }
 };
 
+// The activation of the epilogue, kept out of line: inlined into each of a thread's 64 outputs
+// it would multiply the kernel's code by the size of every activation function.
+__device__ __noinline__ float epilogue_act(int act, float v, float param) {
+  return act_forward1(static_cast<ActOp>(act), v, param);
+}
+
 // act(alpha * acc + beta * c_old + bias[n]); c_old is read only when beta != 0.
 __device__ __forceinline__ float epilogue1(const GemmArgs& g, float acc, float c_old, index_t n) {
   float v = g.alpha * acc;
   if (g.beta != 0.0f) v += g.beta * c_old;
   if (g.bias != nullptr) v += g.bias[n];
-  if (g.act >= 0) v = act_forward1(static_cast<ActOp>(g.act), v, g.act_param);
+  if (g.act >= 0) v = epilogue_act(g.act, v, g.act_param);
   return v;
 }
 
