@@ -104,6 +104,7 @@ def fake(monkeypatch):
     core = FakeCore()
     monkeypatch.setattr(cuda, "_core", core)
     monkeypatch.setattr(_cuda_activation, "_core", core)
+    monkeypatch.setattr(cuda, "_usable_count", 0)  # the probe cache, restored after the test
     return core
 
 

@@ -60,11 +60,18 @@ def unavailable_reason() -> str:
     return "" if count > 0 else reason
 
 
+_usable_count = 0  # device count once a probe found GPUs (it cannot change within a process)
+
+
 def _require(device=None) -> int:
     """The device index to use, or RuntimeError when CUDA is unusable."""
-    count, reason = _core.cuda_probe()
+    global _usable_count
+    count = _usable_count
     if count == 0:
-        raise RuntimeError(f"fastlayers.cuda: CUDA is not available: {reason}")
+        count, reason = _core.cuda_probe()
+        if count == 0:
+            raise RuntimeError(f"fastlayers.cuda: CUDA is not available: {reason}")
+        _usable_count = count
     if device is None:
         return 0
     if isinstance(device, bool) or not isinstance(device, numbers.Integral):
