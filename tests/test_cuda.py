@@ -239,8 +239,12 @@ def test_dlpack_and_cai_with_torch(torch, rng):
     F.sigmoid(u, out=o)
     torch.cuda.synchronize()
     assert_close(o.cpu().numpy(), F.sigmoid(np.arange(12, dtype=np.float32).reshape(3, 4)), 1e-6, 1e-7)
-    with pytest.raises(ValueError, match="C-contiguous"):
-        cuda.asarray(u.t())
+    ut = cuda.asarray(u.t())  # a transposed view: copied once into a contiguous Array
+    assert ut.shape == (4, 3) and ut.data_ptr != u.data_ptr()
+    np.testing.assert_array_equal(ut.numpy(), np.arange(12, dtype=np.float32).reshape(3, 4).T)
+    np.testing.assert_array_equal(cuda.from_dlpack(u[:, 1::2]).numpy(),
+                                  np.arange(12, dtype=np.float32).reshape(3, 4)[:, 1::2])
+    np.testing.assert_array_equal(F.relu(u.t() - 5).numpy(), np.maximum(np.arange(12).reshape(3, 4).T - 5, 0))
     with pytest.raises(TypeError, match="float32"):
         F.relu(u.double())
 

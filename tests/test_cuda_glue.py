@@ -60,6 +60,11 @@ class FakeCore:
     def cuda_copy_to_host(self, out, mem):
         out.reshape(-1).view(np.uint8)[:] = mem.buf[:out.nbytes]
 
+    def cuda_gather_strided(self, dst, src, shape, strides, itemsize):
+        assert src.ptr % itemsize == 0
+        view = np.lib.stride_tricks.as_strided(src.buf.view(np.dtype(f"u{itemsize}")), shape, strides)
+        dst.buf[:view.size * itemsize] = np.ascontiguousarray(view).reshape(-1).view(np.uint8)
+
     def cuda_copy(self, dst, src, nbytes):
         dst.buf[:nbytes] = src.buf[:nbytes]
 
@@ -147,6 +152,8 @@ def test_array_basics(fake, rng):
         cuda.to_device(x, device=3)
     with pytest.raises(TypeError, match="0-d"):
         len(cuda.to_device(np.float32(1)))
+    with pytest.raises(TypeError, match=r"\.numpy\(\)"):
+        np.asarray(d)
 
 
 def test_asarray_wraps_foreign_memory_without_copy(fake):
@@ -160,8 +167,15 @@ def test_asarray_wraps_foreign_memory_without_copy(fake):
     host[...] = np.arange(12).reshape(3, 4) - 6
     F.relu(obj, out=obj)
     np.testing.assert_array_equal(host, np.maximum(np.arange(12).reshape(3, 4) - 6, 0))
-    with pytest.raises(ValueError, match="C-contiguous"):
-        cuda.asarray(HostCai(np.ones((4, 4), np.float32)[:, ::2]))
+    strided = np.arange(24, dtype=np.float32).reshape(4, 6)[:, 1::2]
+    g = cuda.asarray(HostCai(strided))  # non-contiguous: copied once
+    assert g.shape == (4, 3) and g.data_ptr != strided.ctypes.data
+    np.testing.assert_array_equal(g.numpy(), strided)
+    t = np.arange(24, dtype=np.int64).reshape(2, 3, 4).transpose(2, 0, 1)
+    np.testing.assert_array_equal(cuda.asarray(HostCai(t)).numpy(), t)
+    np.testing.assert_array_equal(F.relu(HostCai(strided.T - 10)).numpy(), np.maximum(strided.T - 10, 0))
+    with pytest.raises(ValueError, match="negative strides"):
+        cuda.asarray(HostCai(np.ones((4, 4), np.float32)[::-1]))
     with pytest.raises(TypeError, match="float32"):
         F.relu(HostCai(np.ones(3)))
     with pytest.raises(TypeError, match="GPU array"):
@@ -318,8 +332,8 @@ def test_dlpack_capsules_without_a_gpu():
     del mem
     gc.collect()
     assert alive() is not None  # the capsule keeps the memory's owner alive
-    mem2, shape, code, bits = _core.cuda_from_dlpack(cap)
-    assert shape == (2, 3) and (code, bits) == (2, 32)
+    mem2, shape, code, bits, strides = _core.cuda_from_dlpack(cap)
+    assert shape == (2, 3) and (code, bits) == (2, 32) and strides is None
     assert mem2.ptr == host.ctypes.data and mem2.nbytes == 24 and mem2.device == 0 and not mem2.cached
     with pytest.raises(ValueError, match="unconsumed"):
         _core.cuda_from_dlpack(cap)  # renamed 'used_dltensor' by the first import

@@ -15,6 +15,7 @@
 
 #include "bindings/dlpack.h"
 #include "cuda/common.cuh"
+#include "cuda/copy.cuh"
 #endif
 
 namespace fl {
@@ -118,21 +119,25 @@ py::tuple from_dlpack(const py::capsule& cap) {
   if (t.dtype.lanes != 1 || t.dtype.bits % 8 != 0)
     throw type_error(str_cat("from_dlpack: unsupported dtype (code ", int(t.dtype.code), ", bits ", int(t.dtype.bits),
                              ", lanes ", t.dtype.lanes, ")"));
-  py::tuple shape(t.ndim);
-  int64_t count = 1, expected = 1;
+  // shape, and strides in elements when the tensor is not C-contiguous (None otherwise); the
+  // memory then spans the strided extent, for the caller to gather into a contiguous copy.
+  py::tuple shape(t.ndim), strides(t.ndim);
+  int64_t count = 1, expected = 1, extent = 1;
   bool compact = true;
   for (int i = t.ndim - 1; i >= 0; --i) {
+    const int64_t st = t.strides != nullptr ? t.strides[i] : expected;
     shape[i] = t.shape[i];
+    strides[i] = st;
     count *= t.shape[i];
-    if (t.strides != nullptr && t.shape[i] != 1 && t.strides[i] != expected) compact = false;
+    if (t.shape[i] != 1 && st != expected) compact = false;
+    if (st < 0 && t.shape[i] > 1) throw std::invalid_argument("from_dlpack: negative strides are not supported");
+    extent += (t.shape[i] - 1) * st;
     expected *= t.shape[i];
   }
-  if (!compact && count > 0)
-    throw std::invalid_argument("from_dlpack: only C-contiguous tensors can be shared without a copy; "
-                                "make the tensor contiguous first");
+  if (count == 0) compact = true;
   auto mem = std::make_shared<CudaMemory>();
   mem->ptr = static_cast<char*>(t.data) + t.byte_offset;
-  mem->nbytes = static_cast<std::size_t>(count) * (t.dtype.bits / 8);
+  mem->nbytes = static_cast<std::size_t>(compact ? count : extent) * (t.dtype.bits / 8);
   mem->device = t.device.device_id;
   // Take ownership: rename the capsule, and call the producer's deleter when mem dies.
   PyCapsule_SetName(cap.ptr(), dlpack::kUsedCapsuleName);
@@ -140,7 +145,8 @@ py::tuple from_dlpack(const py::capsule& cap) {
     auto* mt = static_cast<dlpack::DLManagedTensor*>(p);
     if (mt->deleter != nullptr) mt->deleter(mt);
   });
-  return py::make_tuple(mem, shape, int(t.dtype.code), int(t.dtype.bits));
+  return py::make_tuple(mem, shape, int(t.dtype.code), int(t.dtype.bits),
+                        compact ? py::object(py::none()) : py::object(strides));
 }
 
 // Converts a __cuda_array_interface__ / DLPack stream number to a handle:
@@ -229,6 +235,32 @@ void init_cuda(py::module_& m) {
       throw type_error("expected a pointer to CUDA device memory");
     return attr.device;
   });
+  m.def("cuda_gather_strided", [](const CudaMemory& dst, const CudaMemory& src, const std::vector<index_t>& shape,
+                                  const std::vector<index_t>& strides, int itemsize) {
+    // dst <- the C-contiguous copy of src seen with `shape` and byte `strides`.
+    FL_CHECK_ARG(shape.size() == strides.size() && shape.size() <= std::size_t(kMaxCopyDims),
+                 "gather: expected matching shape and strides of at most ", kMaxCopyDims, " dimensions");
+    FL_CHECK_ARG(itemsize == 1 || itemsize == 2 || itemsize == 4 || itemsize == 8, "gather: bad itemsize ", itemsize);
+    StridedLayout layout;
+    layout.ndim = static_cast<int>(shape.size());
+    index_t count = 1, extent = itemsize;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      FL_CHECK_ARG(shape[d] >= 0 && strides[d] >= 0 && strides[d] % itemsize == 0,
+                   "gather: expected non-negative shapes and strides that are multiples of the item size");
+      layout.shape[d] = shape[d];
+      layout.strides[d] = strides[d];
+      count *= shape[d];
+      if (shape[d] > 0) extent += (shape[d] - 1) * strides[d];
+    }
+    if (count == 0) return;
+    FL_CHECK_ARG(static_cast<std::size_t>(count * itemsize) <= dst.nbytes, "gather: destination too small");
+    FL_CHECK_ARG(static_cast<std::size_t>(extent) <= src.nbytes, "gather: source extent exceeds its buffer");
+    FL_CHECK_ARG(reinterpret_cast<std::uintptr_t>(src.ptr) % itemsize == 0, "gather: misaligned source");
+    check_same_device(dst.device, {&src});
+    py::gil_scoped_release nogil;
+    DeviceGuard guard(dst.device);
+    gather_strided_cuda(dst.ptr, src.ptr, layout, itemsize, 0);
+  });
   m.def("cuda_to_dlpack", &to_dlpack);
   m.def("cuda_from_dlpack", &from_dlpack);
   m.def("cuda_wait_for", [](std::uintptr_t producer, int device) {
@@ -283,7 +315,7 @@ void init_cuda(py::module_& m) {
   });
 #else
   def_without_cuda(m, {"cuda_device_info", "cuda_alloc", "cuda_wrap", "cuda_copy_from_host", "cuda_copy_to_host",
-                       "cuda_copy", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
+                       "cuda_copy", "cuda_gather_strided", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
                        "cuda_make_wait", "cuda_synchronize", "cuda_empty_cache", "cuda_memory_stats",
                        "cuda_time_ms"});
 #endif

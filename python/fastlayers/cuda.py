@@ -5,7 +5,7 @@
   converted to float32 once, as everywhere in fastlayers), ``.numpy()`` copies out.
   ``__dlpack__`` / ``__dlpack_device__`` and ``__cuda_array_interface__`` (v3) let CuPy,
   PyTorch and Numba use its memory without a copy; ``asarray(obj)`` / ``from_dlpack(obj)``
-  wrap theirs without a copy (C-contiguous only).
+  wrap theirs without a copy (non-contiguous views are copied once into a contiguous Array).
 - The functional ops (``fastlayers.functional``) run on the device their inputs live on and
   return an ``Array``; mixing a device array with a NumPy array is a TypeError.
 - ``matmul`` and ``linear``: SGEMM with our own kernels (no cuBLAS). Precision is chosen by
@@ -40,6 +40,7 @@ _KDLCUDA = 2
 _LEGACY_STREAM = 1  # __cuda_array_interface__ / DLPack code of the legacy default stream
 _DL_CODES = {"i": 0, "u": 1, "f": 2, "b": 6}  # NumPy kind -> DLPack type code
 _DL_KINDS = {0: "i", 1: "u", 2: "f", 6: "b"}
+_MAX_GATHER_DIMS = 8  # kMaxCopyDims of csrc/cuda/copy.cuh
 
 
 # ---- availability --------------------------------------------------------------------------
@@ -113,6 +114,9 @@ class Array:
 
     def __repr__(self) -> str:
         return f"fastlayers.cuda.Array(shape={self._shape}, dtype={self._dtype}, device={self.device})"
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a fastlayers.cuda.Array lives in GPU memory: copy it to the host explicitly with .numpy()")
 
     def numpy(self) -> np.ndarray:
         """A NumPy copy of the data (waits for the work queued on it)."""
@@ -194,7 +198,8 @@ def empty(shape, device: int = 0, dtype=np.float32) -> Array:
 def asarray(obj) -> Array:
     """Wraps a GPU array without copying: an Array (returned as is), anything with
     ``__cuda_array_interface__`` (CuPy, Numba, PyTorch CUDA tensors) or a CUDA ``__dlpack__``.
-    Only C-contiguous data can be shared; others raise ValueError."""
+    C-contiguous data is shared; a non-contiguous view (non-negative strides, up to 8
+    dimensions) is copied once into a new contiguous Array."""
     if isinstance(obj, Array):
         return obj
     _require()
@@ -225,27 +230,44 @@ def _from_cai(obj) -> Array:
         raise TypeError("masked device arrays are not supported")
     size = int(np.prod(shape, dtype=np.int64))
     strides = cai.get("strides")
-    if strides is not None and size > 0 and not _c_contiguous(shape, strides, dtype.itemsize):
-        raise ValueError(f"only C-contiguous device arrays can be shared without a copy; got shape {shape} "
-                         f"and strides {tuple(strides)} (make it contiguous first)")
+    if strides is not None and (size == 0 or _c_contiguous(shape, strides, dtype.itemsize)):
+        strides = None
     ptr = int(cai["data"][0] or 0)
     device = _core.cuda_pointer_device(ptr) if ptr and size else 0
     stream = cai.get("stream")
     if stream is not None and stream != _LEGACY_STREAM and ptr:
         _core.cuda_wait_for(int(stream), device)
-    return Array(_core.cuda_wrap(ptr, size * dtype.itemsize, device, obj), shape, dtype)
+    if strides is None:
+        return Array(_core.cuda_wrap(ptr, size * dtype.itemsize, device, obj), shape, dtype)
+    if any(st < 0 for st in strides):
+        raise ValueError(f"device arrays with negative strides are not supported (strides {tuple(strides)})")
+    extent = sum((n - 1) * st for n, st in zip(shape, strides)) + dtype.itemsize
+    return _gather(_core.cuda_wrap(ptr, extent, device, obj), shape, strides, dtype)
+
+
+def _gather(src_mem, shape, byte_strides, dtype) -> Array:
+    """A C-contiguous copy of the strided data in src_mem (non-contiguous inputs are copied once)."""
+    if len(shape) > _MAX_GATHER_DIMS:
+        raise ValueError(f"non-contiguous device arrays of more than {_MAX_GATHER_DIMS} dimensions are not supported")
+    dst = _core.cuda_alloc(int(np.prod(shape, dtype=np.int64)) * dtype.itemsize, src_mem.device)
+    _core.cuda_gather_strided(dst, src_mem, [int(n) for n in shape], [int(st) for st in byte_strides], dtype.itemsize)
+    return Array(dst, shape, dtype)
 
 
 def from_dlpack(obj) -> Array:
-    """Wraps an object exposing ``__dlpack__`` on a CUDA device, without copying."""
+    """Wraps an object exposing ``__dlpack__`` on a CUDA device, without copying (a non-contiguous
+    tensor is copied once into a contiguous Array)."""
     _require()
     if isinstance(obj, Array):
         return obj
     capsule = obj.__dlpack__(stream=_LEGACY_STREAM)
-    mem, shape, code, bits = _core.cuda_from_dlpack(capsule)
+    mem, shape, code, bits, strides = _core.cuda_from_dlpack(capsule)
     if code not in _DL_KINDS:
         raise TypeError(f"unsupported DLPack dtype code {code} ({bits} bits)")
-    return Array(mem, shape, np.dtype(f"{_DL_KINDS[code]}{bits // 8}") if code != 6 else np.bool_)
+    dtype = np.dtype(f"{_DL_KINDS[code]}{bits // 8}") if code != 6 else np.dtype(np.bool_)
+    if strides is not None:
+        return _gather(mem, shape, [st * dtype.itemsize for st in strides], dtype)
+    return Array(mem, shape, dtype)
 
 
 # ---- runtime -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 
 #include "cpu/activation.h"
 #include "cuda/activation.cuh"
+#include "cuda/copy.cuh"
 #include "cuda/gemm.cuh"
 
 using fl::index_t;
@@ -180,6 +181,30 @@ void test_sgemm(const fl::ActivationKernels& ref, std::mt19937& r) {
     }
   }
 }
+void test_gather() {
+  // a (2, 3, 4) float array transposed to (4, 2, 3), and every second column of a (5, 6) double array
+  std::vector<float> src(24), want(24), got(24);
+  for (int i = 0; i < 24; ++i) src[i] = float(i);
+  fl::StridedLayout l;
+  l.ndim = 3;
+  const index_t shape[3] = {4, 2, 3}, strides[3] = {4, 48, 16};
+  for (int d = 0; d < 3; ++d) l.shape[d] = shape[d], l.strides[d] = strides[d];
+  for (int i = 0, k = 0; i < 4; ++i)
+    for (int j = 0; j < 2; ++j)
+      for (int m = 0; m < 3; ++m) want[k++] = src[j * 12 + m * 4 + i];
+  fl::gather_strided_cuda(got.data(), src.data(), l, 4, nullptr);
+  expect("gather 3-D transpose", got, want);
+  std::vector<double> d(30), dg(15);
+  for (int i = 0; i < 30; ++i) d[i] = i * 0.5;
+  fl::StridedLayout l2;
+  l2.ndim = 2;
+  l2.shape[0] = 5, l2.shape[1] = 3, l2.strides[0] = 48, l2.strides[1] = 16;
+  fl::gather_strided_cuda(dg.data(), d.data(), l2, 8, nullptr);
+  std::vector<float> g2(15), w2(15);
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 3; ++j) g2[i * 3 + j] = float(dg[i * 3 + j]), w2[i * 3 + j] = float(d[i * 6 + j * 2]);
+  expect("gather 2-D double", g2, w2);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -191,6 +216,7 @@ int main(int argc, char** argv) {
     test_elementwise(ref, r);
     test_softmax(ref, r);
     test_maxout(r);
+    test_gather();
   }
   test_sgemm(ref, r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);

@@ -1,7 +1,7 @@
 """Checks fastlayers' CUDA kernels on a machine without a GPU, by host emulation.
 
-Rewrites each `kernel<<<grid, block, smem, stream>>>(args)` launch of csrc/cuda/activation.cu
-and gemm.cu into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
+Rewrites each `kernel<<<grid, block, smem, stream>>>(args)` launch of csrc/cuda/activation.cu,
+gemm.cu and copy.cu into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
 the emulated runtime here (cuda_runtime_api.h: one OS thread per CUDA thread, barriers for
 __syncthreads and warp exchanges; cuda/mma_tf32.cuh: the tensor-core fragment layout), and
 runs emu_main.cpp, which compares every kernel with the CPU reference kernels.
@@ -46,7 +46,7 @@ def rewrite(src):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("activation.cu", "gemm.cu"):
+        for name in ("activation.cu", "gemm.cu", "copy.cu"):
             with open(os.path.join(ROOT, "csrc", "cuda", name)) as fh:
                 text = rewrite(fh.read())
             assert "<<<" not in text, name
@@ -55,7 +55,8 @@ def main():
         exe = os.path.join(tmp, "emu")
         cmd = ["g++", "-std=c++20", "-O2", "-pthread", f"-I{HERE}", f"-I{os.path.join(ROOT, 'csrc')}", f"-I{tmp}",
                "-o", exe, os.path.join(HERE, "emu_main.cpp"), os.path.join(ROOT, "csrc/cpu/ref/activation_ref.cpp"),
-               os.path.join(tmp, "activation_emu.cpp"), os.path.join(tmp, "gemm_emu.cpp")]
+               os.path.join(tmp, "activation_emu.cpp"), os.path.join(tmp, "gemm_emu.cpp"),
+               os.path.join(tmp, "copy_emu.cpp")]
         subprocess.run(cmd, check=True)
         return subprocess.run([exe] + sys.argv[1:]).returncode
 
