@@ -355,3 +355,27 @@ def test_dlpack_capsules_without_a_gpu():
     assert alive() is None
     with pytest.raises(TypeError, match="expected a CUDA tensor, got DLPack device type 1"):
         _core.cuda_from_dlpack(np.arange(3.0).__dlpack__())
+
+
+def test_bench_cases_run(fake, monkeypatch):
+    """The CUDA benchmark module builds and runs its cases (here on the stand-in, tiny shapes)."""
+    from fastlayers._bench import cuda as bench
+    monkeypatch.setattr(bench, "_core", fake)
+    monkeypatch.setattr(fake, "cuda_time_ms", lambda fn, repeat, device: [fn() for _ in range(repeat)] and 1.0,
+                        raising=False)
+    act, _ = bench._specs(True)
+    monkeypatch.setattr(bench, "_specs", lambda quick: ([(n, (4, 1024) if "softmax" in n else (64,), f, t)
+                                                         for n, _, f, t in act], [8]))
+    monkeypatch.setattr(bench, "_torch_cuda", lambda: None)
+    cases = bench.cases(True)
+    assert [c.op for c in cases] == ["cuda relu", "cuda sigmoid", "cuda gelu", "cuda softmax(rows of 1024)",
+                                     "cuda sgemm float32", "cuda sgemm tf32"]
+    for c in cases:
+        c.ours()
+        if c.numpy:
+            c.numpy()
+    lines = []
+    rows = bench.event_table(True, echo=lines.append)
+    assert len(rows) == 6 and len(lines) == 7
+    assert all(r["kernel_ms"] == 1.0 for r in rows)
+    assert cuda.get_matmul_precision() == "float32"
