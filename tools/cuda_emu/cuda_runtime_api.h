@@ -1,11 +1,10 @@
 // Host emulation of the CUDA subset fastlayers' kernels use, for checking them on a machine
-// without a GPU (see run.py). Each CUDA thread of a block is an OS thread; __syncthreads is a
+// without a GPU (see run.py). Each CUDA thread of a block is a fiber; __syncthreads is a
 // block-wide barrier and warp shuffles exchange through per-warp slots between two warp-wide
 // barriers. Blocks run one after another, so __shared__ arrays can be function statics.
 // Stands in for <cuda_runtime_api.h>; it is only ever found first on the emulator's include path.
 #pragma once
 #define FL_CUDA_EMULATION 1
-#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -13,10 +12,10 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include <math.h>
+#include <ucontext.h>
 
 // ---- language ----
 #define __global__
@@ -40,24 +39,98 @@ struct alignas(16) float4 {
 };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
-inline thread_local uint3 threadIdx;
-inline thread_local uint3 blockIdx;
+// One CUDA thread = one fiber (ucontext) of the single OS thread: a fiber runs until it waits
+// at a barrier or finishes, then the scheduler releases a warp whose live lanes all wait at a
+// warp barrier, or the block once every live thread waits at __syncthreads.
+inline uint3 threadIdx;  // of the running fiber: the scheduler sets them before each switch
+inline uint3 blockIdx;
 inline dim3 blockDim, gridDim;
 
 namespace emu {
-inline std::barrier<>* block_barrier = nullptr;
-inline std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
-inline std::vector<float> warp_slots;  // 32 floats per warp for shuffles, 32 * 10 for mma
-inline thread_local int warp_id = 0, lane_id = 0;
-inline void warp_sync() { warp_barriers[warp_id]->arrive_and_wait(); }
-inline float* warp_slot(int lane, int reg) { return &warp_slots[(warp_id * 32 + lane) * 16 + reg]; }
+enum class State { run, block_wait, warp_wait, done };
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  State state = State::run;
+};
+inline std::vector<Fiber> fibers;
+inline ucontext_t scheduler;
+inline unsigned current = 0;
+inline std::function<void()> body;
+inline std::vector<float> warp_slots;  // 16 floats per lane, for shuffles and mma fragments
+
+inline int lane() { return static_cast<int>(threadIdx.x % 32); }
+inline float* warp_slot(int lane_index, int reg) {
+  return &warp_slots[((threadIdx.x / 32) * 32 + lane_index) * 16 + reg];
+}
+inline void wait(State s) {
+  fibers[current].state = s;
+  swapcontext(&fibers[current].ctx, &scheduler);
+}
+inline void warp_sync() { wait(State::warp_wait); }
+inline void fiber_main() {
+  body();
+  fibers[current].state = State::done;
+  swapcontext(&fibers[current].ctx, &scheduler);
+}
+
+// Runs body() as blockDim.x fibers of block blockIdx until all finish.
+inline void run_block(unsigned n) {
+  if (fibers.size() < n) fibers.resize(n);
+  warp_slots.assign(((n + 31) / 32) * 32 * 16, 0.0f);
+  for (unsigned t = 0; t < n; ++t) {
+    Fiber& f = fibers[t];
+    f.stack.resize(256 * 1024);
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack.data();
+    f.ctx.uc_stack.ss_size = f.stack.size();
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+    f.state = State::run;
+  }
+  for (;;) {
+    for (unsigned t = 0; t < n; ++t)
+      if (fibers[t].state == State::run) {
+        current = t;
+        threadIdx.x = t;
+        swapcontext(&scheduler, &fibers[t].ctx);
+      }
+    bool all_done = true, block_ready = true, released = false;
+    for (unsigned t = 0; t < n; ++t) {
+      all_done &= fibers[t].state == State::done;
+      block_ready &= fibers[t].state == State::done || fibers[t].state == State::block_wait;
+    }
+    if (all_done) return;
+    if (block_ready) {
+      for (unsigned t = 0; t < n; ++t)
+        if (fibers[t].state == State::block_wait) fibers[t].state = State::run;
+      released = true;
+    }
+    for (unsigned w = 0; w * 32 < n; ++w) {
+      bool warp_ready = true, any = false;
+      for (unsigned t = w * 32; t < n && t < w * 32 + 32; ++t) {
+        warp_ready &= fibers[t].state == State::done || fibers[t].state == State::warp_wait;
+        any |= fibers[t].state == State::warp_wait;
+      }
+      if (warp_ready && any) {
+        for (unsigned t = w * 32; t < n && t < w * 32 + 32; ++t)
+          if (fibers[t].state == State::warp_wait) fibers[t].state = State::run;
+        released = true;
+      }
+    }
+    if (!released) {
+      std::fprintf(stderr, "emulation: deadlock (threads wait at different barriers)\n");
+      std::abort();
+    }
+  }
+}
 }  // namespace emu
 
-inline void __syncthreads() { emu::block_barrier->arrive_and_wait(); }
+inline void __syncthreads() { emu::wait(emu::State::block_wait); }
 inline float __shfl_xor_sync(unsigned, float v, int off) {
-  *emu::warp_slot(emu::lane_id, 0) = v;
+  *emu::warp_slot(emu::lane(), 0) = v;
   emu::warp_sync();
-  const float r = *emu::warp_slot(emu::lane_id ^ off, 0);
+  const float r = *emu::warp_slot(emu::lane() ^ off, 0);
   emu::warp_sync();
   return r;
 }
@@ -90,26 +163,11 @@ template <class... P, class... A>
 void emu_launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   gridDim = grid;
   blockDim = block;
-  const unsigned n = block.x;
+  emu::body = [&] { kernel(P(args)...); };
   for (unsigned by = 0; by < grid.y; ++by)
     for (unsigned bx = 0; bx < grid.x; ++bx) {
-      std::barrier<> bar(n);
-      emu::block_barrier = &bar;
-      emu::warp_barriers.clear();
-      for (unsigned w = 0; w < (n + 31) / 32; ++w) emu::warp_barriers.push_back(std::make_unique<std::barrier<>>(32));
-      emu::warp_slots.assign(((n + 31) / 32) * 32 * 16, 0.0f);
-      std::vector<std::thread> threads;
-      for (unsigned t = 0; t < n; ++t)
-        threads.emplace_back([&, t] {
-          threadIdx.x = t;
-          blockIdx.x = bx;
-          blockIdx.y = by;
-          emu::warp_id = t / 32;
-          emu::lane_id = t % 32;
-          kernel(P(args)...);
-          emu::warp_barriers[t / 32]->arrive_and_drop();
-          bar.arrive_and_drop();
-        });
-      for (auto& th : threads) th.join();
+      blockIdx.x = bx;
+      blockIdx.y = by;
+      emu::run_block(block.x);
     }
 }

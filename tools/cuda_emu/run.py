@@ -2,13 +2,13 @@
 
 Rewrites each `kernel<<<grid, block, smem, stream>>>(args)` launch of csrc/cuda/activation.cu,
 gemm.cu and copy.cu into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
-the emulated runtime here (cuda_runtime_api.h: one OS thread per CUDA thread, barriers for
+the emulated runtime here (cuda_runtime_api.h: one fiber per CUDA thread, barriers for
 __syncthreads and warp exchanges; cuda/mma_tf32.cuh: the tensor-core fragment layout), and
 runs emu_main.cpp, which compares every kernel with the CPU reference kernels.
 
 This checks indexing, tiling, edge handling, barriers and the fragment layouts; it says
 nothing about performance, and float rounding follows the host's libm, not CUDA's.
-Usage: python3 tools/cuda_emu/run.py   (from the repository root; about a minute)
+Usage: python3 tools/cuda_emu/run.py [gemm]   (about 15 s; tests/test_cuda_emulation.py runs it)
 """
 import os
 import re
@@ -53,7 +53,7 @@ def main():
             with open(os.path.join(tmp, name.replace(".cu", "_emu.cpp")), "w") as fh:
                 fh.write(text)
         exe = os.path.join(tmp, "emu")
-        cmd = ["g++", "-std=c++20", "-O2", "-pthread", f"-I{HERE}", f"-I{os.path.join(ROOT, 'csrc')}", f"-I{tmp}",
+        cmd = [os.environ.get("CXX", "g++"), "-std=c++17", "-O2", f"-I{HERE}", f"-I{os.path.join(ROOT, 'csrc')}", f"-I{tmp}",
                "-o", exe, os.path.join(HERE, "emu_main.cpp"), os.path.join(ROOT, "csrc/cpu/ref/activation_ref.cpp"),
                os.path.join(tmp, "activation_emu.cpp"), os.path.join(tmp, "gemm_emu.cpp"),
                os.path.join(tmp, "copy_emu.cpp")]

@@ -12,7 +12,7 @@ inline float to_tf32(float v) {
 }
 
 inline void mma_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
-  const int lane = emu::lane_id;
+  const int lane = emu::lane();
   for (int i = 0; i < 4; ++i) *emu::warp_slot(lane, i) = a[i];
   for (int i = 0; i < 2; ++i) *emu::warp_slot(lane, 4 + i) = b[i];
   emu::warp_sync();
