@@ -176,6 +176,15 @@ def test_asarray_wraps_foreign_memory_without_copy(fake):
     np.testing.assert_array_equal(F.relu(HostCai(strided.T - 10)).numpy(), np.maximum(strided.T - 10, 0))
     with pytest.raises(ValueError, match="negative strides"):
         cuda.asarray(HostCai(np.ones((4, 4), np.float32)[::-1]))
+    # an output is written in place, never through a copy
+    with pytest.raises(ValueError, match="out: expected a writable C-contiguous device array, got strides"):
+        F.relu(HostCai(strided), out=HostCai(strided.T.copy().T))
+    ro = HostCai(np.zeros((4, 3), np.float32))
+    ro.__cuda_array_interface__["data"] = (ro.arr.ctypes.data, True)
+    with pytest.raises(ValueError, match="read-only"):
+        F.relu(HostCai(strided), out=ro)
+    with pytest.raises(ValueError, match="out: expected a writable"):
+        cuda.matmul(HostCai(strided), HostCai(strided.T.copy()), out=HostCai(np.zeros((8, 4), np.float32)[::2]))
     with pytest.raises(TypeError, match="float32"):
         F.relu(HostCai(np.ones(3)))
     with pytest.raises(TypeError, match="GPU array"):

@@ -17,15 +17,13 @@ _KDLCUDA = 2
 def _is_gpu(x) -> bool:
     if type(x) is np.ndarray:  # the common case, answered without attribute lookups
         return False
-    if hasattr(x, "__cuda_array_interface__"):
-        return True
     dl = getattr(x, "__dlpack_device__", None)
-    if dl is None:
-        return False
-    try:
-        return int(dl()[0]) == _KDLCUDA
-    except Exception:  # noqa: BLE001 - a broken protocol is not a GPU array
-        return False
+    if dl is not None:  # asked first: cheap, and answers for tensors whose CAI would raise
+        try:
+            return int(dl()[0]) == _KDLCUDA
+        except Exception:  # noqa: BLE001 - a broken protocol is not a GPU array
+            return False
+    return hasattr(x, "__cuda_array_interface__")
 
 
 def _gpu_index(x) -> int:

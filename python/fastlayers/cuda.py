@@ -200,13 +200,19 @@ def asarray(obj) -> Array:
     ``__cuda_array_interface__`` (CuPy, Numba, PyTorch CUDA tensors) or a CUDA ``__dlpack__``.
     C-contiguous data is shared; a non-contiguous view (non-negative strides, up to 8
     dimensions) is copied once into a new contiguous Array."""
+    return _asarray(obj)
+
+
+def _asarray(obj, out_name=None) -> Array:
+    """asarray; out_name names an output argument, which must be shared, not copied (a result
+    written into a copy would be lost): a non-contiguous or read-only one raises ValueError."""
     if isinstance(obj, Array):
         return obj
     _require()
     if hasattr(obj, "__cuda_array_interface__"):
-        return _from_cai(obj)
+        return _from_cai(obj, out_name)
     if _is_gpu(obj):
-        return from_dlpack(obj)
+        return _from_dlpack(obj, out_name)
     raise TypeError(f"expected a GPU array (fastlayers.cuda.Array, CuPy, a PyTorch CUDA tensor), "
                     f"got {type(obj).__name__}")
 
@@ -220,7 +226,7 @@ def _c_contiguous(shape, strides, itemsize) -> bool:
     return True
 
 
-def _from_cai(obj) -> Array:
+def _from_cai(obj, out_name=None) -> Array:
     cai = obj.__cuda_array_interface__
     shape = tuple(int(s) for s in cai["shape"])
     dtype = np.dtype(cai["typestr"])
@@ -233,6 +239,9 @@ def _from_cai(obj) -> Array:
     if strides is not None and (size == 0 or _c_contiguous(shape, strides, dtype.itemsize)):
         strides = None
     ptr = int(cai["data"][0] or 0)
+    if out_name is not None and (strides is not None or cai["data"][1]):
+        raise ValueError(f"{out_name}: expected a writable C-contiguous device array, got "
+                         f"{'a read-only one' if cai['data'][1] else f'strides {tuple(strides)}'}")
     device = _core.cuda_pointer_device(ptr) if ptr and size else 0
     stream = cai.get("stream")
     if stream is not None and stream != _LEGACY_STREAM and ptr:
@@ -257,6 +266,10 @@ def _gather(src_mem, shape, byte_strides, dtype) -> Array:
 def from_dlpack(obj) -> Array:
     """Wraps an object exposing ``__dlpack__`` on a CUDA device, without copying (a non-contiguous
     tensor is copied once into a contiguous Array)."""
+    return _from_dlpack(obj)
+
+
+def _from_dlpack(obj, out_name=None) -> Array:
     _require()
     if isinstance(obj, Array):
         return obj
@@ -266,6 +279,8 @@ def from_dlpack(obj) -> Array:
         raise TypeError(f"unsupported DLPack dtype code {code} ({bits} bits)")
     dtype = np.dtype(f"{_DL_KINDS[code]}{bits // 8}") if code != 6 else np.dtype(np.bool_)
     if strides is not None:
+        if out_name is not None:
+            raise ValueError(f"{out_name}: expected a C-contiguous device array, got strides {strides}")
         return _gather(mem, shape, [st * dtype.itemsize for st in strides], dtype)
     return Array(mem, shape, dtype)
 
@@ -290,9 +305,9 @@ def memory_stats(device: int = 0) -> dict:
 
 # ---- argument checks shared by the device paths of the functional ops ---------------------------
 
-def _operand(x, name: str, device=None) -> Array:
-    """x as a float32 Array, on `device` when given."""
-    arr = asarray(x)
+def _operand(x, name: str, device=None, out: bool = False) -> Array:
+    """x as a float32 Array, on `device` when given; out: x is written to (never copied)."""
+    arr = _asarray(x, name if out else None)
     if arr.dtype != np.float32:
         raise TypeError(f"{name}: expected a float32 device array, got dtype {arr.dtype} "
                         "(convert it on the device first)")
@@ -305,7 +320,7 @@ def _check_out(out, shape, device: int, inputs=(), name: str = "out") -> Array:
     """A fresh float32 Array of `shape`, or the caller's out= after checking it."""
     if out is None:
         return empty(shape, device)
-    arr = _operand(out, name, device)
+    arr = _operand(out, name, device, out=True)
     if arr.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, got {arr.shape}")
     lo, hi = arr.data_ptr, arr.data_ptr + arr.nbytes
@@ -358,7 +373,7 @@ def _sgemm(a, b, trans_a, trans_b, alpha, beta, out, bias=None, act=-1, act_para
     if beta != 0.0 and out is None:
         raise ValueError("beta: a nonzero beta scales out=, so out= must be given")
     if out is not None:
-        out_arr = _operand(out, "out", a.device)
+        out_arr = _operand(out, "out", a.device, out=True)
         if out_arr.data_ptr in (a.data_ptr, b.data_ptr) and out_arr.nbytes:
             raise ValueError(f"out: aliases an input (out {out_arr.shape}, a {a.shape}, b {b.shape})")
     out = _check_out(out, (m, n), a.device, inputs=(a, b))
@@ -401,7 +416,7 @@ def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=
     shape = x.shape[:-1] + (w.shape[0],)
     rows = x.reshape(-1, x.shape[-1])
     if out is not None:
-        out = _operand(out, "out", x.device)
+        out = _operand(out, "out", x.device, out=True)
         if out.shape != shape:
             raise ValueError(f"out: expected shape {shape}, got {out.shape}")
         out = out.reshape(rows.shape[0], w.shape[0])
