@@ -65,6 +65,9 @@ class FakeCore:
         view = np.lib.stride_tricks.as_strided(src.buf.view(np.dtype(f"u{itemsize}")), shape, strides)
         dst.buf[:view.size * itemsize] = np.ascontiguousarray(view).reshape(-1).view(np.uint8)
 
+    def cuda_convert_f32(self, dst, src, n, kind, itemsize):
+        dst.f32(n)[:] = src.buf[:n * itemsize].view(np.dtype(f"{kind}{itemsize}"))
+
     def cuda_copy(self, dst, src, nbytes):
         dst.buf[:nbytes] = src.buf[:nbytes]
 
@@ -185,8 +188,16 @@ def test_asarray_wraps_foreign_memory_without_copy(fake):
         F.relu(HostCai(strided), out=ro)
     with pytest.raises(ValueError, match="out: expected a writable"):
         cuda.matmul(HostCai(strided), HostCai(strided.T.copy()), out=HostCai(np.zeros((8, 4), np.float32)[::2]))
-    with pytest.raises(TypeError, match="float32"):
-        F.relu(HostCai(np.ones(3)))
+    for dt in (np.float64, np.float16, np.int64, np.int8, np.uint16, np.bool_):
+        src = (np.arange(-3, 5) % 7).astype(dt) if dt != np.bool_ else np.arange(8) % 3 == 0
+        got = F.relu(HostCai(src))  # other real dtypes: converted once to float32
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got.numpy(), np.maximum(src.astype(np.float32), 0))
+    assert cuda.to_device(HostCai(np.arange(3))).dtype == np.float32
+    with pytest.raises(TypeError, match="unsupported device array dtype complex64"):
+        F.relu(HostCai(np.ones(3, np.complex64)))
+    with pytest.raises(TypeError, match="out: expected a float32 device array, got dtype float64"):
+        F.relu(HostCai(np.ones(3, np.float32)), out=HostCai(np.ones(3)))
     with pytest.raises(TypeError, match="GPU array"):
         cuda.asarray([1.0])
 

@@ -261,6 +261,16 @@ void init_cuda(py::module_& m) {
     DeviceGuard guard(dst.device);
     gather_strided_cuda(dst.ptr, src.ptr, layout, itemsize, 0);
   });
+  m.def("cuda_convert_f32", [](const CudaMemory& dst, const CudaMemory& src, index_t n, char kind, int itemsize) {
+    // dst <- float32(src) for n contiguous items of NumPy kind `kind` and `itemsize` bytes.
+    FL_CHECK_ARG(n >= 0 && itemsize > 0, "convert: bad size");
+    device_floats(dst, n, "convert: destination");
+    FL_CHECK_ARG(static_cast<std::size_t>(n) * itemsize <= src.nbytes, "convert: source buffer too small");
+    check_same_device(dst.device, {&src});
+    py::gil_scoped_release nogil;
+    DeviceGuard guard(dst.device);
+    convert_to_f32_cuda(static_cast<float*>(dst.ptr), src.ptr, n, kind, itemsize, 0);
+  });
   m.def("cuda_to_dlpack", &to_dlpack);
   m.def("cuda_from_dlpack", &from_dlpack);
   m.def("cuda_wait_for", [](std::uintptr_t producer, int device) {
@@ -315,7 +325,7 @@ void init_cuda(py::module_& m) {
   });
 #else
   def_without_cuda(m, {"cuda_device_info", "cuda_alloc", "cuda_wrap", "cuda_copy_from_host", "cuda_copy_to_host",
-                       "cuda_copy", "cuda_gather_strided", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
+                       "cuda_copy", "cuda_gather_strided", "cuda_convert_f32", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
                        "cuda_make_wait", "cuda_synchronize", "cuda_empty_cache", "cuda_memory_stats",
                        "cuda_time_ms"});
 #endif

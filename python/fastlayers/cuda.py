@@ -169,11 +169,13 @@ def to_device(x, device: int = 0) -> Array:
     """Copies a NumPy array (or anything np.asarray accepts) to `device` as float32.
 
     Other real dtypes are converted to float32 once; complex, object and string data raise
-    TypeError. A device array on the same device is returned as is (no copy).
+    TypeError. A float32 device array on the same device is returned as is (no copy).
     """
     dev = _require(device)
     if _is_gpu(x):
         arr = asarray(x)
+        if arr.dtype != np.float32:
+            arr = _operand(arr, "x")
         if arr.device == dev:
             return arr
         dst = _core.cuda_alloc(arr.nbytes, dev)
@@ -305,12 +307,21 @@ def memory_stats(device: int = 0) -> dict:
 
 # ---- argument checks shared by the device paths of the functional ops ---------------------------
 
+def _to_f32(arr: Array) -> Array:
+    """A float32 copy of a device array of another real dtype (converted once, on the device)."""
+    dst = _core.cuda_alloc(arr.size * 4, arr.device)
+    _core.cuda_convert_f32(dst, arr._mem, arr.size, arr.dtype.kind, arr.dtype.itemsize)
+    return Array(dst, arr.shape, np.float32)
+
+
 def _operand(x, name: str, device=None, out: bool = False) -> Array:
-    """x as a float32 Array, on `device` when given; out: x is written to (never copied)."""
+    """x as a float32 Array, on `device` when given: other real dtypes are converted once, as on
+    the CPU. out: x is written to, so it must already be float32 (it is never copied)."""
     arr = _asarray(x, name if out else None)
     if arr.dtype != np.float32:
-        raise TypeError(f"{name}: expected a float32 device array, got dtype {arr.dtype} "
-                        "(convert it on the device first)")
+        if out or arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: expected a float32 device array, got dtype {arr.dtype}")
+        arr = _to_f32(arr)
     if device is not None and arr.device != device:
         raise TypeError(f"{name}: on device {arr.device}, expected device {device} like the other arguments")
     return arr

@@ -2,6 +2,8 @@
 // with the CPU reference kernels and a double-precision GEMM. Prints one line per failure and
 // a summary; exits non-zero when anything differs.
 #include <cmath>
+#include <cstdint>
+#include <string>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -205,6 +207,32 @@ void test_gather() {
     for (int j = 0; j < 3; ++j) g2[i * 3 + j] = float(dg[i * 3 + j]), w2[i * 3 + j] = float(d[i * 6 + j * 2]);
   expect("gather 2-D double", g2, w2);
 }
+void test_convert() {
+  const std::vector<std::int64_t> i64 = {-5, 0, 7, 1 << 30};
+  std::vector<float> got(4), want = {-5.0f, 0.0f, 7.0f, 1073741824.0f};
+  fl::convert_to_f32_cuda(got.data(), i64.data(), 4, 'i', 8, nullptr);
+  expect("convert int64", got, want);
+  const std::vector<std::int8_t> i8 = {-128, -1, 0, 127};
+  fl::convert_to_f32_cuda(got.data(), i8.data(), 4, 'i', 1, nullptr);
+  expect("convert int8", got, {-128.0f, -1.0f, 0.0f, 127.0f});
+  const std::vector<std::uint16_t> u16 = {0, 1, 65535, 300};
+  fl::convert_to_f32_cuda(got.data(), u16.data(), 4, 'u', 2, nullptr);
+  expect("convert uint16", got, {0.0f, 1.0f, 65535.0f, 300.0f});
+  const std::vector<double> f64 = {1e300, -2.5, 1e-50, -0.0};
+  fl::convert_to_f32_cuda(got.data(), f64.data(), 4, 'f', 8, nullptr);
+  expect("convert float64", got, {INFINITY, -2.5f, 0.0f, -0.0f});
+  // binary16: 1.0, -2.0, +inf, smallest subnormal, NaN, -0.0, 65504 (largest), 0.333 (0x3555)
+  const std::vector<std::uint16_t> f16 = {0x3c00, 0xc000, 0x7c00, 0x0001, 0x7e00, 0x8000, 0x7bff, 0x3555};
+  std::vector<float> g16(8);
+  fl::convert_to_f32_cuda(g16.data(), f16.data(), 8, 'f', 2, nullptr);
+  expect("convert float16", g16, {1.0f, -2.0f, INFINITY, 5.9604644775390625e-8f, NAN, -0.0f, 65504.0f,
+                                  0.333251953125f});
+  ++g_checks;
+  if (!std::signbit(g16[5])) {
+    std::printf("FAIL convert float16: -0.0 lost its sign\n");
+    ++g_fail;
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -217,6 +245,7 @@ int main(int argc, char** argv) {
     test_softmax(ref, r);
     test_maxout(r);
     test_gather();
+    test_convert();
   }
   test_sgemm(ref, r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);
