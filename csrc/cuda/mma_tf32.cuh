@@ -8,9 +8,13 @@ namespace cuda {
 
 // v rounded to TF32 (10-bit mantissa; round to nearest, ties away from zero), as float bits.
 __device__ __forceinline__ float to_tf32(float v) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   unsigned r;
   asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
   return __uint_as_float(r);
+#else
+  return v;  // below sm_80 the TF32 kernel is never launched
+#endif
 }
 
 // d += A (16x8, row-major) * B (8x8, column-major): one warp-wide mma.sync.m16n8k8 in TF32 with
