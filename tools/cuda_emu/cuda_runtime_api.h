@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -157,6 +158,25 @@ inline const char* cudaGetErrorString(cudaError_t) { return "emu"; }
 inline cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
 inline cudaError_t cudaSetDevice(int) { return cudaSuccess; }
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { *v = 8; return cudaSuccess; }
+
+// Device memory is host memory; `capacity` lets a test make cudaMalloc run out.
+namespace emu {
+inline std::size_t capacity = ~std::size_t(0), used = 0;
+inline std::map<void*, std::size_t> allocations;
+}  // namespace emu
+inline cudaError_t cudaMalloc(void** p, std::size_t n) {
+  if (emu::used + n > emu::capacity) return cudaErrorMemoryAllocation;
+  *p = std::malloc(n);
+  emu::allocations[*p] = n;
+  emu::used += n;
+  return cudaSuccess;
+}
+inline cudaError_t cudaFree(void* p) {
+  emu::used -= emu::allocations[p];
+  emu::allocations.erase(p);
+  std::free(p);
+  return cudaSuccess;
+}
 
 // kernel<<<grid, block, smem, stream>>>(args...) is rewritten by run.py into this call.
 template <class... P, class... A>

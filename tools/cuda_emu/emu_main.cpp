@@ -6,12 +6,14 @@
 #include <string>
 #include <cstdio>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include "cpu/activation.h"
 #include "cuda/activation.cuh"
 #include "cuda/copy.cuh"
 #include "cuda/gemm.cuh"
+#include "cuda/memory.cuh"
 
 using fl::index_t;
 
@@ -233,6 +235,47 @@ void test_convert() {
     ++g_fail;
   }
 }
+void check(bool ok, const char* what) {
+  ++g_checks;
+  if (!ok) {
+    std::printf("FAIL %s\n", what);
+    ++g_fail;
+  }
+}
+
+void test_allocator() {
+  namespace c = fl::cuda;
+  check(c::device_alloc(0, 0).ptr == nullptr, "alloc: zero bytes give no block");
+  c::DeviceBlock a = c::device_alloc(0, 1000);
+  check(a.ptr != nullptr && a.capacity == 1024, "alloc: 1000 bytes -> 1 KiB bucket");
+  c::device_release(0, a);
+  const std::size_t mallocs = c::memory_stats(0).mallocs;
+  c::DeviceBlock b = c::device_alloc(0, 600);
+  check(b.ptr == a.ptr && c::memory_stats(0).mallocs == mallocs, "alloc: a freed block of the bucket is reused");
+  check(c::device_alloc(0, 3u << 20).capacity == (3u << 20), "alloc: 3 MiB is its own bucket");
+  c::DeviceBlock d = c::device_alloc(0, (3u << 20) + 1);
+  check(d.capacity == (3u << 20) + (256u << 10), "alloc: eighths of the octave above 1 MiB");
+  c::MemoryStats st = c::memory_stats(0);
+  check(st.in_use >= 1024 + (3u << 20) + d.capacity && st.peak >= st.in_use, "alloc: in-use and peak statistics");
+  c::device_release(0, d);
+  c::device_release(0, b);
+  check(c::memory_stats(0).cached >= d.capacity + 1024, "alloc: released blocks are cached");
+  // out of memory: the cache is emptied and cudaMalloc retried once
+  emu::capacity = emu::used - d.capacity + (4u << 20);  // room for 4 MiB once the cache is freed
+  c::DeviceBlock e = c::device_alloc(0, 4u << 20);
+  check(e.ptr != nullptr && c::memory_stats(0).cached == 0, "alloc: out of memory empties the cache and retries");
+  bool threw = false;
+  try {
+    c::device_alloc(0, 8u << 20);
+  } catch (const std::runtime_error& err) {
+    threw = std::string(err.what()).find("cudaMalloc of 8388608 bytes on device 0") != std::string::npos;
+  }
+  check(threw, "alloc: a request the device cannot hold throws with the size");
+  emu::capacity = ~std::size_t(0);
+  c::device_release(0, e);
+  c::empty_cache();
+  check(c::memory_stats(0).cached == 0 && emu::used == c::memory_stats(0).in_use, "alloc: empty_cache frees the cache");
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -246,6 +289,7 @@ int main(int argc, char** argv) {
     test_maxout(r);
     test_gather();
     test_convert();
+    test_allocator();
   }
   test_sgemm(ref, r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);

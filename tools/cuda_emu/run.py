@@ -1,10 +1,11 @@
 """Checks fastlayers' CUDA kernels on a machine without a GPU, by host emulation.
 
 Rewrites each `kernel<<<grid, block, smem, stream>>>(args)` launch of csrc/cuda/activation.cu,
-gemm.cu and copy.cu into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
+gemm.cu and copy.cu (and takes memory.cu, the caching allocator, as it is) into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
 the emulated runtime here (cuda_runtime_api.h: one fiber per CUDA thread, barriers for
 __syncthreads and warp exchanges; cuda/mma_tf32.cuh: the tensor-core fragment layout), and
-runs emu_main.cpp, which compares every kernel with the CPU reference kernels.
+runs emu_main.cpp, which compares every kernel with the CPU reference kernels and checks the
+allocator's buckets, reuse, statistics and out-of-memory retry.
 
 This checks indexing, tiling, edge handling, barriers and the fragment layouts; it says
 nothing about performance, and float rounding follows the host's libm, not CUDA's.
@@ -46,7 +47,7 @@ def rewrite(src):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("activation.cu", "gemm.cu", "copy.cu"):
+        for name in ("activation.cu", "gemm.cu", "copy.cu", "memory.cu"):
             with open(os.path.join(ROOT, "csrc", "cuda", name)) as fh:
                 text = rewrite(fh.read())
             assert "<<<" not in text, name
@@ -56,7 +57,7 @@ def main():
         cmd = [os.environ.get("CXX", "g++"), "-std=c++17", "-O2", f"-I{HERE}", f"-I{os.path.join(ROOT, 'csrc')}", f"-I{tmp}",
                "-o", exe, os.path.join(HERE, "emu_main.cpp"), os.path.join(ROOT, "csrc/cpu/ref/activation_ref.cpp"),
                os.path.join(tmp, "activation_emu.cpp"), os.path.join(tmp, "gemm_emu.cpp"),
-               os.path.join(tmp, "copy_emu.cpp")]
+               os.path.join(tmp, "copy_emu.cpp"), os.path.join(tmp, "memory_emu.cpp")]
         subprocess.run(cmd, check=True)
         return subprocess.run([exe] + sys.argv[1:]).returncode
 
