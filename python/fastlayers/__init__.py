@@ -7,13 +7,14 @@ from __future__ import annotations
 from . import _core
 from ._info import info
 from . import functional
-from . import nn, optim
+from . import cuda, nn, optim
 from ._random import manual_seed
 from .serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "nn", "optim", "data", "models", "manual_seed", "save", "load", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+__all__ = ["functional", "cuda", "nn", "optim", "data", "models", "manual_seed", "save", "load", "info",
+           "get_num_threads", "set_num_threads", "get_isa", "set_isa",
            "available_isas", "__version__"]
 
 

@@ -14,13 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .. import _cuda_activation as _dev  # device paths, for inputs on a GPU
 from .._array import as_f32, as_float_param, axis_split, check_out, normalize_axis
+from .._device import device_of
 
 # op codes of csrc/cpu/activation.h (enum ActOp)
 _SIGMOID, _TANH, _RELU, _LEAKY, _ELU, _GELU, _GELU_TANH = range(7)
 
 
 def _unary(op: int, x, out, a: float = 0.0) -> np.ndarray:
+    if device_of(input=x, out=out) is not None:
+        return _dev.unary(op, x, out, a)
     x = as_f32(x, "input")
     out = check_out(out, x.shape, inputs=(x,))
     _core.act_forward(op, out, x, a)
@@ -28,6 +32,8 @@ def _unary(op: int, x, out, a: float = 0.0) -> np.ndarray:
 
 
 def _unary_backward(op: int, grad_out, saved, saved_name: str, out, a: float = 0.0) -> np.ndarray:
+    if device_of(grad_out=grad_out, **{saved_name: saved}, out=out) is not None:
+        return _dev.unary_backward(op, grad_out, saved, saved_name, out, a)
     grad_out = as_f32(grad_out, "grad_out")
     saved = as_f32(saved, saved_name)
     if saved.shape != grad_out.shape:
@@ -108,6 +114,8 @@ def gelu_backward(grad_out, x, approximate: str = "none", *, out=None) -> np.nda
 
 
 def _softmax(x, axis, out, log: bool) -> np.ndarray:
+    if device_of(input=x, out=out) is not None:
+        return _dev.softmax(x, axis, out, log)
     x = as_f32(x, "input")
     if x.ndim == 0:
         raise ValueError("input: softmax needs at least one dimension, got a 0-d array")
@@ -118,6 +126,8 @@ def _softmax(x, axis, out, log: bool) -> np.ndarray:
 
 
 def _softmax_backward(grad_out, y, axis, out, log: bool) -> np.ndarray:
+    if device_of(grad_out=grad_out, y=y, out=out) is not None:
+        return _dev.softmax_backward(grad_out, y, axis, out, log)
     grad_out = as_f32(grad_out, "grad_out")
     y = as_f32(y, "y")
     if y.shape != grad_out.shape:
@@ -171,6 +181,8 @@ def maxout(x, pieces: int, axis: int = 1, *, out=None) -> np.ndarray:
     ``axis`` shrinks by a factor of ``pieces``. The first maximum wins ties; NaN propagates.
     Backward takes the input x and routes grad_out to each group's winner.
     """
+    if device_of(input=x, out=out) is not None:
+        return _dev.maxout(x, pieces, axis, out, _maxout_shape)
     x = as_f32(x, "input")
     pieces, out_shape, split = _maxout_shape(x.shape, pieces, axis)
     out = check_out(out, out_shape, inputs=(x,))
@@ -179,6 +191,8 @@ def maxout(x, pieces: int, axis: int = 1, *, out=None) -> np.ndarray:
 
 
 def maxout_backward(grad_out, x, pieces: int, axis: int = 1, *, out=None) -> np.ndarray:
+    if device_of(grad_out=grad_out, x=x, out=out) is not None:
+        return _dev.maxout_backward(grad_out, x, pieces, axis, out, _maxout_shape)
     grad_out = as_f32(grad_out, "grad_out")
     x = as_f32(x, "x")
     pieces, out_shape, split = _maxout_shape(x.shape, pieces, axis)
