@@ -61,3 +61,70 @@ def maxout(x, pieces, axis=1):
     x = np.moveaxis(np.asarray(x, np.float64), axis, -1)
     y = x.reshape(x.shape[:-1] + (x.shape[-1] // pieces, pieces)).max(axis=-1)
     return np.moveaxis(y, -1, axis)
+
+
+# ---- pool (planes are the leading dims; windows follow PyTorch, ceil_mode included) ----
+
+
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = num // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _windows(n, k, s, p, d, ceil_mode):
+    """Per output index, the list of valid input positions."""
+    return [[o * s - p + t * d for t in range(k) if 0 <= o * s - p + t * d < n]
+            for o in range(pool_out_size(n, k, s, p, d, ceil_mode))]
+
+
+def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
+    """(y, flat indices) in float64 / int64; the first maximum wins."""
+    x = np.asarray(x, np.float64)
+    s = s or k
+    H, W = x.shape[-2:]
+    rows = _windows(H, k[0], s[0], p[0], d[0], ceil_mode)
+    cols = _windows(W, k[1], s[1], p[1], d[1], ceil_mode)
+    y = np.empty(x.shape[:-2] + (len(rows), len(cols)))
+    idx = np.empty(y.shape, np.int64)
+    for i, rs in enumerate(rows):
+        for j, cs in enumerate(cols):
+            flat = np.array([h * W + w for h in rs for w in cs])
+            vals = x.reshape(x.shape[:-2] + (H * W,))[..., flat]
+            a = np.argmax(vals, axis=-1)
+            y[..., i, j] = np.take_along_axis(vals, a[..., None], -1)[..., 0]
+            idx[..., i, j] = flat[a]
+    return y, idx
+
+
+def avg_pool2d(x, k, s=None, p=(0, 0), ceil_mode=False, count_include_pad=True, divisor_override=None):
+    x = np.asarray(x, np.float64)
+    s = s or k
+    H, W = x.shape[-2:]
+    P, Q = (pool_out_size(H, k[0], s[0], p[0], 1, ceil_mode), pool_out_size(W, k[1], s[1], p[1], 1, ceil_mode))
+    y = np.empty(x.shape[:-2] + (P, Q))
+    for i in range(P):
+        for j in range(Q):
+            h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            n_pad = (h1 - h0) * (w1 - w0)
+            ha, hb, wa, wb = max(h0, 0), min(h1, H), max(w0, 0), min(w1, W)
+            total = x[..., ha:hb, wa:wb].sum(axis=(-2, -1))
+            div = divisor_override or (n_pad if count_include_pad else (hb - ha) * (wb - wa))
+            y[..., i, j] = total / div
+    return y
+
+
+def adaptive_avg_pool2d(x, size):
+    x = np.asarray(x, np.float64)
+    H, W = x.shape[-2:]
+    P, Q = size
+    y = np.empty(x.shape[:-2] + (P, Q))
+    for i in range(P):
+        for j in range(Q):
+            ha, hb = (i * H) // P, -(-((i + 1) * H) // P)
+            wa, wb = (j * W) // Q, -(-((j + 1) * W) // Q)
+            y[..., i, j] = x[..., ha:hb, wa:wb].mean(axis=(-2, -1))
+    return y

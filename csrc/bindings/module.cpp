@@ -11,6 +11,7 @@ namespace py = pybind11;
 namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
+void init_pool(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -21,5 +22,6 @@ PYBIND11_MODULE(_core, m) {
   fl::init_kernel_tables();
   fl::init_core(m);
   fl::init_activation(m);
+  fl::init_pool(m);
   fl::init_cuda(m);
 }
