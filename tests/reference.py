@@ -128,3 +128,38 @@ def adaptive_avg_pool2d(x, size):
             wa, wb = (j * W) // Q, -(-((j + 1) * W) // Q)
             y[..., i, j] = x[..., ha:hb, wa:wb].mean(axis=(-2, -1))
     return y
+
+
+# ---- norm: batch_norm over axis 1 of (N, C, ...) ----
+
+
+def batch_norm(x, mean=None, var=None, weight=None, bias=None, eps=1e-5):
+    """Normalises with the given statistics, or the batch's (biased variance) when None."""
+    x = np.asarray(x, np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes) if mean is None else np.asarray(mean, np.float64)
+    var = x.var(axis=axes) if var is None else np.asarray(var, np.float64)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, np.float64)
+    b = np.zeros(x.shape[1]) if bias is None else np.asarray(bias, np.float64)
+    return (x - mean.reshape(shp)) / np.sqrt(var.reshape(shp) + eps) * w.reshape(shp) + b.reshape(shp)
+
+
+def batch_norm_backward(g, x, weight=None, mean=None, var=None, eps=1e-5):
+    """(dx, dweight, dbias); training statistics when mean/var are None, constants otherwise."""
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    training = mean is None
+    mean = x.mean(axis=axes) if training else np.asarray(mean, np.float64)
+    var = x.var(axis=axes) if training else np.asarray(var, np.float64)
+    inv = 1 / np.sqrt(var + eps)
+    xhat = (x - mean.reshape(shp)) * inv.reshape(shp)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, np.float64)
+    dxhat = g * w.reshape(shp)
+    if training:
+        dx = inv.reshape(shp) * (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                                 - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    else:
+        dx = dxhat * inv.reshape(shp)
+    return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)

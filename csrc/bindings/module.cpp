@@ -12,6 +12,7 @@ namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
 void init_pool(py::module_& m);
+void init_norm(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -23,5 +24,6 @@ PYBIND11_MODULE(_core, m) {
   fl::init_core(m);
   fl::init_activation(m);
   fl::init_pool(m);
+  fl::init_norm(m);
   fl::init_cuda(m);
 }

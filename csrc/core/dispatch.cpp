@@ -3,6 +3,7 @@
 #include "core/dispatch.h"
 
 #include "cpu/activation.h"
+#include "cpu/norm.h"
 #include "cpu/pool.h"
 
 namespace fl {
@@ -23,9 +24,11 @@ void init_kernel_tables() {
 #if defined(FL_X86)
   fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
   fill(g_pool_kernels, register_pool_ref, register_pool_avx2, register_pool_avx512);
+  fill(g_norm_kernels, register_norm_ref, register_norm_avx2, register_norm_avx512);
 #else
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
   fill(g_pool_kernels, register_pool_ref, nullptr, nullptr);
+  fill(g_norm_kernels, register_norm_ref, nullptr, nullptr);
 #endif
 }
 

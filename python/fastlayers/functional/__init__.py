@@ -6,6 +6,7 @@ both taking ``out=`` to write into an existing array.
 from .activation import (elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward,
                          log_softmax, log_softmax_backward, maxout, maxout_backward, relu, relu_backward,
                          sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+from .norm import batch_norm, batch_norm_backward
 from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d, avg_pool1d_backward, avg_pool2d,
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
@@ -16,5 +17,5 @@ __all__ = [
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "maxout", "maxout_backward",
     "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool1d", "avg_pool1d_backward",
     "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward", "batch_norm", "batch_norm_backward",
 ]

@@ -57,6 +57,8 @@ struct Vec8 {
   static M mask_andnot(M a, M b) { return _mm256_andnot_ps(a, b); }  // (!a) & b
   static Vec8 select(M m, Vec8 a, Vec8 b) { return {_mm256_blendv_ps(b.v, a.v, m)}; }  // m ? a : b
 
+  // (0, 1, ..., 7) as floats.
+  static Vec8 lane_index() { return {_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7)}; }
   // Lanes 0, 2, 4, ... of the 16-float concatenation [a, b] (stride-2 deinterleave).
   static Vec8 even(Vec8 a, Vec8 b) {
     const __m256 t = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6

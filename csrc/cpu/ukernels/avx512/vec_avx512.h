@@ -53,6 +53,8 @@ struct Vec16 {
   static M mask_andnot(M a, M b) { return static_cast<M>(~a & b); }
   static Vec16 select(M m, Vec16 a, Vec16 b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
 
+  // (0, 1, ..., 15) as floats.
+  static Vec16 lane_index() { return {_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)}; }
   // Lanes 0, 2, 4, ... of the 32-float concatenation [a, b] (stride-2 deinterleave).
   static Vec16 even(Vec16 a, Vec16 b) {
     const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
