@@ -163,3 +163,37 @@ def batch_norm_backward(g, x, weight=None, mean=None, var=None, eps=1e-5):
     else:
         dx = dxhat * inv.reshape(shp)
     return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
+# ---- gemm ----
+
+
+def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    if trans_a:
+        a = np.swapaxes(a, -1, -2)
+    if trans_b:
+        b = np.swapaxes(b, -1, -2)
+    r = alpha * np.matmul(a, b)
+    if beta != 0.0:
+        r = r + beta * np.asarray(c, np.float64)
+    return r
+
+
+_LINEAR_ACTS = {None: lambda v: v, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
+                "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh}
+
+
+def linear(x, weight, bias=None, activation=None, param=None):
+    y = np.asarray(x, np.float64) @ np.asarray(weight, np.float64).T
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64)
+    f = _LINEAR_ACTS[activation]
+    return f(y) if param is None else f(y, param)
+
+
+def linear_backward(grad_out, x, weight):
+    g = np.asarray(grad_out, np.float64)
+    x = np.asarray(x, np.float64)
+    g2 = g.reshape(-1, g.shape[-1])
+    x2 = x.reshape(-1, x.shape[-1])
+    return g @ np.asarray(weight, np.float64), g2.T @ x2, g2.sum(axis=0)

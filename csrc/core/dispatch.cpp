@@ -3,6 +3,7 @@
 #include "core/dispatch.h"
 
 #include "cpu/activation.h"
+#include "cpu/gemm.h"
 #include "cpu/norm.h"
 #include "cpu/pool.h"
 
@@ -23,10 +24,12 @@ void fill(KernelTables<Table>& t, void (*ref)(Table&), void (*avx2)(Table&), voi
 void init_kernel_tables() {
 #if defined(FL_X86)
   fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
+  fill(g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512);
   fill(g_pool_kernels, register_pool_ref, register_pool_avx2, register_pool_avx512);
   fill(g_norm_kernels, register_norm_ref, register_norm_avx2, register_norm_avx512);
 #else
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
+  fill(g_gemm_kernels, register_gemm_ref, nullptr, nullptr);
   fill(g_pool_kernels, register_pool_ref, nullptr, nullptr);
   fill(g_norm_kernels, register_norm_ref, nullptr, nullptr);
 #endif

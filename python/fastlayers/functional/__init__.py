@@ -10,6 +10,7 @@ from .norm import batch_norm, batch_norm_backward
 from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d, avg_pool1d_backward, avg_pool2d,
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
+from .gemm import linear, linear_backward, matmul
 
 __all__ = [
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
@@ -18,4 +19,5 @@ __all__ = [
     "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool1d", "avg_pool1d_backward",
     "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward", "batch_norm", "batch_norm_backward",
+    "matmul", "linear", "linear_backward",
 ]

@@ -1,0 +1,61 @@
+// Bindings of the GEMM family: validate views, release the GIL, call the driver.
+// The Python layer (functional/gemm.py) shapes the arguments; here every operand is a
+// C-contiguous float32 array holding `batch` (or 1, when broadcast) row-major matrices.
+#include <pybind11/pybind11.h>
+
+#include "bindings/array.h"
+#include "cpu/gemm.h"
+
+namespace fl {
+
+void init_gemm(py::module_& m) {
+  // out[t] = epilogue(alpha * op(a[t]) op(b[t]) + beta * out[t]) for t < batch; a (or b) holds
+  // one matrix when bcast_a (bcast_b). bias_mode: 0 none, 1 per column (N), 2 per row (M);
+  // act: -1 none, else an ActOp code.
+  m.def("gemm", [](py::array out, py::array a, py::array b, index_t batch, index_t M, index_t N, index_t K,
+                   bool trans_a, bool trans_b, bool bcast_a, bool bcast_b, float alpha, float beta,
+                   py::object bias, int bias_mode, int act, float act_param) {
+    FL_CHECK_ARG(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "gemm: negative shape");
+    FL_CHECK_ARG(bias_mode >= 0 && bias_mode <= 2, "bias_mode: unknown mode ", bias_mode);
+    FL_CHECK_ARG(act >= -1 && act < kActOpCount, "activation: unknown op ", act);
+    auto vc = float_view(out, "out", true), va = float_view(a, "a"), vb = float_view(b, "b");
+    check_size(va, (bcast_a ? 1 : batch) * M * K, "a");
+    check_size(vb, (bcast_b ? 1 : batch) * K * N, "b");
+    check_size(vc, batch * M * N, "out");
+    GemmOptions opt;
+    opt.trans_a = trans_a;
+    opt.trans_b = trans_b;
+    opt.alpha = alpha;
+    opt.beta = beta;
+    if (bias_mode != 0) {
+      FL_CHECK_ARG(!bias.is_none(), "bias: expected an array for bias_mode ", bias_mode);
+      auto vbias = float_view(bias.cast<py::array>(), "bias");
+      check_size(vbias, bias_mode == 1 ? N : M, "bias");
+      opt.ep.bias_mode = static_cast<GemmBias>(bias_mode);
+      opt.ep.bias = vbias.data;
+    }
+    if (act >= 0) {
+      opt.ep.has_act = true;
+      opt.ep.act = static_cast<ActOp>(act);
+      opt.ep.act_param = act_param;
+    }
+    if (vc.size == 0) return;
+    const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    py::gil_scoped_release nogil;
+    sgemm_batched(batch, vc.data, N, M * N, va.data, lda, bcast_a ? 0 : M * K, vb.data, ldb, bcast_b ? 0 : K * N,
+                  {M, N, K}, opt);
+  });
+  m.def("gemm_block_sizes", [] {
+    const GemmKernels& t = g_gemm_kernels.current();
+    py::dict d;
+    d["mr"] = t.mr;
+    d["nr"] = t.nr;
+    d["mc"] = t.mc;
+    d["kc"] = t.kc;
+    d["nc"] = t.nc;
+    d["blocked"] = t.ukernel != nullptr;
+    return d;
+  });
+}
+
+}  // namespace fl

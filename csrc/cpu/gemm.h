@@ -1,0 +1,109 @@
+// The GEMM family: single-precision C = alpha * op(A) * op(B) + beta * C with a fused
+// epilogue (bias per column or per row, then an activation), on row-major matrices.
+// The driver (gemm.cpp) follows Goto/BLIS: pack panels of A and B into aligned per-thread
+// buffers, block for the caches (MC, KC, NC from the table), and call a register-blocked
+// micro-kernel per MR x NR tile; small products take a direct path without packing.
+//
+// Legend: C is M x N, op(A) is M x K, op(B) is K x N (core/tensor.h).
+//   A not transposed: a(i, k) = A[i * lda + k]      transposed: a(i, k) = A[k * lda + i]
+//   B not transposed: b(k, j) = B[k * ldb + j]      transposed: b(k, j) = B[j * ldb + k]
+//   C: c(i, j) = C[i * ldc + j]
+//
+// ---- micro-kernel contract (GemmUkernelFn; implementations in ukernels/<isa>/gemm_*.cpp) ----
+// Computes one tile of at most MR x NR elements of C:
+//   acc(i, j) = sum_{p < kc} a[i * rs_a + p * cs_a] * b[p * rs_b + j]    i < mr, j < nr
+//   c(i, j)   = alpha * acc(i, j) + (beta == 0 ? 0 : beta * c(i, j))   (C not read when beta == 0,
+//               so NaN or garbage in C is ignored, as BLAS does)
+//   then, when ep.last: c(i, j) += bias (ep.bias_col[j] or ep.bias_row[i] when non-null),
+//               and c(i, j) = max(c(i, j), 0) when ep.relu (NaN stays NaN).
+// - Tile: 1 <= mr <= MR, 1 <= nr <= NR (MR, NR from the table); kc >= 0 (kc == 0: acc = 0).
+// - A: any strides. Packed panels use rs_a = 1, cs_a = MR (MR values per k, zero-padded rows);
+//   the direct path passes the caller's matrix (rs_a, cs_a) = (lda, 1) or (1, lda).
+// - B: rows p are contiguous along j. b_padded: every row holds NR readable floats (packed
+//   panels: rs_b = NR, zero-padded columns, 64-byte aligned); otherwise only nr floats are
+//   read (masked loads in the last vector), so unpacked B can be passed directly.
+// - C: written only inside the mr x nr tile (masked stores at the right edge); no alignment.
+// - No scalar loop over edges: edge tiles run an instantiation with exactly mr rows and
+//   ceil(nr / W) vectors.
+#pragma once
+#include "core/dispatch.h"
+#include "core/tensor.h"
+#include "cpu/activation.h"
+
+namespace fl {
+
+struct GemmShape {
+  index_t M, N, K;
+};
+
+enum class GemmBias : int { none = 0, per_col = 1, per_row = 2 };
+
+// Applied to C after the whole product (alpha, beta included): C = act(C + bias).
+struct GemmEpilogue {
+  GemmBias bias_mode = GemmBias::none;
+  const float* bias = nullptr;  // N floats (per_col: added to every row) or M floats (per_row)
+  bool has_act = false;
+  ActOp act = ActOp::relu;
+  float act_param = 0.0f;       // negative_slope (leaky_relu) or alpha (elu)
+};
+
+struct GemmOptions {
+  bool trans_a = false;
+  bool trans_b = false;
+  float alpha = 1.0f;
+  float beta = 0.0f;
+  GemmEpilogue ep;
+};
+
+// What the micro-kernel applies on its tile (see the contract above); pointers are already
+// offset to the tile's first row / column.
+struct GemmTileEpilogue {
+  float alpha, beta;
+  const float* bias_col;  // nr floats or null
+  const float* bias_row;  // mr floats or null
+  bool last;              // the last K block: apply bias and relu
+  bool relu;
+};
+
+using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a,
+                               const float* b, index_t rs_b, bool b_padded, float* c, index_t ldc,
+                               const GemmTileEpilogue& ep);
+// Packs op(A)[0:mc, 0:kc] (a points at its first element, strides as in the legend) into
+// ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i, zero-padded.
+using GemmPackAFn = void (*)(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc);
+// Packs op(B)[0:kc, 0:nc] into ceil(nc / NR) panels of kc x NR: b(p, r*NR + j) at p * NR + j.
+using GemmPackBFn = void (*)(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc);
+// The whole product with plain loops (the reference; the scalar level runs it).
+using SgemmFn = void (*)(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb,
+                         GemmShape s, const GemmOptions& opt);
+
+struct GemmKernels {
+  SgemmFn reference;        // set at every level
+  GemmUkernelFn ukernel;    // null at the scalar level: the driver then runs `reference`
+  GemmPackAFn pack_a;
+  GemmPackBFn pack_b;
+  index_t mr, nr;           // micro-tile
+  index_t mc, kc, nc;       // cache blocks: A block mc x kc in L2, B panel kc x nc in L3, kc x nr in L1
+};
+
+extern KernelTables<GemmKernels> g_gemm_kernels;
+void register_gemm_ref(GemmKernels& t);
+void register_gemm_avx2(GemmKernels& t);
+void register_gemm_avx512(GemmKernels& t);
+
+void sgemm_ref(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+               const GemmOptions& opt);
+
+// ---- drivers ----
+// C[M, N] = epilogue(alpha * op(A) op(B) + beta * C). Threads over tiles of C (never over K).
+// Requires lda >= (trans_a ? M : K), ldb >= (trans_b ? K : N), ldc >= N; C must not overlap A or B.
+void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+           const GemmOptions& opt = {});
+
+// `batch` independent products; matrix t starts at c + t * stride_c, a + t * stride_a,
+// b + t * stride_b. A stride of 0 broadcasts that operand. Per-row bias is shared by all.
+void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
+                   index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
+                   const GemmOptions& opt = {});
+
+}  // namespace fl

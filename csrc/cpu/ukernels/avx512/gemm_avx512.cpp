@@ -1,0 +1,7 @@
+// AVX-512 GEMM kernels (registration only until the blocked micro-kernels land; the
+// reference kernel serves this level meanwhile).
+#include "cpu/gemm.h"
+
+namespace fl {
+void register_gemm_avx512(GemmKernels&) {}
+}  // namespace fl

@@ -1,0 +1,177 @@
+"""The GEMM family: matmul, linear (bias and activation fused into the GEMM), linear_backward.
+
+All compute in float32 (other real dtypes are converted once). matmul follows BLAS:
+``out = alpha * op(a) @ op(b) + beta * out`` where op transposes the last two axes when
+trans_a / trans_b is set; with beta == 0 the previous contents of ``out`` are ignored
+(NaN included), as in BLAS. A 2-D operand that is the transpose of a C-contiguous array
+(Fortran order) is used in place, by flipping its transpose flag, never copied.
+
+linear follows torch.nn.functional.linear: ``x @ weight.T + bias`` with weight of shape
+(out_features, in_features); the activation, when given, is applied on each output tile
+while it is still in cache, so the output is written once.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .._array import as_f32, as_float_param, check_out
+
+# op codes of csrc/cpu/activation.h (enum ActOp)
+_ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "elu": 4, "gelu": 5}
+_GELU_TANH = 6
+# Default parameters, as the activation family's functions: leaky_relu slope 0.1, elu alpha 1.
+_ACT_DEFAULT = {"leaky_relu": 0.1, "elu": 1.0}
+_BIAS_NONE, _BIAS_COL = 0, 1
+
+
+def _operand(x, name: str, trans: bool):
+    """(C-contiguous float32 array, trans flag); 2-D Fortran-order arrays flip the flag instead of copying."""
+    if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == np.float32 and not x.flags.c_contiguous \
+            and x.flags.f_contiguous:
+        return x.T, not trans
+    return as_f32(x, name), trans
+
+
+def _mat_dims(shape: tuple, trans: bool) -> tuple[int, int]:
+    """(rows, cols) of op(X) for the last two axes of `shape`."""
+    r, c = shape[-2], shape[-1]
+    return (c, r) if trans else (r, c)
+
+
+def _check_no_alias(out: np.ndarray, arrays: dict) -> None:
+    for name, arr in arrays.items():
+        if np.may_share_memory(out, arr):
+            raise ValueError(f"out: shares memory with {name} (shape {tuple(arr.shape)}); "
+                             f"GEMM cannot write over an operand, pass a separate array")
+
+
+def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
+           out=None) -> np.ndarray:
+    """alpha * op(a) @ op(b) + beta * out for 2-D operands or batches of them.
+
+    a: (M, K) or (batch, M, K) ((K, M) / (batch, K, M) when trans_a); b: (K, N) or (batch, K, N)
+    ((N, K) ... when trans_b). A 2-D operand, or a batch of 1, is broadcast over the other's batch
+    (NumPy's rule). The result is (M, N) when both operands are 2-D, else (batch, M, N).
+    beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b.
+    """
+    shape_a = np.shape(a) if not isinstance(a, np.ndarray) else a.shape
+    shape_b = np.shape(b) if not isinstance(b, np.ndarray) else b.shape
+    a, trans_a = _operand(a, "a", bool(trans_a))
+    b, trans_b = _operand(b, "b", bool(trans_b))
+    for name, arr, shp in (("a", a, shape_a), ("b", b, shape_b)):
+        if arr.ndim not in (2, 3):
+            raise ValueError(f"{name}: expected a 2-D or 3-D array, got shape {tuple(shp)} "
+                             f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
+    alpha = as_float_param(alpha, "alpha")
+    beta = as_float_param(beta, "beta")
+    M, K = _mat_dims(a.shape, trans_a)
+    Kb, N = _mat_dims(b.shape, trans_b)
+    if K != Kb:
+        raise ValueError(f"matmul: inner dimensions disagree: op(a) is {M}x{K} (a: {tuple(shape_a)}, "
+                         f"trans_a={trans_a}), op(b) is {Kb}x{N} (b: {tuple(shape_b)}, trans_b={trans_b})")
+    ba = a.shape[0] if a.ndim == 3 else 1
+    bb = b.shape[0] if b.ndim == 3 else 1
+    if ba != bb and ba != 1 and bb != 1:
+        raise ValueError(f"matmul: batch sizes {ba} and {bb} cannot be broadcast "
+                         f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
+    batch = max(ba, bb)
+    out_shape = (M, N) if a.ndim == 2 and b.ndim == 2 else (batch, M, N)
+    if beta != 0.0 and out is None:
+        raise ValueError("beta: a non-zero beta scales out=, which was not given")
+    out = check_out(out, out_shape)
+    _check_no_alias(out, {"a": a, "b": b})
+    _core.gemm(out, a, b, batch, M, N, K, trans_a, trans_b, ba == 1 and batch > 1, bb == 1 and batch > 1,
+               alpha, beta, None, _BIAS_NONE, -1, 0.0)
+    return out
+
+
+def _parse_activation(activation) -> tuple[int, float]:
+    """(ActOp code or -1, parameter) from None, 'name' or ('name', param)."""
+    if activation is None:
+        return -1, 0.0
+    if isinstance(activation, str):
+        name, param = activation, None
+    elif isinstance(activation, tuple) and len(activation) == 2 and isinstance(activation[0], str):
+        name, param = activation
+    else:
+        raise TypeError(f"activation: expected None, a name or a (name, parameter) tuple, got {activation!r}")
+    if name not in _ACT_CODES:
+        raise ValueError(f"activation: expected one of {sorted(_ACT_CODES)}, got {name!r}")
+    if name == "gelu":
+        if param not in (None, "none", "tanh"):
+            raise ValueError(f"activation: gelu's approximate must be 'none' or 'tanh', got {param!r}")
+        return (_GELU_TANH if param == "tanh" else _ACT_CODES[name]), 0.0
+    if param is None:
+        return _ACT_CODES[name], _ACT_DEFAULT.get(name, 0.0)
+    if name not in _ACT_DEFAULT:
+        raise ValueError(f"activation: {name} takes no parameter, got {param!r}")
+    if not isinstance(param, numbers.Real) or isinstance(param, bool):
+        raise TypeError(f"activation: the parameter of {name} must be a real number, got {type(param).__name__}")
+    return _ACT_CODES[name], float(param)
+
+
+def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
+    """activation(x @ weight.T + bias), in one pass over the output.
+
+    x: (..., in_features); weight: (out_features, in_features); bias: (out_features,) or None.
+    activation: None, 'relu', 'leaky_relu', 'elu', 'gelu', 'sigmoid', 'tanh', or a tuple
+    with a parameter: ('leaky_relu', slope) (default 0.1, as functional.leaky_relu),
+    ('elu', alpha) (default 1.0), ('gelu', 'tanh') for the tanh approximation.
+    Returns (..., out_features).
+    """
+    x = as_f32(x, "x")
+    weight = as_f32(weight, "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"weight: expected a 2-D array (out_features, in_features), got shape {weight.shape}")
+    if x.ndim < 1:
+        raise ValueError("x: expected an array of shape (..., in_features), got a 0-d array")
+    N, K = weight.shape
+    if x.shape[-1] != K:
+        raise ValueError(f"linear: x's last dimension {x.shape[-1]} (x: {x.shape}) does not match "
+                         f"in_features {K} of weight {weight.shape}")
+    mode = _BIAS_NONE
+    if bias is not None:
+        bias = as_f32(bias, "bias")
+        if bias.shape != (N,):
+            raise ValueError(f"bias: expected shape ({N},) for weight {weight.shape}, got {bias.shape}")
+        mode = _BIAS_COL
+    act, param = _parse_activation(activation)
+    out = check_out(out, x.shape[:-1] + (N,))
+    _check_no_alias(out, {"x": x, "weight": weight, **({"bias": bias} if bias is not None else {})})
+    M = x.size // K if K else int(np.prod(x.shape[:-1], dtype=np.int64))
+    _core.gemm(out, x, weight, 1, M, N, K, False, True, False, False, 1.0, 0.0, bias, mode, act, param)
+    return out
+
+
+def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
+    """Gradients of y = x @ weight.T + bias: (grad_x, grad_weight, grad_bias).
+
+    grad_out: (..., out_features); x: (..., in_features); weight: (out_features, in_features).
+    grad_x = grad_out @ weight and grad_weight = grad_out^T @ x are GEMMs on the arrays as they
+    are (the transpose is a flag of the GEMM, not a copy); grad_bias = grad_out summed over all
+    leading axes, or None when need_bias is False. (An activation fused into linear is undone
+    first with its own backward, e.g. functional.relu_backward.)
+    """
+    grad_out = as_f32(grad_out, "grad_out")
+    x = as_f32(x, "x")
+    weight = as_f32(weight, "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"weight: expected a 2-D array (out_features, in_features), got shape {weight.shape}")
+    N, K = weight.shape
+    if x.ndim < 1 or x.shape[-1] != K:
+        raise ValueError(f"x: expected shape (..., {K}) for weight {weight.shape}, got {x.shape}")
+    if grad_out.shape != x.shape[:-1] + (N,):
+        raise ValueError(f"grad_out: expected shape {x.shape[:-1] + (N,)} for x {x.shape} and weight "
+                         f"{weight.shape}, got {grad_out.shape}")
+    M = int(np.prod(x.shape[:-1], dtype=np.int64))
+    grad_x = np.empty(x.shape, dtype=np.float32)
+    grad_w = np.empty(weight.shape, dtype=np.float32)
+    # grad_x (M, K) = grad_out (M, N) @ weight (N, K)
+    _core.gemm(grad_x, grad_out, weight, 1, M, K, N, False, False, False, False, 1.0, 0.0, None, _BIAS_NONE, -1, 0.0)
+    # grad_weight (N, K) = grad_out^T (N, M) @ x (M, K): grad_out is read as op(A) with trans_a
+    _core.gemm(grad_w, grad_out, x, 1, N, K, M, True, False, False, False, 1.0, 0.0, None, _BIAS_NONE, -1, 0.0)
+    grad_b = grad_out.reshape(M, N).sum(axis=0, dtype=np.float32) if need_bias else None
+    return grad_x, grad_w, grad_b
