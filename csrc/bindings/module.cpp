@@ -13,6 +13,7 @@ void init_core(py::module_& m);
 void init_activation(py::module_& m);
 void init_pool(py::module_& m);
 void init_norm(py::module_& m);
+void init_conv(py::module_& m);
 void init_gemm(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
@@ -26,6 +27,7 @@ PYBIND11_MODULE(_core, m) {
   fl::init_activation(m);
   fl::init_pool(m);
   fl::init_norm(m);
+  fl::init_conv(m);
   fl::init_gemm(m);
   fl::init_cuda(m);
 }

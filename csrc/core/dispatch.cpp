@@ -3,6 +3,7 @@
 #include "core/dispatch.h"
 
 #include "cpu/activation.h"
+#include "cpu/conv.h"
 #include "cpu/gemm.h"
 #include "cpu/norm.h"
 #include "cpu/pool.h"
@@ -27,11 +28,13 @@ void init_kernel_tables() {
   fill(g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512);
   fill(g_pool_kernels, register_pool_ref, register_pool_avx2, register_pool_avx512);
   fill(g_norm_kernels, register_norm_ref, register_norm_avx2, register_norm_avx512);
+  fill(g_conv_kernels, register_conv_ref, register_conv_avx2, register_conv_avx512);
 #else
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
   fill(g_gemm_kernels, register_gemm_ref, nullptr, nullptr);
   fill(g_pool_kernels, register_pool_ref, nullptr, nullptr);
   fill(g_norm_kernels, register_norm_ref, nullptr, nullptr);
+  fill(g_conv_kernels, register_conv_ref, nullptr, nullptr);
 #endif
 }
 

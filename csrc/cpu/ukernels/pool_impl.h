@@ -15,28 +15,11 @@
 #include <limits>
 
 #include "cpu/pool.h"
+#include "cpu/ukernels/window_impl.h"
 
 namespace pool {
 using fl::index_t;
 using fl::Pool2dShape;
-
-// Interior output columns [qa, qb): every tap of their window lies in [0, W).
-inline void interior_cols(const Pool2dShape& s, index_t* qa, index_t* qb) {
-  const index_t last = s.W - 1 - (s.S - 1) * s.dil_w + s.pad_w;  // q * stride_w must be <= last
-  *qa = (s.pad_w + s.stride_w - 1) / s.stride_w;
-  *qb = last < 0 ? 0 : std::min(s.Q, last / s.stride_w + 1);
-  if (*qb < *qa) *qb = *qa;
-}
-
-// The values x[p[j * stride]] for j < c (c <= width), stride 1 or 2; `full`: reading
-// 2 * width floats from p (stride 2) or width floats (stride 1) stays inside the array.
-template <class V> V load_taps(const float* p, index_t stride, index_t c, bool full) {
-  if (stride == 1) return full ? V::load(p) : V::load_n(p, c);
-  if (full) return V::even(V::load(p), V::load(p + V::width));
-  const index_t n = 2 * c - 1;  // floats that hold the c taps
-  const index_t lo = std::min<index_t>(n, V::width), hi = n - lo;
-  return V::even(V::load_n(p, lo), V::load_n(p + V::width, hi));
-}
 
 // One output row p of one plane: outputs [qa, qb) by vectors (op = max or sum).
 template <class V, bool kMax>
@@ -56,7 +39,7 @@ void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, in
     for (index_t r = r0; r < r1; ++r) {
       const float* row = x + (h0 + r * s.dil_h) * s.W + w0;
       for (index_t t = 0; t < s.S; ++t) {
-        const V v = load_taps<V>(row + t * s.dil_w, s.stride_w, c, full);
+        const V v = window::load_taps<V>(row + t * s.dil_w, s.stride_w, c, full);
         if (kMax) {
           const auto take = V::mask_or(V::gt(v, acc), V::isnan(v));
           acc = V::select(take, v, acc);
@@ -83,7 +66,7 @@ template <class V, bool kMax>
 void pool_planes(float* y, int64_t* idx, const float* x, index_t planes, const Pool2dShape& s,
                  const fl::AvgPoolOptions& o) {
   index_t qa = 0, qb = 0;
-  if (s.stride_w <= 2) interior_cols(s, &qa, &qb);
+  if (s.stride_w <= 2) window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
   for (index_t n = 0; n < planes; ++n) {
     const float* xn = x + n * hw;

@@ -1,0 +1,274 @@
+// Convolution driver. At the scalar level it runs the reference kernels (threads over
+// images). Otherwise:
+//   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
+//   - depthwise (groups == C == K): the ISA's vector kernel, threads over planes.
+//   - everything else: im2col of one image, one group and one tile of output columns into a
+//     per-thread buffer (kColFloats floats, so that it stays in L2 beside the GEMM's packed
+//     panels), then the packed SGEMM of cpu/gemm.h. The whole im2col matrix never exists.
+// Work is split into tasks (image, group, column tile). With at least as many tasks as
+// threads, each thread runs whole tasks with single-threaded GEMMs; otherwise tasks run one
+// after another and the GEMM threads itself (its tiles of C).
+// Backward-input turns the GEMM around (col = W^T dY, then col2im adds into dx); its tasks are
+// whole (image, group) pairs because neighbouring tiles add into the same rows of dx.
+// Backward-weight accumulates dY col^T into a per-thread copy of dW, summed at the end.
+#include "cpu/conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "core/parallel.h"
+#include "cpu/gemm.h"
+#include "cpu/norm.h"
+
+namespace fl {
+
+KernelTables<ConvKernels> g_conv_kernels;
+
+namespace {
+
+constexpr index_t kColFloats = 1 << 17;  // 512 KB of im2col tile per thread
+
+struct Geometry {
+  index_t Cg, Kg, crs, hw, pq, tile, tiles;
+  bool pointwise;  // 1 x 1, stride 1, no padding: x is the column matrix
+};
+
+Geometry geometry(const Conv2dShape& s) {
+  Geometry g;
+  g.Cg = s.C / s.groups;
+  g.Kg = s.K / s.groups;
+  g.crs = g.Cg * s.R * s.S;
+  g.hw = s.H * s.W;
+  g.pq = s.P * s.Q;
+  g.pointwise = s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
+                s.P == s.H && s.Q == s.W;
+  index_t t = kColFloats / std::max<index_t>(g.crs, 1);
+  t = std::max<index_t>(64, t / 64 * 64);
+  g.tile = std::max<index_t>(1, std::min(t, g.pq));
+  g.tiles = (g.pq + g.tile - 1) / g.tile;
+  return g;
+}
+
+// The input columns iw = q * stride + off, for q in [q0, q1), that fall inside [0, W):
+// [*qa, *qb) with q0 <= qa <= qb <= q1.
+inline void valid_cols(index_t q0, index_t q1, index_t off, index_t stride, index_t W, index_t* qa, index_t* qb) {
+  index_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  index_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+  *qa = std::min(std::max(a, q0), q1);
+  *qb = std::max(std::min(b, q1), *qa);
+}
+
+// Calls f(dst_row, p, q0, q1, h, off) for every row segment of column tile [j0, j1) of the
+// im2col matrix of Cg input planes: dst_row points at col element (row (c, r, t), j = p Q + q0);
+// h is the input row (or -1 when outside), off the input column of q = 0.
+template <class F>
+void for_each_segment(float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1, const F& f) {
+  const index_t tq = j1 - j0;
+  for (index_t c = 0; c < Cg; ++c)
+    for (index_t r = 0; r < s.R; ++r)
+      for (index_t t = 0; t < s.S; ++t) {
+        float* row = col + ((c * s.R + r) * s.S + t) * tq;
+        const index_t off = t * s.dil_w - s.pad_w;
+        for (index_t j = j0; j < j1;) {
+          const index_t p = j / s.Q, q0 = j % s.Q, q1 = std::min(s.Q, q0 + (j1 - j));
+          const index_t h = p * s.stride_h - s.pad_h + r * s.dil_h;
+          f(row + (j - j0), c, p, q0, q1, h >= 0 && h < s.H ? h : -1, off);
+          j += q1 - q0;
+        }
+      }
+}
+
+// col (crs x (j1 - j0)) = the im2col tile of xg, the Cg planes of one image and group.
+void im2col(float* col, const float* xg, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
+  for_each_segment(col, s, Cg, j0, j1, [&](float* dst, index_t c, index_t, index_t q0, index_t q1, index_t h,
+                                           index_t off) {
+    if (h < 0) {
+      std::memset(dst, 0, sizeof(float) * static_cast<size_t>(q1 - q0));
+      return;
+    }
+    index_t qa, qb;
+    valid_cols(q0, q1, off, s.stride_w, s.W, &qa, &qb);
+    const float* src = xg + c * s.H * s.W + h * s.W + off;
+    for (index_t q = q0; q < qa; ++q) dst[q - q0] = 0.0f;
+    if (s.stride_w == 1) {
+      std::memcpy(dst + (qa - q0), src + qa, sizeof(float) * static_cast<size_t>(qb - qa));
+    } else {
+      for (index_t q = qa; q < qb; ++q) dst[q - q0] = src[q * s.stride_w];
+    }
+    for (index_t q = qb; q < q1; ++q) dst[q - q0] = 0.0f;
+  });
+}
+
+// dxg += col2im(col): the adjoint of im2col.
+void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
+  for_each_segment(const_cast<float*>(col), s, Cg, j0, j1,
+                   [&](float* src, index_t c, index_t, index_t q0, index_t q1, index_t h, index_t off) {
+                     if (h < 0) return;
+                     index_t qa, qb;
+                     valid_cols(q0, q1, off, s.stride_w, s.W, &qa, &qb);
+                     float* dst = dxg + c * s.H * s.W + h * s.W + off;
+                     for (index_t q = qa; q < qb; ++q) dst[q * s.stride_w] += src[q - q0];
+                   });
+}
+
+// Runs body(task, buffer) over [0, tasks): in parallel with single-threaded GEMMs when there
+// are enough tasks, else in order with threaded GEMMs. `init` is called once per thread with
+// its buffer before its first task, `done` once after its last.
+template <class Body, class Done>
+void run_tasks(index_t tasks, index_t buffer_floats, const Body& body, const Done& done) {
+  auto range = [&](index_t lo, index_t hi) {
+    std::vector<float> buf(static_cast<size_t>(buffer_floats));
+    for (index_t i = lo; i < hi; ++i) body(i, buf.data());
+    done(buf.data());
+  };
+  if (tasks >= get_num_threads()) parallel_for(0, tasks, 1, range);
+  else range(0, tasks);
+}
+
+void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+               const Conv2dShape& s) {
+  Conv2dShape one = s;
+  one.N = one.C = one.K = one.groups = 1;
+  const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
+  parallel_for(0, s.N * s.C, std::max<index_t>(1, (1 << 14) / std::max<index_t>(pq * rs, 1)),
+               [&](index_t lo, index_t hi) {
+                 for (index_t i = lo; i < hi; ++i) {
+                   const index_t c = i % s.C;
+                   k.depthwise_forward(y + i * pq, x + i * hw, w + c * rs, bias ? bias + c : nullptr, one);
+                 }
+               });
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  if (!k.use_gemm) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      Conv2dShape part = s;
+      part.N = hi - lo;
+      k.forward_ref(y + lo * s.K * s.P * s.Q, x + lo * s.C * s.H * s.W, w, bias, part);
+    });
+    return;
+  }
+  if (k.depthwise_forward && s.groups == s.C && s.K == s.C) return depthwise(k, y, x, w, bias, s);
+  const Geometry g = geometry(s);
+  const index_t per_image = s.groups * g.tiles;
+  run_tasks(
+      s.N * per_image, g.pointwise ? 0 : g.crs * g.tile,
+      [&](index_t task, float* col) {
+        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
+        const index_t j1 = std::min(g.pq, j0 + g.tile);
+        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
+        GemmOptions opt;
+        if (bias) {
+          opt.ep.bias_mode = GemmBias::per_row;
+          opt.ep.bias = bias + grp * g.Kg;
+        }
+        const float* b = xg + j0;
+        index_t ldb = g.hw;
+        if (!g.pointwise) {
+          im2col(col, xg, s, g.Cg, j0, j1);
+          b = col;
+          ldb = j1 - j0;
+        }
+        sgemm(y + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, w + grp * g.Kg * g.crs, g.crs, b, ldb,
+              {g.Kg, j1 - j0, g.crs}, opt);
+      },
+      [](float*) {});
+}
+
+void conv2d_backward_input(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  const Geometry g = geometry(s);
+  auto add_bias = [&](index_t n, index_t c0, index_t c1) {
+    if (!bias) return;
+    for (index_t c = c0; c < c1; ++c) {
+      float* plane = dx + (n * s.C + c) * g.hw;
+      for (index_t i = 0; i < g.hw; ++i) plane[i] += bias[c];
+    }
+  };
+  if (!k.use_gemm) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      Conv2dShape part = s;
+      part.N = hi - lo;
+      k.backward_input_ref(dx + lo * s.C * g.hw, dy + lo * s.K * g.pq, w, part);
+      for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
+    });
+    return;
+  }
+  GemmOptions tr;
+  tr.trans_a = true;
+  run_tasks(
+      s.N * s.groups, g.pointwise ? 0 : g.crs * g.tile,
+      [&](index_t task, float* col) {
+        const index_t n = task / s.groups, grp = task % s.groups;
+        float* dxg = dx + (n * s.C + grp * g.Cg) * g.hw;
+        const float* dyg = dy + (n * s.K + grp * g.Kg) * g.pq;
+        const float* wg = w + grp * g.Kg * g.crs;
+        if (g.pointwise) {
+          sgemm(dxg, g.hw, wg, g.crs, dyg, g.pq, {g.Cg, g.pq, g.Kg}, tr);
+        } else {
+          std::memset(dxg, 0, sizeof(float) * static_cast<size_t>(g.Cg * g.hw));
+          for (index_t j0 = 0; j0 < g.pq; j0 += g.tile) {
+            const index_t j1 = std::min(g.pq, j0 + g.tile);
+            sgemm(col, j1 - j0, wg, g.crs, dyg + j0, g.pq, {g.crs, j1 - j0, g.Kg}, tr);
+            col2im(dxg, col, s, g.Cg, j0, j1);
+          }
+        }
+        add_bias(n, grp * g.Cg, (grp + 1) * g.Cg);
+      },
+      [](float*) {});
+}
+
+void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  const index_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
+  std::memset(dw, 0, sizeof(float) * static_cast<size_t>(wsize));
+  if (!k.use_gemm) return k.backward_weight_ref(dw, dy, x, s);
+  const Geometry g = geometry(s);
+  const index_t per_image = s.groups * g.tiles, tasks = s.N * per_image;
+  const bool split = tasks >= get_num_threads();  // per-thread copies of dW, summed at the end
+  std::mutex sum_lock;
+  const index_t col_floats = g.pointwise ? 0 : g.crs * g.tile;
+  run_tasks(
+      tasks, col_floats + (split ? wsize : 0),
+      [&](index_t task, float* buf) {
+        float* acc = split ? buf + col_floats : dw;
+        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
+        const index_t j1 = std::min(g.pq, j0 + g.tile);
+        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
+        const float* b = xg + j0;
+        index_t ldb = g.hw;
+        if (!g.pointwise) {
+          im2col(buf, xg, s, g.Cg, j0, j1);
+          b = buf;
+          ldb = j1 - j0;
+        }
+        GemmOptions opt;
+        opt.trans_b = true;
+        opt.beta = 1.0f;
+        sgemm(acc + grp * g.Kg * g.crs, g.crs, dy + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, b, ldb,
+              {g.Kg, g.crs, j1 - j0}, opt);
+      },
+      [&](float* buf) {
+        if (!split) return;
+        std::lock_guard<std::mutex> hold(sum_lock);
+        const float* acc = buf + col_floats;
+        for (index_t i = 0; i < wsize; ++i) dw[i] += acc[i];
+      });
+}
+
+void conv_bias_backward(float* db, const float* t, index_t N, index_t K, index_t L) {
+  const NormReduceFn reduce = g_norm_kernels.current().reduce;
+  const ChannelShape cs{N, K, L};
+  std::vector<double> sums(static_cast<size_t>(K));
+  parallel_for(0, K, std::max<index_t>(1, (1 << 15) / std::max<index_t>(N * L, 1)), [&](index_t c0, index_t c1) {
+    reduce(sums.data(), nullptr, t, nullptr, nullptr, nullptr, cs, c0, c1);
+    for (index_t c = c0; c < c1; ++c) db[c] = static_cast<float>(sums[c]);
+  });
+}
+
+}  // namespace fl
