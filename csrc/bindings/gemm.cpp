@@ -3,10 +3,28 @@
 // C-contiguous float32 array holding `batch` (or 1, when broadcast) row-major matrices.
 #include <pybind11/pybind11.h>
 
+#include <string>
+
 #include "bindings/array.h"
 #include "cpu/gemm.h"
 
 namespace fl {
+
+namespace {
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += str_cat(d ? ", " : "", a.shape(d));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// GEMM reads its operands while it writes C: C must not share memory with them.
+void check_no_overlap(const py::array& out, const FloatView& vc, const py::array& x, const FloatView& vx,
+                      const char* name) {
+  const bool apart = vc.data + vc.size <= vx.data || vx.data + vx.size <= vc.data;
+  FL_CHECK_ARG(apart || vc.size == 0 || vx.size == 0, "out: shares memory with ", name, " (out ", shape_str(out), ", ",
+               name, " ", shape_str(x), "); GEMM cannot write over an operand, pass a separate array");
+}
+}  // namespace
 
 void init_gemm(py::module_& m) {
   // out[t] = epilogue(alpha * op(a[t]) op(b[t]) + beta * out[t]) for t < batch; a (or b) holds
@@ -22,6 +40,8 @@ void init_gemm(py::module_& m) {
     check_size(va, (bcast_a ? 1 : batch) * M * K, "a");
     check_size(vb, (bcast_b ? 1 : batch) * K * N, "b");
     check_size(vc, batch * M * N, "out");
+    check_no_overlap(out, vc, a, va, "a");
+    check_no_overlap(out, vc, b, vb, "b");
     GemmOptions opt;
     opt.trans_a = trans_a;
     opt.trans_b = trans_b;
@@ -31,6 +51,7 @@ void init_gemm(py::module_& m) {
       FL_CHECK_ARG(!bias.is_none(), "bias: expected an array for bias_mode ", bias_mode);
       auto vbias = float_view(bias.cast<py::array>(), "bias");
       check_size(vbias, bias_mode == 1 ? N : M, "bias");
+      check_no_overlap(out, vc, bias.cast<py::array>(), vbias, "bias");
       opt.ep.bias_mode = static_cast<GemmBias>(bias_mode);
       opt.ep.bias = vbias.data;
     }

@@ -56,6 +56,8 @@ class PackBuffer {
 
 thread_local PackBuffer t_pack_a, t_pack_b;
 
+index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+
 // One product (or a block of one): pointers already offset to the block's first row/column.
 struct Problem {
   float* c;
@@ -118,8 +120,9 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t M = p.s.M, N = p.s.N, K = p.s.K;
   const index_t kc_max = std::max<index_t>(1, std::min(t.kc, K));
-  const index_t nc_max = std::min(t.nc, (N + t.nr - 1) / t.nr * t.nr);
-  const index_t mc_max = std::min(t.mc, (M + t.mr - 1) / t.mr * t.mr);
+  // Packed panels are padded to whole micro-tiles, whatever MC and NC are.
+  const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
+  const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = t_pack_b.get(kc_max * nc_max);
   float* ap = t_pack_a.get(kc_max * mc_max);
   for (index_t jc = 0; jc < N; jc += t.nc) {

@@ -27,25 +27,28 @@ _ACT_DEFAULT = {"leaky_relu": 0.1, "elu": 1.0}
 _BIAS_NONE, _BIAS_COL = 0, 1
 
 
+_F32 = np.dtype(np.float32)
+
+
 def _operand(x, name: str, trans: bool):
     """(C-contiguous float32 array, trans flag); 2-D Fortran-order arrays flip the flag instead of copying."""
-    if isinstance(x, np.ndarray) and x.ndim == 2 and x.dtype == np.float32 and not x.flags.c_contiguous \
-            and x.flags.f_contiguous:
-        return x.T, not trans
+    if type(x) is np.ndarray and x.dtype == _F32:  # the common case, kept cheap for small products
+        flags = x.flags
+        if flags.c_contiguous:
+            return x, trans
+        if x.ndim == 2 and flags.f_contiguous:
+            return x.T, not trans
     return as_f32(x, name), trans
+
+
+def _scalar(v, name: str) -> float:
+    return v if type(v) is float else as_float_param(v, name)
 
 
 def _mat_dims(shape: tuple, trans: bool) -> tuple[int, int]:
     """(rows, cols) of op(X) for the last two axes of `shape`."""
     r, c = shape[-2], shape[-1]
     return (c, r) if trans else (r, c)
-
-
-def _check_no_alias(out: np.ndarray, arrays: dict) -> None:
-    for name, arr in arrays.items():
-        if np.may_share_memory(out, arr):
-            raise ValueError(f"out: shares memory with {name} (shape {tuple(arr.shape)}); "
-                             f"GEMM cannot write over an operand, pass a separate array")
 
 
 def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
@@ -57,21 +60,22 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     (NumPy's rule). The result is (M, N) when both operands are 2-D, else (batch, M, N).
     beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b.
     """
-    shape_a = np.shape(a) if not isinstance(a, np.ndarray) else a.shape
-    shape_b = np.shape(b) if not isinstance(b, np.ndarray) else b.shape
-    a, trans_a = _operand(a, "a", bool(trans_a))
-    b, trans_b = _operand(b, "b", bool(trans_b))
-    for name, arr, shp in (("a", a, shape_a), ("b", b, shape_b)):
-        if arr.ndim not in (2, 3):
-            raise ValueError(f"{name}: expected a 2-D or 3-D array, got shape {tuple(shp)} "
-                             f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
-    alpha = as_float_param(alpha, "alpha")
-    beta = as_float_param(beta, "beta")
+    ta, tb = bool(trans_a), bool(trans_b)  # as the caller gave them, for messages
+    shape_a = a.shape if type(a) is np.ndarray else np.shape(a)
+    shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
+    a, trans_a = _operand(a, "a", ta)
+    b, trans_b = _operand(b, "b", tb)
+    if a.ndim not in (2, 3) or b.ndim not in (2, 3):
+        name, shp = ("a", shape_a) if a.ndim not in (2, 3) else ("b", shape_b)
+        raise ValueError(f"{name}: expected a 2-D or 3-D array, got shape {tuple(shp)} "
+                         f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
+    alpha = _scalar(alpha, "alpha")
+    beta = _scalar(beta, "beta")
     M, K = _mat_dims(a.shape, trans_a)
     Kb, N = _mat_dims(b.shape, trans_b)
     if K != Kb:
         raise ValueError(f"matmul: inner dimensions disagree: op(a) is {M}x{K} (a: {tuple(shape_a)}, "
-                         f"trans_a={trans_a}), op(b) is {Kb}x{N} (b: {tuple(shape_b)}, trans_b={trans_b})")
+                         f"trans_a={ta}), op(b) is {Kb}x{N} (b: {tuple(shape_b)}, trans_b={tb})")
     ba = a.shape[0] if a.ndim == 3 else 1
     bb = b.shape[0] if b.ndim == 3 else 1
     if ba != bb and ba != 1 and bb != 1:
@@ -81,8 +85,8 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     out_shape = (M, N) if a.ndim == 2 and b.ndim == 2 else (batch, M, N)
     if beta != 0.0 and out is None:
         raise ValueError("beta: a non-zero beta scales out=, which was not given")
-    out = check_out(out, out_shape)
-    _check_no_alias(out, {"a": a, "b": b})
+    # check_out, then _core.gemm raises ValueError when out shares memory with an operand
+    out = np.empty(out_shape, dtype=np.float32) if out is None else check_out(out, out_shape)
     _core.gemm(out, a, b, batch, M, N, K, trans_a, trans_b, ba == 1 and batch > 1, bb == 1 and batch > 1,
                alpha, beta, None, _BIAS_NONE, -1, 0.0)
     return out
@@ -140,7 +144,6 @@ def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
         mode = _BIAS_COL
     act, param = _parse_activation(activation)
     out = check_out(out, x.shape[:-1] + (N,))
-    _check_no_alias(out, {"x": x, "weight": weight, **({"bias": bias} if bias is not None else {})})
     M = x.size // K if K else int(np.prod(x.shape[:-1], dtype=np.int64))
     _core.gemm(out, x, weight, 1, M, N, K, False, True, False, False, 1.0, 0.0, bias, mode, act, param)
     return out

@@ -1,0 +1,158 @@
+// GEMM micro-kernels and packing routines written once against the Vec interface
+// (ukernels/avx2/vec_avx2.h, ukernels/avx512/vec_avx512.h) and instantiated per ISA in
+// ukernels/<isa>/gemm_<isa>.cpp. Include only inside an anonymous namespace, after the ISA's
+// Vec header. The contract of a micro-kernel is written at the top of cpu/gemm.h.
+//
+// A tile keeps ROWS x NV vectors of C in registers (ROWS <= MR, NV <= NR / W). Each k step
+// loads NV vectors of one B row and broadcasts ROWS values of one A column, then issues
+// ROWS * NV independent FMAs: enough chains to cover the FMA latency (4 cycles x 2 pipes on
+// Zen 4) as long as ROWS * NV >= 8 ymm or 4 zmm accumulators. Edge tiles run the instantiation
+// with exactly the rows and vectors they need; the last vector of a row is masked.
+#pragma once
+#include <array>
+#include <utility>
+
+#include "cpu/gemm.h"
+
+namespace gemm {
+using fl::index_t;
+
+enum class Mode { packed, direct, direct_masked };
+
+// One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
+// p * MR + i) and b an NR-wide padded panel (b(p, j) at p * NR + j). Mode::direct*: the
+// caller's strides; direct_masked reads only nr floats of each B row.
+template <class V, int MR, int NR, int ROWS, int NV, Mode kMode>
+void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, index_t nr,
+          float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
+  constexpr int W = V::width;
+  constexpr bool kPacked = kMode == Mode::packed;
+  const index_t ra = kPacked ? 1 : rs_a, ca = kPacked ? MR : cs_a, rb = kPacked ? NR : rs_b;
+  const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
+  for (int i = 0; i < ROWS; ++i) __builtin_prefetch(c + i * ldc, 1, 3);
+  V acc[ROWS][NV];
+  for (int i = 0; i < ROWS; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  for (index_t p = 0; p < kc; ++p) {
+    V bv[NV];
+    for (int j = 0; j < NV; ++j)
+      bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
+    if (kPacked) __builtin_prefetch(b + 8 * NR, 0, 3);
+    for (int i = 0; i < ROWS; ++i) {
+      const V av = V::set1(a[i * ra]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
+    }
+    a += ca;
+    b += rb;
+  }
+  const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta);
+  const bool partial = tail < W;
+  for (int i = 0; i < ROWS; ++i) {
+    float* ci = c + i * ldc;
+    for (int j = 0; j < NV; ++j) {
+      const bool masked = partial && j == NV - 1;
+      V r = acc[i][j] * alpha;
+      if (ep.beta != 0.0f) r = V::fmadd(beta, masked ? V::load_n(ci + j * W, tail) : V::load(ci + j * W), r);
+      if (ep.last) {
+        if (ep.bias_col) r = r + (masked ? V::load_n(ep.bias_col + j * W, tail) : V::load(ep.bias_col + j * W));
+        if (ep.bias_row) r = r + V::set1(ep.bias_row[i]);
+        if (ep.relu) r = V::max(V::zero(), r);  // NaN in r passes through
+      }
+      if (masked) V::store_n(ci + j * W, r, tail);
+      else V::store(ci + j * W, r);
+    }
+  }
+}
+
+using TileFn = void (*)(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b,
+                        index_t nr, float* c, index_t ldc, const fl::GemmTileEpilogue& ep);
+
+// Tables of tile instantiations indexed by (rows - 1) * NV_MAX + (nv - 1).
+template <class V, int MR, int NR, Mode kMode>
+struct TileTable {
+  static constexpr int NVMAX = NR / V::width;
+  template <size_t... I>
+  static constexpr std::array<TileFn, sizeof...(I)> make(std::index_sequence<I...>) {
+    return {&tile<V, MR, NR, static_cast<int>(I) / NVMAX + 1, static_cast<int>(I) % NVMAX + 1, kMode>...};
+  }
+  static constexpr std::array<TileFn, MR * NVMAX> fns = make(std::make_index_sequence<MR * NVMAX>());
+};
+
+// The micro-kernel entry of the table (GemmUkernelFn): picks the exact-size instantiation.
+template <class V, int MR, int NR>
+void ukernel(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b,
+             index_t rs_b, bool packed, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
+  constexpr int W = V::width, NVMAX = NR / W;
+  const index_t nv = (nr + W - 1) / W;
+  const index_t idx = (mr - 1) * NVMAX + (nv - 1);
+  TileFn f;
+  if (packed) f = TileTable<V, MR, NR, Mode::packed>::fns[idx];
+  else if (nr % W) f = TileTable<V, MR, NR, Mode::direct_masked>::fns[idx];
+  else f = TileTable<V, MR, NR, Mode::direct>::fns[idx];
+  f(kc, a, rs_a, cs_a, b, rs_b, nr, c, ldc, ep);
+}
+
+// GemmPackAFn: MR-row panels of op(A)[0:mc, 0:kc], a(i, p) at p * MR + i, rows zero-padded.
+template <class V, int MR>
+void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc) {
+  for (index_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+    const index_t rows = mc - i0 < MR ? mc - i0 : MR;
+    if (trans) {  // a(i, p) = a[p * lda + i]: MR contiguous floats per p
+      for (index_t p = 0; p < kc; ++p) {
+        const float* src = a + p * lda + i0;
+        float* d = dst + p * MR;
+        for (index_t i = 0; i < rows; ++i) d[i] = src[i];
+        for (index_t i = rows; i < MR; ++i) d[i] = 0.0f;
+      }
+    } else {  // a(i, p) = a[i * lda + p]: a transpose of rows x kc
+      const float* src[MR];
+      for (index_t i = 0; i < MR; ++i) src[i] = a + (i0 + (i < rows ? i : 0)) * lda;
+      if (rows == MR) {
+        for (index_t p = 0; p < kc; ++p)
+          for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i][p];
+      } else {
+        for (index_t p = 0; p < kc; ++p)
+          for (index_t i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? src[i][p] : 0.0f;
+      }
+    }
+  }
+}
+
+// GemmPackBFn: NR-column panels of op(B)[0:kc, 0:nc], b(p, j) at p * NR + j, columns zero-padded.
+template <class V, int NR>
+void pack_b(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc) {
+  constexpr int W = V::width;
+  for (index_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
+    const index_t cols = nc - j0 < NR ? nc - j0 : NR;
+    if (!trans) {  // rows of B: vector copies, the last one masked
+      for (index_t p = 0; p < kc; ++p) {
+        const float* src = b + p * ldb + j0;
+        float* d = dst + p * NR;
+        for (int j = 0; j < NR; j += W) {
+          const index_t n = cols - j;
+          V::store(d + j, n >= W ? V::load(src + j) : n > 0 ? V::load_n(src + j, n) : V::zero());
+        }
+      }
+    } else {  // b(p, j) = b[j * ldb + p]: a transpose of kc x cols
+      const float* src[NR];
+      for (index_t j = 0; j < NR; ++j) src[j] = b + (j0 + (j < cols ? j : 0)) * ldb;
+      for (index_t p = 0; p < kc; ++p)
+        for (index_t j = 0; j < NR; ++j) dst[p * NR + j] = j < cols ? src[j][p] : 0.0f;
+    }
+  }
+}
+
+// Fills the table entries of one ISA with an MR x NR kernel and its cache blocks.
+template <class V, int MR, int NR>
+void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
+  t.ukernel = &ukernel<V, MR, NR>;
+  t.pack_a = &pack_a<V, MR>;
+  t.pack_b = &pack_b<V, NR>;
+  t.mr = MR;
+  t.nr = NR;
+  t.mc = mc;
+  t.kc = kc;
+  t.nc = nc;
+}
+
+}  // namespace gemm
