@@ -197,3 +197,73 @@ def linear_backward(grad_out, x, weight):
     g2 = g.reshape(-1, g.shape[-1])
     x2 = x.reshape(-1, x.shape[-1])
     return g @ np.asarray(weight, np.float64), g2.T @ x2, g2.sum(axis=0)
+
+
+# ---- conv: NCHW, weight (K, C/groups, R, S), symmetric padding ----
+
+
+def _conv_taps(x, w, stride, padding, dilation):
+    """Padded input, output size and the (r, s) -> strided view function of conv2d."""
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    P = (H + 2 * padding[0] - dilation[0] * (R - 1) - 1) // stride[0] + 1
+    Q = (W + 2 * padding[1] - dilation[1] * (S - 1) - 1) // stride[1] + 1
+
+    def view(a, r, s):
+        h0, w0 = r * dilation[0], s * dilation[1]
+        return a[:, :, h0:h0 + stride[0] * (P - 1) + 1:stride[0], w0:w0 + stride[1] * (Q - 1) + 1:stride[1]]
+    return xp, P, Q, view
+
+
+def conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    xp, P, Q, view = _conv_taps(x, w, stride, padding, dilation)
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    y = np.zeros((x.shape[0], K, P, Q))
+    for g in range(groups):
+        xg, wg = xp[:, g * Cg:(g + 1) * Cg], w[g * Kg:(g + 1) * Kg]
+        for r in range(R):
+            for s in range(S):
+                y[:, g * Kg:(g + 1) * Kg] += np.einsum("ncpq,kc->nkpq", view(xg, r, s), wg[:, :, r, s])
+    return y if b is None else y + np.asarray(b, np.float64)[None, :, None, None]
+
+
+def conv2d_backward_input(dy, w, x_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    dy, w = np.asarray(dy, np.float64), np.asarray(w, np.float64)
+    dxp, P, Q, view = _conv_taps(np.zeros(x_shape), w, stride, padding, dilation)
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    for g in range(groups):
+        dyg, wg = dy[:, g * Kg:(g + 1) * Kg], w[g * Kg:(g + 1) * Kg]
+        for r in range(R):
+            for s in range(S):
+                view(dxp[:, g * Cg:(g + 1) * Cg], r, s)[...] += np.einsum("nkpq,kc->ncpq", dyg, wg[:, :, r, s])
+    H, W = x_shape[2:]
+    return dxp[:, :, padding[0]:padding[0] + H, padding[1]:padding[1] + W]
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    dy, x = np.asarray(dy, np.float64), np.asarray(x, np.float64)
+    xp, P, Q, view = _conv_taps(x, np.zeros(w_shape), stride, padding, dilation)
+    K, Cg, R, S = w_shape
+    Kg = K // groups
+    dw = np.zeros(w_shape)
+    for g in range(groups):
+        for r in range(R):
+            for s in range(S):
+                dw[g * Kg:(g + 1) * Kg, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, g * Kg:(g + 1) * Kg],
+                                                             view(xp[:, g * Cg:(g + 1) * Cg], r, s))
+    return dw
+
+
+def conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1,
+                     dilation=(1, 1)):
+    """The adjoint of conv2d: weight (C_in, C_out/groups, R, S)."""
+    N, Cin, Hin, Win = x.shape
+    _, Cog, R, S = w.shape
+    H = (Hin - 1) * stride[0] - 2 * padding[0] + dilation[0] * (R - 1) + output_padding[0] + 1
+    W = (Win - 1) * stride[1] - 2 * padding[1] + dilation[1] * (S - 1) + output_padding[1] + 1
+    y = conv2d_backward_input(x, w, (N, Cog * groups, H, W), stride, padding, dilation, groups)
+    return y if b is None else y + np.asarray(b, np.float64)[None, :, None, None]

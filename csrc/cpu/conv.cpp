@@ -114,8 +114,8 @@ void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, inde
 }
 
 // Runs body(task, buffer) over [0, tasks): in parallel with single-threaded GEMMs when there
-// are enough tasks, else in order with threaded GEMMs. `init` is called once per thread with
-// its buffer before its first task, `done` once after its last.
+// are enough tasks, else in order with threaded GEMMs. Each thread gets one zeroed buffer of
+// buffer_floats for all its tasks; `done` is called with it after the thread's last task.
 template <class Body, class Done>
 void run_tasks(index_t tasks, index_t buffer_floats, const Body& body, const Done& done) {
   auto range = [&](index_t lo, index_t hi) {
