@@ -1,7 +1,9 @@
 // Convolution driver. At the scalar level it runs the reference kernels (threads over
 // images). Otherwise:
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
-//   - depthwise (groups == C == K): the ISA's vector kernel, threads over planes.
+//   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward,
+//     and backward-input at stride 1: a forward over dy with the filters flipped) or over
+//     channels (backward-weight).
 //   - everything else: im2col of one image, one group and one tile of output columns into a
 //     per-thread buffer (kColFloats floats, so that it stays in L2 beside the GEMM's packed
 //     panels), then the packed SGEMM of cpu/gemm.h. The whole im2col matrix never exists.
@@ -141,6 +143,31 @@ void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, c
                });
 }
 
+bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
+  return k.depthwise_forward && s.groups == s.C && s.K == s.C;
+}
+
+// Stride-1 depthwise backward-input as a depthwise forward: dx[h] = sum_r dy[h + pad - r dil] w[r]
+// is a correlation of dy with the flipped filter and padding dil (R - 1) - pad.
+bool depthwise_backward_input(const ConvKernels& k, float* dx, const float* dy, const float* w,
+                              const Conv2dShape& s) {
+  const index_t ph = s.dil_h * (s.R - 1) - s.pad_h, pw = s.dil_w * (s.S - 1) - s.pad_w;
+  if (!is_depthwise(k, s) || s.stride_h != 1 || s.stride_w != 1 || ph < 0 || pw < 0) return false;
+  const index_t rs = s.R * s.S;
+  std::vector<float> flipped(static_cast<size_t>(s.C * rs));
+  for (index_t c = 0; c < s.C; ++c)
+    for (index_t i = 0; i < rs; ++i) flipped[c * rs + i] = w[c * rs + rs - 1 - i];
+  Conv2dShape t = s;
+  t.H = s.P;
+  t.W = s.Q;
+  t.P = s.H;
+  t.Q = s.W;
+  t.pad_h = ph;
+  t.pad_w = pw;
+  depthwise(k, dx, dy, flipped.data(), nullptr, t);
+  return true;
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
@@ -153,7 +180,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* bias,
     });
     return;
   }
-  if (k.depthwise_forward && s.groups == s.C && s.K == s.C) return depthwise(k, y, x, w, bias, s);
+  if (is_depthwise(k, s)) return depthwise(k, y, x, w, bias, s);
   const Geometry g = geometry(s);
   const index_t per_image = s.groups * g.tiles;
   run_tasks(
@@ -199,6 +226,12 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
     });
     return;
   }
+  if (depthwise_backward_input(k, dx, dy, w, s)) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
+    });
+    return;
+  }
   GemmOptions tr;
   tr.trans_a = true;
   run_tasks(
@@ -228,6 +261,17 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
   const index_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
   std::memset(dw, 0, sizeof(float) * static_cast<size_t>(wsize));
   if (!k.use_gemm) return k.backward_weight_ref(dw, dy, x, s);
+  if (is_depthwise(k, s) && k.depthwise_backward_weight) {
+    Conv2dShape one = s;
+    one.N = one.C = one.K = one.groups = 1;
+    const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
+    parallel_for(0, s.C, 1, [&](index_t lo, index_t hi) {
+      for (index_t c = lo; c < hi; ++c)
+        for (index_t n = 0; n < s.N; ++n)
+          k.depthwise_backward_weight(dw + c * rs, dy + (n * s.C + c) * pq, x + (n * s.C + c) * hw, one);
+    });
+    return;
+  }
   const Geometry g = geometry(s);
   const index_t per_image = s.groups * g.tiles, tasks = s.N * per_image;
   const bool split = tasks >= get_num_threads();  // per-thread copies of dW, summed at the end

@@ -40,6 +40,9 @@ struct ConvKernels {
   // Depthwise (groups == C == K): one filter per channel, vectorised along output rows at
   // the ISA levels; null at the scalar level.
   ConvForwardFn depthwise_forward;
+  // Depthwise weight gradient of one plane pair (s.N = s.C = s.K = 1): dw (R x S) += the
+  // products of dy (P x Q) and x (H x W). Null at the scalar level.
+  ConvBackwardWeightFn depthwise_backward_weight;
   bool use_gemm;  // false at the scalar level: the driver then runs the *_ref kernels
 };
 
@@ -62,6 +65,20 @@ inline float depthwise_at(const float* x, const float* w, const Conv2dShape& s, 
     }
   }
   return acc;
+}
+
+// Adds output (p, q)'s contribution dy_pq * x[tap] to each of the R x S weight gradients of
+// one depthwise plane (the vector kernel's edge columns).
+inline void depthwise_dw_at(float* dw, float dy_pq, const float* x, const Conv2dShape& s, index_t p, index_t q) {
+  const index_t h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
+  for (index_t r = 0; r < s.R; ++r) {
+    const index_t h = h0 + r * s.dil_h;
+    if (h < 0 || h >= s.H) continue;
+    for (index_t t = 0; t < s.S; ++t) {
+      const index_t c = w0 + t * s.dil_w;
+      if (c >= 0 && c < s.W) dw[r * s.S + t] += dy_pq * x[h * s.W + c];
+    }
+  }
 }
 
 // ---- drivers: threads over images, groups and column tiles ----

@@ -96,6 +96,7 @@ void register_conv_ref(ConvKernels& t) {
   t.backward_input_ref = backward_input_ref;
   t.backward_weight_ref = backward_weight_ref;
   t.depthwise_forward = nullptr;
+  t.depthwise_backward_weight = nullptr;
   t.use_gemm = false;
 }
 

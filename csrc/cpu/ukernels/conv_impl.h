@@ -48,8 +48,46 @@ template <class V> void depthwise_fwd(float* y, const float* x, const float* w, 
   }
 }
 
+// Depthwise weight gradient of one plane pair: per output row and tap row, the interior
+// columns by vectors (one accumulator per tap, summed across lanes at the end), edge
+// columns by depthwise_dw_at. Filters above kMaxTaps taps take the scalar loop throughout.
+constexpr index_t kMaxTaps = 49;
+
+template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  index_t qa = 0, qb = 0;
+  const index_t taps = s.R * s.S;
+  if (s.stride_w <= 2 && taps <= kMaxTaps)
+    window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
+  const index_t span = (s.S - 1) * s.dil_w;
+  V acc[kMaxTaps];
+  for (index_t i = 0; i < std::min(taps, kMaxTaps); ++i) acc[i] = V::zero();
+  for (index_t p = 0; p < s.P; ++p) {
+    const float* gr = dy + p * s.Q;
+    for (index_t q = 0; q < std::min(qa, s.Q); ++q) fl::depthwise_dw_at(dw, gr[q], x, s, p, q);
+    for (index_t q = std::max(qa, qb); q < s.Q; ++q) fl::depthwise_dw_at(dw, gr[q], x, s, p, q);
+    const index_t h0 = p * s.stride_h - s.pad_h;
+    for (index_t q = qa; q < qb; q += V::width) {
+      const index_t c = std::min<index_t>(V::width, qb - q);
+      const index_t w0 = q * s.stride_w - s.pad_w;
+      const bool full = c == V::width && w0 + span + s.stride_w * V::width - 1 < s.W;
+      const V g = c == V::width ? V::load(gr + q) : V::load_n(gr + q, c);
+      for (index_t r = 0; r < s.R; ++r) {
+        const index_t h = h0 + r * s.dil_h;
+        if (h < 0 || h >= s.H) continue;
+        const float* row = x + h * s.W + w0;
+        for (index_t t = 0; t < s.S; ++t)
+          acc[r * s.S + t] = V::fmadd(g, window::load_taps<V>(row + t * s.dil_w, s.stride_w, c, full),
+                                      acc[r * s.S + t]);
+      }
+    }
+  }
+  if (qa < qb)
+    for (index_t i = 0; i < taps; ++i) dw[i] += V::hsum(acc[i]);
+}
+
 template <class V> void register_all(fl::ConvKernels& t) {
   t.depthwise_forward = depthwise_fwd<V>;
+  t.depthwise_backward_weight = depthwise_bwd_w<V>;
   t.use_gemm = true;
 }
 
