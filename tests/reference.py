@@ -267,3 +267,88 @@ def conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding
     W = (Win - 1) * stride[1] - 2 * padding[1] + dilation[1] * (S - 1) + output_padding[1] + 1
     y = conv2d_backward_input(x, w, (N, Cog * groups, H, W), stride, padding, dilation, groups)
     return y if b is None else y + np.asarray(b, np.float64)[None, :, None, None]
+# ---- loss ----
+
+
+def cross_entropy_rows(x, t, ignore_index=-100, label_smoothing=0.0):
+    """Per-row loss (0 on ignored rows) and the gradient of sum(rows) in float64."""
+    x = np.asarray(x, np.float64)
+    t = np.asarray(t)
+    n, c = x.shape
+    m = x.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(x - m).sum(axis=1))
+    keep = t != ignore_index
+    tc = np.where(keep, t, 0)
+    logp = x - lse[:, None]
+    rows = -(1 - label_smoothing) * logp[np.arange(n), tc] - label_smoothing * logp.mean(axis=1)
+    onehot = np.zeros_like(x)
+    onehot[np.arange(n), tc] = 1.0
+    grad = np.exp(logp) - (1 - label_smoothing) * onehot - label_smoothing / c
+    return np.where(keep, rows, 0.0), np.where(keep[:, None], grad, 0.0)
+
+
+def mse(x, y):
+    return (np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2
+
+
+def bce_with_logits(x, y):
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    return np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x)))
+
+
+# ---- dropout ----
+
+
+def _mix32(x):
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def dropout_keep(seed: int, n: int, p: float, start: int = 0):
+    """The keep mask of elements start .. start + n - 1 (within one 2^32 chunk), as csrc/cpu/dropout.h."""
+    hi = np.uint32(start >> 32)
+    s_lo, s_hi = np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32)
+    with np.errstate(over="ignore"):
+        k1 = _mix32(s_lo ^ _mix32(s_hi ^ _mix32(np.uint32(hi + np.uint32(0x9E3779B9)))))
+        k2 = _mix32(k1 ^ np.uint32(0x85EBCA6B))
+        lo = (np.arange(n, dtype=np.uint64) + np.uint64(start & 0xFFFFFFFF)).astype(np.uint32)
+        bits = _mix32((_mix32(lo ^ k1) + k2).astype(np.uint32))
+    return bits >= np.uint32(min(int(round(p * 2.0**32)), 2**32 - 1))
+
+
+# ---- optim ----
+
+
+def sgd_steps(p, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    """Parameter after one SGD step per gradient in `grads`, in float64."""
+    p = np.asarray(p, np.float64).copy()
+    buf = None
+    for g in grads:
+        d = np.asarray(g, np.float64) + weight_decay * p
+        if momentum:
+            buf = d.copy() if buf is None else momentum * buf + (1 - dampening) * d
+            d = d + momentum * buf if nesterov else buf
+        p -= lr * d
+    return p
+
+
+def adam_steps(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False, amsgrad=False):
+    """Parameter after one Adam (decoupled: AdamW) step per gradient, in float64."""
+    p = np.asarray(p, np.float64).copy()
+    m, v, vmax = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    b1, b2 = betas
+    for t, g in enumerate(grads, 1):
+        g = np.asarray(g, np.float64)
+        if decoupled:
+            p *= 1 - lr * weight_decay
+        else:
+            g = g + weight_decay * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        vmax = np.maximum(vmax, v)
+        vd = vmax if amsgrad else v
+        p -= lr / (1 - b1**t) * m / (np.sqrt(vd) / np.sqrt(1 - b2**t) + eps)
+    return p

@@ -1,94 +1,364 @@
 """Tests of the GEMM family: matmul, linear (fused bias + activation), linear_backward.
 
 Small-integer inputs must give exact results (every product and partial sum is an integer
-below 2^24), which finds tiling and indexing bugs a tolerance would hide."""
+below 2^24), which finds tiling, packing and indexing bugs a tolerance would hide. Sizes are
+taken around the current ISA's micro-tile (MR x NR), its K block (KC) and the direct-path
+threshold, on the thread counts the machine has."""
 from __future__ import annotations
+
+import itertools
+import threading
 
 import numpy as np
 import pytest
 
+import fastlayers
 import fastlayers.functional as F
 import reference as ref
+from fastlayers import _core
 from helpers import assert_close, numeric_grad
+
+TRANS = list(itertools.product([False, True], repeat=2))
 
 
 def ints(rng, shape, lo=-3, hi=4):
     return rng.integers(lo, hi, size=shape).astype(np.float32)
 
 
-def operand(x, trans):
-    """The stored array whose op() is x (for trans: a C-contiguous transpose)."""
+def stored(x, trans):
+    """The C-contiguous array whose op() is x (its transpose when trans)."""
     return np.ascontiguousarray(np.swapaxes(x, -1, -2)) if trans else x
 
 
-@pytest.mark.parametrize("trans_a", [False, True])
-@pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("m,n,k", [(1, 1, 1), (7, 9, 5), (33, 17, 65), (97, 129, 59)])
-def test_matmul_exact_small_ints(isa, rng, m, n, k, trans_a, trans_b):
-    a, b = ints(rng, (m, k)), ints(rng, (k, n))
-    got = F.matmul(operand(a, trans_a), operand(b, trans_b), trans_a=trans_a, trans_b=trans_b)
-    np.testing.assert_array_equal(got, ref.matmul(a, b))
+def tile_sizes(n_tile):
+    """1, tile - 1, tile, tile + 1, several tiles (+ an edge), 97, 129."""
+    return sorted({1, max(1, n_tile - 1), n_tile, n_tile + 1, 3 * n_tile + 5, 97, 129})
 
 
-def test_matmul_alpha_beta_ignores_nan_when_beta_zero(isa, rng):
-    a, b = ints(rng, (13, 21)), ints(rng, (21, 19))
-    out = np.full((13, 19), np.nan, np.float32)
+def blocks():
+    return _core.gemm_block_sizes()
+
+
+# ---- matmul: exact on small integers ----
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANS)
+def test_matmul_exact_at_tile_edges(isa, rng, trans_a, trans_b):
+    bs = blocks()
+    ms, ns = tile_sizes(bs["mr"]), tile_sizes(bs["nr"])
+    ks = [1, 7, 8, 9, 97, 129]
+    for m, n, k in itertools.product(ms, ns, ks):
+        if m * n * k > 129 * 129 * 97 and (m, n) != (129, 129):
+            continue  # the largest combinations add time, not coverage
+        a, b = ints(rng, (m, k)), ints(rng, (k, n))
+        got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+        np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} m={m} n={n} k={k} ta={trans_a} tb={trans_b}")
+
+
+@pytest.mark.parametrize("trans_a,trans_b", TRANS)
+def test_matmul_exact_across_k_blocks_and_threads(isa, rng, trans_a, trans_b):
+    kc = max(blocks()["kc"], 64)
+    for threads in (1, 2):
+        before = fastlayers.get_num_threads()
+        fastlayers.set_num_threads(threads)
+        try:
+            for m, n, k in [(37, 53, kc + 5), (130, 70, 2 * kc + 1), (200, 150, 64)]:
+                a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+                got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+                np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} threads={threads} {m}x{n}x{k}")
+        finally:
+            fastlayers.set_num_threads(before)
+
+
+@pytest.mark.parametrize("m,n,k", [(13, 21, 19), (129, 97, 300)])
+def test_matmul_alpha_beta(isa, rng, m, n, k):
+    a, b, c = ints(rng, (m, k)), ints(rng, (k, n)), ints(rng, (m, n))
+    out = np.full((m, n), np.nan, np.float32)  # beta == 0: C is not read, NaN included (BLAS)
     F.matmul(a, b, alpha=2.0, out=out)
-    np.testing.assert_array_equal(out, 2 * ref.matmul(a, b))
-    c = ints(rng, (13, 19))
+    np.testing.assert_array_equal(out, 2 * (a @ b))
     out[...] = c
     F.matmul(a, b, alpha=-1.0, beta=3.0, out=out)
     np.testing.assert_array_equal(out, ref.matmul(a, b, alpha=-1.0, beta=3.0, c=c))
+    out[...] = c
+    F.matmul(stored(a, True), b, trans_a=True, alpha=0.5, beta=-2, out=out)
+    np.testing.assert_array_equal(out, ref.matmul(a, b, alpha=0.5, beta=-2.0, c=c))
 
 
-def test_matmul_batched_broadcast(isa, rng):
-    a, b = ints(rng, (4, 6, 5)), ints(rng, (5, 7))
-    np.testing.assert_array_equal(F.matmul(a, b), ref.matmul(a, b))
-    b1 = ints(rng, (1, 5, 7))
-    np.testing.assert_array_equal(F.matmul(a, b1), ref.matmul(a, b1))
-    a2 = ints(rng, (6, 5))
-    b3 = ints(rng, (3, 5, 7))
-    np.testing.assert_array_equal(F.matmul(a2, b3), ref.matmul(a2, b3))
+def test_matmul_nan_and_inf_propagate(isa, rng):
+    a, b = ints(rng, (20, 30)), ints(rng, (30, 40))
+    a[3, 5] = np.nan
+    b[7, 11] = np.inf
+    got = F.matmul(a, b)
+    with np.errstate(invalid="ignore"):
+        expected = ref.matmul(a, b)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_array_equal(got[~np.isnan(got)], expected[~np.isnan(expected)])
 
 
-@pytest.mark.parametrize("activation", [None, "relu", ("leaky_relu", 0.2), "elu", "gelu", "sigmoid", "tanh"])
-def test_linear_matches_oracle(isa, rng, activation):
-    x = rng.standard_normal((5, 37), dtype=np.float32)
-    w = rng.standard_normal((23, 37), dtype=np.float32)
-    bias = rng.standard_normal(23, dtype=np.float32)
-    name, param = (activation if isinstance(activation, tuple) else (activation, None))
+@pytest.mark.parametrize("shape_a,shape_b", [((4, 6, 5), (5, 7)), ((4, 6, 5), (1, 5, 7)), ((6, 5), (3, 5, 7)),
+                                             ((1, 6, 5), (3, 5, 7)), ((3, 6, 5), (3, 5, 7)),
+                                             ((5, 70, 90), (90, 60)), ((2, 200, 130), (2, 130, 150))])
+@pytest.mark.parametrize("trans_a,trans_b", TRANS)
+def test_matmul_batched_broadcast(isa, rng, shape_a, shape_b, trans_a, trans_b):
+    a, b = ints(rng, shape_a), ints(rng, shape_b)
+    got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+    np.testing.assert_array_equal(got, ref.matmul(a, b))
+
+
+def test_matmul_batched_out_and_beta(isa, rng):
+    a, b, c = ints(rng, (3, 9, 11)), ints(rng, (11, 13)), ints(rng, (3, 9, 13))
+    out = c.copy()
+    r = F.matmul(a, b, alpha=2.0, beta=1.0, out=out)
+    assert r is out
+    np.testing.assert_array_equal(out, ref.matmul(a, b, alpha=2.0, beta=1.0, c=c))
+
+
+# ---- matmul: random data against float64 ----
+
+
+@pytest.mark.parametrize("m,n,k", [(1, 1, 300), (64, 64, 64), (97, 129, 59), (255, 257, 1100), (17, 513, 700)])
+@pytest.mark.parametrize("trans_a,trans_b", TRANS)
+def test_matmul_random_against_float64(isa, rng, m, n, k, trans_a, trans_b):
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    expected = ref.matmul(a, b)
+    got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+    # at most twice NumPy's float32 error against the same oracle, plus a little slack
+    np_err = np.abs(np.matmul(a, b).astype(np.float64) - expected).max()
+    err = np.abs(got.astype(np.float64) - expected).max()
+    assert err <= 2 * np_err + 1e-6 * np.sqrt(k), f"error {err} vs NumPy float32 {np_err}"
+
+
+def test_matmul_layouts_and_dtypes(isa, rng):
+    a64 = rng.standard_normal((30, 40))
+    b = rng.standard_normal((40, 20)).astype(np.float32)
+    assert_close(F.matmul(a64, b), ref.matmul(a64.astype(np.float32), b), rtol=1e-5, atol=1e-5, what="float64 in")
+    af = np.asfortranarray(a64.astype(np.float32))  # a transposed view: used in place, flag flipped
+    assert_close(F.matmul(af, b), ref.matmul(af, b), rtol=1e-5, atol=1e-5, what="Fortran order")
+    assert_close(F.matmul(af, af, trans_b=True), ref.matmul(af, af.T), rtol=1e-5, atol=1e-5, what="F order, trans")
+    strided = a64.astype(np.float32)[:, ::2]
+    assert_close(F.matmul(strided, b[:20]), ref.matmul(strided, b[:20]), rtol=1e-5, atol=1e-5, what="strided")
+    ai = rng.integers(-3, 4, (5, 6))
+    np.testing.assert_array_equal(F.matmul(ai, ai.T), ai @ ai.T)
+    assert F.matmul(ai, ai.T).dtype == np.float32
+    assert F.matmul([[1, 2]], [[3], [4]]).tolist() == [[11.0]]
+
+
+@pytest.mark.parametrize("m,n,k", [(0, 5, 4), (5, 0, 4), (5, 4, 0), (0, 0, 0)])
+def test_matmul_zero_size(isa, m, n, k):
+    got = F.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32))
+    assert got.shape == (m, n)
+    np.testing.assert_array_equal(got, np.zeros((m, n), np.float32))
+    out = np.full((m, n), 2.0, np.float32)
+    F.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32), beta=0.5, out=out)
+    np.testing.assert_array_equal(out, np.full((m, n), 1.0, np.float32))
+
+
+def test_matmul_concurrent_python_threads(rng):
+    """The GIL is released and packing buffers are per thread: concurrent calls stay correct."""
+    pairs = [(ints(rng, (150, 170)), ints(rng, (170, 130))) for _ in range(4)]
+    errors = []
+
+    def work(a, b):
+        for _ in range(5):
+            if not np.array_equal(F.matmul(a, b), a @ b):
+                errors.append("mismatch")
+
+    threads = [threading.Thread(target=work, args=p) for p in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# ---- linear ----
+
+ACTIVATIONS = [None, "relu", "leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "gelu", ("gelu", "tanh"),
+               "sigmoid", "tanh"]
+
+
+def _oracle_act(activation):
+    if activation is None or isinstance(activation, str):
+        name, param = activation, {"leaky_relu": 0.1, "elu": 1.0}.get(activation)
+    else:
+        name, param = activation
+    if name == "gelu":
+        return lambda y: ref.gelu(y, param or "none")
+    return lambda y: ref._LINEAR_ACTS[name](y) if param is None else ref._LINEAR_ACTS[name](y, param)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("m,k,n", [(5, 37, 23), (64, 1100, 100)])
+def test_linear_matches_oracle(isa, rng, activation, m, k, n):
+    x = rng.standard_normal((m, k), dtype=np.float32)
+    w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+    bias = rng.standard_normal(n, dtype=np.float32)
     got = F.linear(x, w, bias, activation)
-    assert_close(got, ref.linear(x, w, bias, name, param), rtol=1e-5, atol=1e-5, what=str(activation))
+    expected = _oracle_act(activation)(ref.linear(x, w, bias))
+    assert_close(got, expected, rtol=2e-5, atol=2e-5, what=str(activation))
+    if activation is None:
+        assert_close(F.linear(x, w), ref.linear(x, w), rtol=2e-5, atol=2e-5, what="no bias")
+
+
+def test_linear_exact_bias_relu_at_tile_edges(isa, rng):
+    bs = blocks()
+    for m, n in itertools.product(tile_sizes(bs["mr"]), tile_sizes(bs["nr"])):
+        x, w, bias = ints(rng, (m, 19)), ints(rng, (n, 19)), ints(rng, (n,))
+        got = F.linear(x, w, bias, "relu")
+        np.testing.assert_array_equal(got, np.maximum(x @ w.T + bias, 0), err_msg=f"{isa} m={m} n={n}")
+
+
+def test_linear_shapes_and_out(isa, rng):
+    w, bias = ints(rng, (6, 4)), ints(rng, (6,))
+    x1 = ints(rng, (4,))
+    np.testing.assert_array_equal(F.linear(x1, w, bias), w @ x1 + bias)
+    x3 = ints(rng, (2, 3, 4))
+    out = np.empty((2, 3, 6), np.float32)
+    assert F.linear(x3, w, bias, "relu", out=out) is out
+    np.testing.assert_array_equal(out, np.maximum(x3 @ w.T + bias, 0))
+    # in_features == 0: the output is the bias, through the activation
+    np.testing.assert_array_equal(F.linear(np.ones((3, 0), np.float32), np.ones((2, 0), np.float32),
+                                           np.array([-1, 2], np.float32), "relu"), [[0, 2]] * 3)
+
+
+def test_linear_relu_keeps_nan(isa):
+    x = np.array([[np.nan, 1.0], [1.0, 1.0]], np.float32)
+    got = F.linear(x, np.ones((3, 2), np.float32), None, "relu")
+    assert np.isnan(got[0]).all() and (got[1] == 2).all()
+
+
+def test_per_row_bias_native(isa, rng):
+    """bias_mode 2 (one value per row of C, as convolution uses it) through the native entry."""
+    a, b, bias = ints(rng, (37, 29)), ints(rng, (29, 53)), ints(rng, (37,))
+    out = np.empty((37, 53), np.float32)
+    _core.gemm(out, a, b, 1, 37, 53, 29, False, False, False, False, 1.0, 0.0, bias, 2, 2, 0.0)
+    np.testing.assert_array_equal(out, np.maximum(a @ b + bias[:, None], 0))
+
+
+# ---- linear_backward ----
 
 
 def test_linear_backward_matches_oracle(isa, rng):
-    x = rng.standard_normal((3, 4, 11), dtype=np.float32)
-    w = rng.standard_normal((6, 11), dtype=np.float32)
-    g = rng.standard_normal((3, 4, 6), dtype=np.float32)
+    x = rng.standard_normal((3, 40, 131), dtype=np.float32)
+    w = rng.standard_normal((70, 131), dtype=np.float32)
+    g = rng.standard_normal((3, 40, 70), dtype=np.float32)
     gx, gw, gb = F.linear_backward(g, x, w)
     ex, ew, eb = ref.linear_backward(g, x, w)
-    assert_close(gx, ex, rtol=1e-5, atol=1e-5, what="grad_x")
-    assert_close(gw, ew, rtol=1e-5, atol=1e-5, what="grad_weight")
-    assert_close(gb, eb, rtol=1e-5, atol=1e-5, what="grad_bias")
+    assert_close(gx, ex, rtol=1e-4, atol=1e-4, what="grad_x")
+    assert_close(gw, ew, rtol=1e-4, atol=1e-4, what="grad_weight")
+    assert_close(gb, eb, rtol=1e-4, atol=1e-4, what="grad_bias")
+    assert F.linear_backward(g, x, w, need_bias=False)[2] is None
+
+
+def test_linear_backward_exact(isa, rng):
+    x, w, g = ints(rng, (33, 57)), ints(rng, (49, 57)), ints(rng, (33, 49))
+    gx, gw, gb = F.linear_backward(g, x, w)
+    np.testing.assert_array_equal(gx, g @ w)
+    np.testing.assert_array_equal(gw, g.T @ x)
+    np.testing.assert_array_equal(gb, g.sum(axis=0))
 
 
 def test_linear_backward_finite_difference(rng):
     x = rng.standard_normal((3, 4))
     w = rng.standard_normal((5, 4))
+    b = rng.standard_normal(5)
     g = rng.standard_normal((3, 5))
-    gx, gw, _ = F.linear_backward(g, x, w)
-    assert_close(gx, numeric_grad(lambda v: v @ w.T, x, g), rtol=1e-4, atol=1e-4, what="grad_x")
-    assert_close(gw, numeric_grad(lambda v: x @ v.T, w, g), rtol=1e-4, atol=1e-4, what="grad_weight")
+    gx, gw, gb = F.linear_backward(g, x, w)
+    assert_close(gx, numeric_grad(lambda v: v @ w.T + b, x, g), rtol=1e-3, atol=1e-3, what="grad_x")
+    assert_close(gw, numeric_grad(lambda v: x @ v.T + b, w, g), rtol=1e-3, atol=1e-3, what="grad_weight")
+    assert_close(gb, numeric_grad(lambda v: x @ w.T + v, b, g), rtol=1e-3, atol=1e-3, what="grad_bias")
 
 
-def test_bad_input():
+# ---- PyTorch parity ----
+
+_TORCH_ACTS = {None: lambda t, y: y, "relu": lambda t, y: t.relu(y),
+               "leaky_relu": lambda t, y: t.nn.functional.leaky_relu(y, 0.1), "elu": lambda t, y: t.nn.functional.elu(y),
+               "gelu": lambda t, y: t.nn.functional.gelu(y), "sigmoid": lambda t, y: t.sigmoid(y),
+               "tanh": lambda t, y: t.tanh(y)}
+
+
+@pytest.mark.parametrize("activation", list(_TORCH_ACTS))
+def test_linear_against_torch(torch, rng, activation):
+    x = rng.standard_normal((8, 5, 96), dtype=np.float32)
+    w = (rng.standard_normal((50, 96)) / 10).astype(np.float32)
+    bias = rng.standard_normal(50, dtype=np.float32)
+    expected = _TORCH_ACTS[activation](torch, torch.nn.functional.linear(
+        torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias))).numpy()
+    assert_close(F.linear(x, w, bias, activation), expected, rtol=1e-5, atol=1e-5, what=str(activation))
+
+
+def test_linear_backward_against_torch(torch, rng):
+    x = torch.from_numpy(rng.standard_normal((4, 6, 33), dtype=np.float32)).requires_grad_()
+    w = torch.from_numpy(rng.standard_normal((21, 33), dtype=np.float32)).requires_grad_()
+    b = torch.from_numpy(rng.standard_normal(21, dtype=np.float32)).requires_grad_()
+    g = rng.standard_normal((4, 6, 21), dtype=np.float32)
+    torch.nn.functional.linear(x, w, b).backward(torch.from_numpy(g))
+    gx, gw, gb = F.linear_backward(g, x.detach().numpy(), w.detach().numpy())
+    assert_close(gx, x.grad.numpy(), rtol=1e-5, atol=1e-5, what="grad_x")
+    assert_close(gw, w.grad.numpy(), rtol=1e-5, atol=1e-5, what="grad_weight")
+    assert_close(gb, b.grad.numpy(), rtol=1e-5, atol=1e-5, what="grad_bias")
+
+
+# ---- bad input ----
+
+
+def test_matmul_bad_shapes():
     a, b = np.ones((3, 4), np.float32), np.ones((5, 6), np.float32)
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(5, 6\)"):
         F.matmul(a, b)
-    with pytest.raises(ValueError, match="2-D or 3-D"):
+    with pytest.raises(ValueError, match=r"\(4, 3\).*\(5, 6\)"):
+        F.matmul(a.T.copy(), b, trans_a=True)
+    with pytest.raises(ValueError, match=r"2-D or 3-D.*\(4,\).*\(5, 6\)"):
         F.matmul(np.ones(4, np.float32), b)
-    with pytest.raises(TypeError):
-        F.matmul(a.astype(np.complex64), np.ones((4, 2), np.float32))
-    out = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"2-D or 3-D.*\(1, 2, 3, 4\)"):
+        F.matmul(a, np.ones((1, 2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"batch sizes 2 and 3.*\(2, 3, 4\).*\(3, 4, 5\)"):
+        F.matmul(np.ones((2, 3, 4), np.float32), np.ones((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"out: expected shape \(3, 6\)"):
+        F.matmul(a, np.ones((4, 6), np.float32), out=np.empty((6, 3), np.float32))
+    with pytest.raises(ValueError, match="beta"):
+        F.matmul(a, np.ones((4, 6), np.float32), beta=1.0)
+
+
+def test_matmul_out_aliasing_an_input():
+    a = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"shares memory with a.*\(4, 4\)"):
+        F.matmul(a, np.ones((4, 4), np.float32), out=a)
+    big = np.ones((8, 4), np.float32)
+    with pytest.raises(ValueError, match=r"shares memory with b.*\(8, 4\)"):
+        F.matmul(np.ones((4, 8), np.float32), big, out=big[4:])
     with pytest.raises(ValueError, match="shares memory"):
-        F.matmul(out, np.ones((4, 4), np.float32), out=out)
+        F.linear(big, np.ones((4, 4), np.float32), out=big)
+
+
+def test_bad_dtypes():
+    a = np.ones((3, 4), np.float32)
+    with pytest.raises(TypeError, match="complex64"):
+        F.matmul(a.astype(np.complex64), np.ones((4, 2), np.float32))
+    with pytest.raises(TypeError):
+        F.matmul(np.array([["x"]]), a)
+    with pytest.raises(TypeError, match="float32"):
+        F.matmul(a, np.ones((4, 2), np.float32), out=np.empty((3, 2), np.float64))
+    with pytest.raises(TypeError):
+        F.matmul(a, np.ones((4, 2), np.float32), alpha="2")
+
+
+def test_linear_bad_input():
+    x, w = np.ones((3, 4), np.float32), np.ones((5, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\(3, 7\).*\(5, 4\)"):
+        F.linear(np.ones((3, 7), np.float32), w)
+    with pytest.raises(ValueError, match=r"weight.*\(4,\)"):
+        F.linear(x, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"bias: expected shape \(5,\).*\(4,\)"):
+        F.linear(x, w, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="activation"):
+        F.linear(x, w, None, "softplus")
+    with pytest.raises(ValueError, match="takes no parameter"):
+        F.linear(x, w, None, ("relu", 0.3))
+    with pytest.raises(TypeError, match="activation"):
+        F.linear(x, w, None, 3)
+    with pytest.raises(ValueError, match=r"grad_out: expected shape \(3, 5\).*\(3, 4\)"):
+        F.linear_backward(np.ones((3, 4), np.float32), x, w)
+    with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 4\).*\(3, 6\)"):
+        F.linear_backward(np.ones((3, 5), np.float32), np.ones((3, 6), np.float32), w)

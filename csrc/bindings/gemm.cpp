@@ -66,6 +66,47 @@ void init_gemm(py::module_& m) {
     sgemm_batched(batch, vc.data, N, M * N, va.data, lda, bcast_a ? 0 : M * K, vb.data, ldb, bcast_b ? 0 : K * N,
                   {M, N, K}, opt);
   });
+  // The common call of functional.matmul, checked and run in one step: 2-D float32 C-contiguous
+  // a and b, out None or a matching float32 C-contiguous array not overlapping them. Returns the
+  // result, or None when anything differs (the Python layer then takes the general path, which
+  // converts or reports the error).
+  m.def("matmul2d", [](py::handle ha, py::handle hb, bool trans_a, bool trans_b, float alpha, float beta,
+                       py::handle hout) -> py::object {
+    if (!py::isinstance<py::array_t<float, 0>>(ha) || !py::isinstance<py::array_t<float, 0>>(hb))
+      return py::none();
+    auto a = py::reinterpret_borrow<py::array>(ha), b = py::reinterpret_borrow<py::array>(hb);
+    const int c_style = py::array::c_style;
+    if (a.ndim() != 2 || b.ndim() != 2 || !(a.flags() & c_style) || !(b.flags() & c_style)) return py::none();
+    const index_t M = trans_a ? a.shape(1) : a.shape(0), K = trans_a ? a.shape(0) : a.shape(1);
+    const index_t Kb = trans_b ? b.shape(1) : b.shape(0), N = trans_b ? b.shape(0) : b.shape(1);
+    if (K != Kb) return py::none();
+    py::array out;
+    if (hout.is_none()) {
+      if (beta != 0.0f) return py::none();
+      out = py::array_t<float>({M, N});
+    } else {
+      if (!py::isinstance<py::array_t<float, 0>>(hout)) return py::none();
+      out = py::reinterpret_borrow<py::array>(hout);
+      if (out.ndim() != 2 || out.shape(0) != M || out.shape(1) != N || !(out.flags() & c_style) || !out.writeable())
+        return py::none();
+    }
+    FloatView vc{static_cast<float*>(out.mutable_data()), M * N};
+    FloatView va{static_cast<float*>(const_cast<void*>(a.data())), M * K};
+    FloatView vb{static_cast<float*>(const_cast<void*>(b.data())), K * N};
+    check_no_overlap(out, vc, a, va, "a");
+    check_no_overlap(out, vc, b, vb, "b");
+    if (M * N == 0) return out;
+    GemmOptions opt;
+    opt.trans_a = trans_a;
+    opt.trans_b = trans_b;
+    opt.alpha = alpha;
+    opt.beta = beta;
+    {
+      py::gil_scoped_release nogil;
+      sgemm(vc.data, N, va.data, trans_a ? M : K, vb.data, trans_b ? K : N, {M, N, K}, opt);
+    }
+    return out;
+  });
   m.def("gemm_block_sizes", [] {
     const GemmKernels& t = g_gemm_kernels.current();
     py::dict d;

@@ -15,6 +15,9 @@ void init_pool(py::module_& m);
 void init_norm(py::module_& m);
 void init_conv(py::module_& m);
 void init_gemm(py::module_& m);
+void init_optim(py::module_& m);
+void init_loss(py::module_& m);
+void init_dropout(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -29,5 +32,8 @@ PYBIND11_MODULE(_core, m) {
   fl::init_norm(m);
   fl::init_conv(m);
   fl::init_gemm(m);
+  fl::init_optim(m);
+  fl::init_loss(m);
+  fl::init_dropout(m);
   fl::init_cuda(m);
 }

@@ -29,6 +29,9 @@ namespace {
 // bench/bench_gemm.py), and one more thread costs more than it saves.
 constexpr index_t kDirectMacs = 96 * 96 * 96;
 constexpr index_t kMacsPerThread = 48 * 48 * 48;
+// Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
+// split than NR, so that threads get near-equal shares of N.
+constexpr index_t kSplitN = 16;
 // A packed element costs about as much as this many multiply-adds (a load and a store against
 // 1/16 cycle per MAC).
 constexpr index_t kPackCostMacs = 8;
@@ -119,7 +122,9 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
 void gemm_packed(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t M = p.s.M, N = p.s.N, K = p.s.K;
-  const index_t kc_max = std::max<index_t>(1, std::min(t.kc, K));
+  // K blocks of equal size (a multiple of 8) rather than KC and a short remainder.
+  const index_t kblocks = std::max<index_t>(1, (K + t.kc - 1) / t.kc);
+  const index_t kc_max = std::max<index_t>(1, round_up((K + kblocks - 1) / kblocks, 8));
   // Packed panels are padded to whole micro-tiles, whatever MC and NC are.
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
@@ -127,8 +132,8 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   float* ap = t_pack_a.get(kc_max * mc_max);
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
-    for (index_t pc = 0; pc == 0 || pc < K; pc += t.kc) {
-      const index_t kc = std::min(t.kc, K - pc);
+    for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
+      const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
       t.pack_b(bp, o.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc, p.ldb, o.trans_b, kc, nc);
       GemmTileEpilogue ep = tile_epilogue(p, first, last);
@@ -157,7 +162,7 @@ struct Grid {
 
 // The thread grid for nt threads (see the file comment).
 Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
-  const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + t.nr - 1) / t.nr;
+  const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   Grid best{1, 1};
   double best_cost = -1.0;
   for (index_t tm = 1; tm <= nt; ++tm) {
@@ -165,7 +170,7 @@ Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
     const index_t tn = nt / tm;
     if (tm > mu || tn > nu) continue;
     const double bm = static_cast<double>((mu + tm - 1) / tm * t.mr);
-    const double bn = static_cast<double>((nu + tn - 1) / tn * t.nr);
+    const double bn = static_cast<double>((nu + tn - 1) / tn * kSplitN);
     double cost = bm * bn * static_cast<double>(s.K);
     if (packed) cost += kPackCostMacs * static_cast<double>(s.K) * (bm + bn);
     if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
@@ -189,11 +194,11 @@ void run_problem(const GemmKernels& t, const Problem& p) {
   // Fall back to fewer threads when the tile grid cannot give each one a block.
   Grid g = choose_grid(t, s, nt, !direct);
   while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
-  const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + t.nr - 1) / t.nr;
+  const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
     const index_t i0 = split_at(bi, g.tm, mu, t.mr, s.M), i1 = split_at(bi + 1, g.tm, mu, t.mr, s.M);
-    const index_t j0 = split_at(bj, g.tn, nu, t.nr, s.N), j1 = split_at(bj + 1, g.tn, nu, t.nr, s.N);
+    const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
     if (i0 >= i1 || j0 >= j1) return;
     const Problem q = sub_problem(p, i0, i1, j0, j1);
     if (direct) gemm_direct(t, q); else gemm_packed(t, q);

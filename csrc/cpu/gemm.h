@@ -17,14 +17,15 @@
 //   then, when ep.last: c(i, j) += bias (ep.bias_col[j] or ep.bias_row[i] when non-null),
 //               and c(i, j) = max(c(i, j), 0) when ep.relu (NaN stays NaN).
 // - Tile: 1 <= mr <= MR, 1 <= nr <= NR (MR, NR from the table); kc >= 0 (kc == 0: acc = 0).
-// - A: any strides. Packed panels use rs_a = 1, cs_a = MR (MR values per k, zero-padded rows);
-//   the direct path passes the caller's matrix (rs_a, cs_a) = (lda, 1) or (1, lda).
-// - B: rows p are contiguous along j. b_padded: every row holds NR readable floats (packed
-//   panels: rs_b = NR, zero-padded columns, 64-byte aligned); otherwise only nr floats are
-//   read (masked loads in the last vector), so unpacked B can be passed directly.
+// - packed == true: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
+//   b(p, j) at b[p * NR + j], zero-padded to whole panels, b 64-byte aligned; the strides
+//   passed are then (1, MR) and NR. Full vectors of B are read.
+// - packed == false (the direct path): the caller's matrices in place, any (rs_a, cs_a), e.g.
+//   (lda, 1) or (1, lda); rows of B contiguous along j, rs_b apart, and only nr floats of each
+//   row are read (the last vector is a masked load), so nothing past the matrix is touched.
 // - C: written only inside the mr x nr tile (masked stores at the right edge); no alignment.
-// - No scalar loop over edges: edge tiles run an instantiation with exactly mr rows and
-//   ceil(nr / W) vectors.
+// - No scalar loop over edges: an edge tile runs the instantiation with exactly mr rows and
+//   ceil(nr / W) vectors (W = 8 floats on AVX2, 16 on AVX-512).
 #pragma once
 #include "core/dispatch.h"
 #include "core/tensor.h"
@@ -66,7 +67,7 @@ struct GemmTileEpilogue {
 };
 
 using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a,
-                               const float* b, index_t rs_b, bool b_padded, float* c, index_t ldc,
+                               const float* b, index_t rs_b, bool packed, float* c, index_t ldc,
                                const GemmTileEpilogue& ep);
 // Packs op(A)[0:mc, 0:kc] (a points at its first element, strides as in the legend) into
 // ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i, zero-padded.

@@ -7,10 +7,13 @@ from __future__ import annotations
 from . import _core
 from ._info import info
 from . import functional
+from . import nn, optim
+from ._random import manual_seed
+from .serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["functional", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
+__all__ = ["functional", "nn", "optim", "data", "models", "manual_seed", "save", "load", "info", "get_num_threads", "set_num_threads", "get_isa", "set_isa",
            "available_isas", "__version__"]
 
 
@@ -40,3 +43,11 @@ def set_isa(name: str) -> None:
     Meant for tests and benchmarks that compare kernel paths; 'scalar' runs the reference kernels.
     """
     _core.set_isa(str(name))
+
+
+def __getattr__(name):
+    # data and models load on first use (data pulls in scikit-learn only for load_digits)
+    if name in ("data", "models"):
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'fastlayers' has no attribute {name!r}")

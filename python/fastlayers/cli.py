@@ -18,6 +18,10 @@ def _cmd_bench(args) -> int:
     return run_cli(args)
 
 
+def _cmd_demo(args) -> int:
+    return args.func(args)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastlayers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -30,6 +34,10 @@ def main(argv=None) -> int:
     from ._bench.runner import add_arguments
     add_arguments(p)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help="train a small model end to end (e.g. `fastlayers demo mlp`)")
+    from .demo import add_arguments as add_demo_arguments
+    add_demo_arguments(p)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,4 +1,5 @@
-// Reference SGEMM: plain loops, one row of C at a time, in float. It is the algorithmic
+// Reference SGEMM: plain loops, one row of C at a time, accumulated in double (so its error
+// does not grow with K as a float sum's would). It is the algorithmic
 // reference the blocked driver is tested against, the scalar ISA level
 // (FASTLAYERS_ISA=scalar) and the fallback off x86-64. The epilogue uses the reference
 // activation kernels.
@@ -16,26 +17,26 @@ float a_at(const float* a, index_t lda, bool trans, index_t i, index_t k) {
 
 void sgemm_ref(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
                const GemmOptions& opt) {
-  std::vector<float> acc(static_cast<size_t>(s.N));
+  std::vector<double> acc(static_cast<size_t>(s.N));
   const ActForwardFn act = g_activation_kernels.at(Isa::scalar).forward[static_cast<int>(opt.ep.act)];
   for (index_t i = 0; i < s.M; ++i) {
     if (opt.trans_b) {  // b(k, j) contiguous along k: dot products
       for (index_t j = 0; j < s.N; ++j) {
-        float sum = 0.0f;
-        for (index_t k = 0; k < s.K; ++k) sum += a_at(a, lda, opt.trans_a, i, k) * b[j * ldb + k];
+        double sum = 0.0;
+        for (index_t k = 0; k < s.K; ++k) sum += double(a_at(a, lda, opt.trans_a, i, k)) * b[j * ldb + k];
         acc[j] = sum;
       }
     } else {  // b(k, j) contiguous along j: axpy over rows of B
-      for (index_t j = 0; j < s.N; ++j) acc[j] = 0.0f;
+      for (index_t j = 0; j < s.N; ++j) acc[j] = 0.0;
       for (index_t k = 0; k < s.K; ++k) {
-        const float av = a_at(a, lda, opt.trans_a, i, k);
+        const double av = a_at(a, lda, opt.trans_a, i, k);
         const float* bk = b + k * ldb;
         for (index_t j = 0; j < s.N; ++j) acc[j] += av * bk[j];
       }
     }
     float* ci = c + i * ldc;
     for (index_t j = 0; j < s.N; ++j) {
-      float v = opt.alpha * acc[j];
+      float v = opt.alpha * static_cast<float>(acc[j]);
       if (opt.beta != 0.0f) v += opt.beta * ci[j];
       if (opt.ep.bias_mode == GemmBias::per_col) v += opt.ep.bias[j];
       if (opt.ep.bias_mode == GemmBias::per_row) v += opt.ep.bias[i];

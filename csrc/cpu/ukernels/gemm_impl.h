@@ -92,6 +92,28 @@ void ukernel(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, i
   f(kc, a, rs_a, cs_a, b, rs_b, nr, c, ldc, ep);
 }
 
+// dst[p * P + i] = src[i][p] for p < kc, i < P, and 0 for rows i >= n (src[i] must still be
+// readable there). Groups of 8 rows that are all below n go through 8 x 8 transposes.
+template <int P>
+void transpose_panel(float* dst, const float* const* src, index_t n, index_t kc) {
+  index_t p = 0;
+  if (P % 8 == 0 && n >= 8) {
+    for (; p + 8 <= kc; p += 8)
+      for (int i = 0; i < P; i += 8) {
+        if (i + 8 <= n) {
+          const float* rows[8];
+          for (int r = 0; r < 8; ++r) rows[r] = src[i + r] + p;
+          transpose_8x8(dst + p * P + i, P, rows);
+        } else {
+          for (index_t q = p; q < p + 8; ++q)
+            for (int r = i; r < i + 8; ++r) dst[q * P + r] = r < n ? src[r][q] : 0.0f;
+        }
+      }
+  }
+  for (; p < kc; ++p)
+    for (index_t i = 0; i < P; ++i) dst[p * P + i] = i < n ? src[i][p] : 0.0f;
+}
+
 // GemmPackAFn: MR-row panels of op(A)[0:mc, 0:kc], a(i, p) at p * MR + i, rows zero-padded.
 template <class V, int MR>
 void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc) {
@@ -107,13 +129,7 @@ void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, ind
     } else {  // a(i, p) = a[i * lda + p]: a transpose of rows x kc
       const float* src[MR];
       for (index_t i = 0; i < MR; ++i) src[i] = a + (i0 + (i < rows ? i : 0)) * lda;
-      if (rows == MR) {
-        for (index_t p = 0; p < kc; ++p)
-          for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i][p];
-      } else {
-        for (index_t p = 0; p < kc; ++p)
-          for (index_t i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? src[i][p] : 0.0f;
-      }
+      transpose_panel<MR>(dst, src, rows, kc);
     }
   }
 }
@@ -136,8 +152,7 @@ void pack_b(float* dst, const float* b, index_t ldb, bool trans, index_t kc, ind
     } else {  // b(p, j) = b[j * ldb + p]: a transpose of kc x cols
       const float* src[NR];
       for (index_t j = 0; j < NR; ++j) src[j] = b + (j0 + (j < cols ? j : 0)) * ldb;
-      for (index_t p = 0; p < kc; ++p)
-        for (index_t j = 0; j < NR; ++j) dst[p * NR + j] = j < cols ? src[j][p] : 0.0f;
+      transpose_panel<NR>(dst, src, cols, kc);
     }
   }
 }

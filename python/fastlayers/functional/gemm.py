@@ -61,6 +61,10 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b.
     """
     ta, tb = bool(trans_a), bool(trans_b)  # as the caller gave them, for messages
+    if type(alpha) is float and type(beta) is float:  # 2-D float32 C-contiguous: one native call
+        r = _core.matmul2d(a, b, ta, tb, alpha, beta, out)
+        if r is not None:
+            return r
     shape_a = a.shape if type(a) is np.ndarray else np.shape(a)
     shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
     a, trans_a = _operand(a, "a", ta)

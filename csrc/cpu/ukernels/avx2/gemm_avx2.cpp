@@ -15,6 +15,7 @@
 // satisfied above), so that this ISA's instantiations never merge with another's.
 namespace {
 #include "cpu/ukernels/avx2/vec_avx2.h"
+#include "cpu/ukernels/avx2/transpose_avx2.h"
 #include "cpu/ukernels/gemm_impl.h"
 }  // namespace
 

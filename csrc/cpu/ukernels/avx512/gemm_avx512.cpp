@@ -4,8 +4,10 @@
 // Chosen by measurement on the 2-core Zen VM (1 thread, square 128 to 2048): 8 x 48 ran at
 // 258-272 GFLOP/s, 6 x 64 and 12 x 32 2-4% slower, 14 x 32 and 8 x 32 5-8% slower. (This VM's
 // CPU reports family 26 and sustains two full-width zmm FMAs per cycle, twice the AVX2 rate.)
-// Cache blocks: KC = 512 (a 96 KiB B sliver streams from L2 at no measurable cost, and fewer
-// K blocks mean fewer C updates), MC = 128 (a 256 KiB A block in the 1 MiB L2), NC = 4096.
+// Cache blocks: KC = 1024 (the kc x 48 B sliver, up to 192 KiB, streams from L2 at no
+// measurable cost, and one K block for K <= 1024 means C is written once: linear with K = 784
+// ran 2% faster than with KC = 512), MC = 128 (an A block of up to 512 KiB in the 1 MiB L2),
+// NC = 4096. K is cut into equal blocks of at most KC (cpu/gemm.cpp).
 #include <immintrin.h>
 
 #include <array>
@@ -18,9 +20,10 @@
 // satisfied above), so that this ISA's instantiations never merge with another's.
 namespace {
 #include "cpu/ukernels/avx512/vec_avx512.h"
+#include "cpu/ukernels/avx2/transpose_avx2.h"
 #include "cpu/ukernels/gemm_impl.h"
 }  // namespace
 
 namespace fl {
-void register_gemm_avx512(GemmKernels& t) { gemm::register_kernels<Vec16, 8, 48>(t, 128, 512, 4096); }
+void register_gemm_avx512(GemmKernels& t) { gemm::register_kernels<Vec16, 8, 48>(t, 128, 1024, 4096); }
 }  // namespace fl

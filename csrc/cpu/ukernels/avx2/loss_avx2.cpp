@@ -1,0 +1,19 @@
+// AVX2+FMA cross-entropy kernels: the ISA-generic templates of loss_impl.h on Vec8.
+// MSE and BCE-with-logits keep the reference kernels at this level (see cpu/loss.h).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "core/tensor.h"
+#include "cpu/loss.h"
+
+namespace {
+#include "cpu/ukernels/avx2/vec_avx2.h"
+#include "cpu/ukernels/loss_impl.h"
+}  // namespace
+
+namespace fl {
+void register_loss_avx2(LossKernels& t) { loss::register_all<Vec8>(t); }
+}  // namespace fl

@@ -1,0 +1,14 @@
+// AVX-512 (16 lanes) dropout kernel: dropout_impl.h's loop compiled with this ISA's flags; the
+// compiler vectorises the 32-bit hash, compare and blend (see dropout_impl.h).
+#include <algorithm>
+#include <cstdint>
+
+#include "cpu/dropout.h"
+
+namespace {
+#include "cpu/ukernels/dropout_impl.h"
+}  // namespace
+
+namespace fl {
+void register_dropout_avx512(DropoutKernels& t) { t.apply = dropout::apply; }
+}  // namespace fl

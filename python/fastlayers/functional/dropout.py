@@ -1,0 +1,69 @@
+"""Dropout with a counter-based mask drawn by the C++ kernel (csrc/cpu/dropout.h).
+
+Element i is kept iff a 32-bit hash of (seed, i) is at least round(p * 2^32), and kept
+elements are scaled by 1 / (1 - p). The mask is a pure function of the seed and the
+element index, so ``dropout_backward(grad_out, p, seed)`` applies the very same mask without
+storing it, and the result does not depend on the thread count.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _core
+from .._array import as_f32, check_out
+from .._random import next_seed
+
+
+def _check_p(p) -> float:
+    if not isinstance(p, numbers.Real) or isinstance(p, bool):
+        raise TypeError(f"p: expected a real number, got {type(p).__name__}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p: expected a probability in [0, 1], got {p}")
+    return float(p)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: expected an integer, got {type(seed).__name__}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2^64), got {seed}")
+    return int(seed)
+
+
+def _apply(x, p: float, seed: int, out, name: str) -> np.ndarray:
+    x = as_f32(x, name)
+    out = check_out(out, x.shape, inputs=(x,))
+    if p >= 1.0:  # every element dropped; 1 / (1 - p) is not finite
+        out[...] = 0.0
+        return out
+    threshold = min(int(round(p * 2.0**32)), 2**32 - 1)
+    _core.dropout_apply(out, x, seed, threshold, 1.0 / (1.0 - p))
+    return out
+
+
+def dropout(x, p: float = 0.5, training: bool = True, *, seed=None, out=None) -> np.ndarray:
+    """Zeroes each element with probability p and scales the rest by 1 / (1 - p).
+
+    ``seed`` (an integer in [0, 2^64)) fixes the mask; None draws one from fastlayers'
+    generator (see fastlayers.manual_seed). Pass the same seed to dropout_backward.
+    With training=False or p=0 the input is returned unchanged (copied into out= if given).
+    """
+    p = _check_p(p)
+    if not training or p == 0.0:
+        x = as_f32(x, "input")
+        if out is None:
+            return x
+        out = check_out(out, x.shape, inputs=(x,))
+        np.copyto(out, x)
+        return out
+    return _apply(x, p, next_seed() if seed is None else _check_seed(seed), out, "input")
+
+
+def dropout_backward(grad_out, p: float, seed: int, *, out=None) -> np.ndarray:
+    """grad_out * mask * 1 / (1 - p), with the mask of dropout(x, p, seed=seed)."""
+    p = _check_p(p)
+    if p == 0.0:
+        return dropout(grad_out, 0.0, False, out=out)
+    return _apply(grad_out, p, _check_seed(seed), out, "grad_out")

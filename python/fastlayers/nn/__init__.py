@@ -1,0 +1,21 @@
+"""Layers that train: modules with an explicit backward, losses, initialisation.
+
+One training step reads::
+
+    opt.zero_grad(); loss = crit(model(x), y); model.backward(crit.backward()); opt.step()
+
+One file per family: module.py (Parameter, Module, Sequential, Identity, Flatten),
+linear.py (Linear, Maxout), activation.py, dropout.py, loss.py, init.py.
+"""
+from . import init
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .dropout import Dropout
+from .linear import Linear, Maxout
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from .module import Flatten, Identity, Module, Parameter, Sequential
+
+__all__ = [
+    "Parameter", "Module", "Sequential", "Identity", "Flatten", "Linear", "Maxout",
+    "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "LogSoftmax", "Dropout",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init",
+]

@@ -1,0 +1,162 @@
+"""Activation modules: Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softmax, LogSoftmax.
+
+Arguments and defaults are torch.nn's (LeakyReLU's negative_slope is 0.01 here, as in
+PyTorch; functional.leaky_relu defaults to the course's 0.1). Each caches, in training mode,
+the tensor its backward needs: the input for ReLU, LeakyReLU, ELU, GELU; the output for
+Sigmoid, Tanh, Softmax, LogSoftmax. Modules with a ``fuse_spec`` can be fused into a
+preceding Linear by Sequential: their backward then works from the output, which for them
+carries the same information as the input.
+"""
+from __future__ import annotations
+
+from .. import functional as F
+from .._array import as_f32
+from .module import Module
+
+
+class _Activation(Module):
+    _saves_output = False
+
+    def __init__(self):
+        super().__init__()
+        self._s = None
+
+    def _forward(self, x):
+        raise NotImplementedError
+
+    def _backward(self, grad_out, saved):
+        raise NotImplementedError
+
+    def fuse_spec(self):
+        """The functional.linear activation this module equals, or None if not fusable."""
+        return None
+
+    def save_fused_output(self, y) -> None:
+        if self.training:
+            self._s = y
+
+    def forward(self, x):
+        x = as_f32(x, "input")
+        y = self._forward(x)
+        if self.training:
+            self._s = y if self._saves_output else x
+        return y
+
+    def backward(self, grad_out):
+        return self._backward(grad_out, self._saved(self._s))
+
+    def clear_cache(self) -> None:
+        self._s = None
+
+
+class Sigmoid(_Activation):
+    _saves_output = True
+
+    def _forward(self, x):
+        return F.sigmoid(x)
+
+    def _backward(self, g, y):
+        return F.sigmoid_backward(g, y)
+
+    def fuse_spec(self):
+        return "sigmoid"
+
+
+class Tanh(_Activation):
+    _saves_output = True
+
+    def _forward(self, x):
+        return F.tanh(x)
+
+    def _backward(self, g, y):
+        return F.tanh_backward(g, y)
+
+    def fuse_spec(self):
+        return "tanh"
+
+
+class ReLU(_Activation):
+    def _forward(self, x):
+        return F.relu(x)
+
+    def _backward(self, g, x):
+        return F.relu_backward(g, x)  # x > 0 exactly where relu(x) > 0: the output works too
+
+    def fuse_spec(self):
+        return "relu"
+
+
+class LeakyReLU(_Activation):
+    def __init__(self, negative_slope: float = 0.01):
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def _forward(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def _backward(self, g, x):
+        return F.leaky_relu_backward(g, x, self.negative_slope)
+
+    def fuse_spec(self):
+        # the sign of the output equals the sign of the input only for a positive slope
+        return ("leaky_relu", self.negative_slope) if self.negative_slope > 0 else None
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(_Activation):
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def _forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def _backward(self, g, x):
+        return F.elu_backward(g, x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(_Activation):
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def _forward(self, x):
+        return F.gelu(x, self.approximate)
+
+    def _backward(self, g, x):
+        return F.gelu_backward(g, x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Softmax(_Activation):
+    _saves_output = True
+
+    def __init__(self, dim: int = -1):
+        super().__init__()
+        self.dim = dim
+
+    def _forward(self, x):
+        return F.softmax(x, self.dim)
+
+    def _backward(self, g, y):
+        return F.softmax_backward(g, y, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    def _forward(self, x):
+        return F.log_softmax(x, self.dim)
+
+    def _backward(self, g, y):
+        return F.log_softmax_backward(g, y, self.dim)
