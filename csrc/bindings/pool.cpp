@@ -76,12 +76,10 @@ void init_pool(py::module_& m) {
     check_size(vdx, planes * s.H * s.W, "out");
     check_size(vdy, planes * s.P * s.Q, "grad_out");
     const int64_t* pi = index_view(idx, vdy.size, "indices", false);
-    const index_t hw = s.H * s.W;
-    for (index_t i = 0; i < vdy.size; ++i)
-      FL_CHECK_ARG(pi[i] >= 0 && pi[i] < hw, "indices: value ", pi[i], " at position ", i,
-                   " is outside the input plane of ", s.H, " x ", s.W);
     if (vdx.size == 0) return;
     py::gil_scoped_release nogil;
+    FL_CHECK_ARG(pool_indices_valid(pi, vdy.size, s.H * s.W), "indices: a value lies outside the input plane of ",
+                 s.H, " x ", s.W, " (expected flat positions in [0, ", s.H * s.W, "))");
     max_pool2d_backward(vdx.data, vdy.data, pi, planes, s);
   });
   m.def("avg_pool2d_forward", [](py::array y, py::array x, index_t planes, std::array<index_t, 12> shape,

@@ -3,6 +3,8 @@
 // per thread needs no synchronisation; each range holds at least ~32K input floats.
 #include "cpu/pool.h"
 
+#include <atomic>
+
 #include "core/parallel.h"
 
 namespace fl {
@@ -25,6 +27,16 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, index_t planes, 
   over_planes(planes, s, [&](index_t lo, index_t hi) {
     f(y + lo * pq, idx ? idx + lo * pq : nullptr, x + lo * hw, hi - lo, s);
   });
+}
+
+bool pool_indices_valid(const int64_t* idx, index_t count, index_t hw) {
+  std::atomic<bool> ok{true};
+  parallel_for(0, count, kElementGrain, [&](index_t lo, index_t hi) {
+    bool local = true;
+    for (index_t i = lo; i < hi; ++i) local &= idx[i] >= 0 && idx[i] < hw;
+    if (!local) ok = false;
+  });
+  return ok;
 }
 
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {

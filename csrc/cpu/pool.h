@@ -123,6 +123,8 @@ inline float avg_pool_at(const float* x, const Pool2dShape& s, const AvgPoolOpti
 
 // ---- drivers: threads over planes; all pointers to contiguous arrays ----
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, index_t planes, const Pool2dShape& s);
+// True when every index of `count` lies in [0, hw): what max_pool2d_backward needs to be safe.
+bool pool_indices_valid(const int64_t* idx, index_t count, index_t hw);
 void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s);
 void avg_pool2d_forward(float* y, const float* x, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o);
 void avg_pool2d_backward(float* dx, const float* dy, index_t planes, const Pool2dShape& s,

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 #include "cpu/pool.h"
 #include "cpu/ukernels/window_impl.h"
@@ -22,9 +23,10 @@ using fl::index_t;
 using fl::Pool2dShape;
 
 // One output row p of one plane: outputs [qa, qb) by vectors (op = max or sum).
+// offs[r * S + t]: the flat offset of tap (r, t) from its window's top-left position.
 template <class V, bool kMax>
-void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, index_t p, index_t qa, index_t qb,
-                float div) {
+void row_vector(float* y, int64_t* idx, const index_t* offs, const float* x, const Pool2dShape& s, index_t p,
+                index_t qa, index_t qb, float div) {
   const index_t h0 = p * s.stride_h - s.pad_h;
   index_t r0, r1;
   fl::pool_taps(h0, s.R, s.dil_h, s.H, &r0, &r1);
@@ -54,10 +56,8 @@ void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, in
     if (kMax && idx) {
       float lanes[V::width];
       V::store(lanes, pos);
-      for (index_t j = 0; j < c; ++j) {
-        const index_t tap = static_cast<index_t>(lanes[j]), r = tap / s.S, t = tap % s.S;
-        idx[q + j] = (h0 + r * s.dil_h) * s.W + w0 + j * s.stride_w + t * s.dil_w;
-      }
+      const index_t base = h0 * s.W + w0;
+      for (index_t j = 0; j < c; ++j) idx[q + j] = base + j * s.stride_w + offs[static_cast<index_t>(lanes[j])];
     }
   }
 }
@@ -68,6 +68,9 @@ void pool_planes(float* y, int64_t* idx, const float* x, index_t planes, const P
   index_t qa = 0, qb = 0;
   if (s.stride_w <= 2) window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
+  std::vector<index_t> offs(static_cast<size_t>(idx ? s.R * s.S : 0));
+  for (index_t r = 0; idx && r < s.R; ++r)
+    for (index_t t = 0; t < s.S; ++t) offs[r * s.S + t] = r * s.dil_h * s.W + t * s.dil_w;
   for (index_t n = 0; n < planes; ++n) {
     const float* xn = x + n * hw;
     float* yn = y + n * pq;
@@ -85,7 +88,7 @@ void pool_planes(float* y, int64_t* idx, const float* x, index_t planes, const P
         }
       };
       for (index_t q = 0; q < std::min(qa, s.Q); ++q) scalar(q);
-      if (qa < qb) row_vector<V, kMax>(yr, ir, xn, s, p, qa, qb, kMax ? 1.0f : fl::avg_divisor(s, o, p, qa));
+      if (qa < qb) row_vector<V, kMax>(yr, ir, offs.data(), xn, s, p, qa, qb, kMax ? 1.0f : fl::avg_divisor(s, o, p, qa));
       for (index_t q = std::max(qa, qb); q < s.Q; ++q) scalar(q);
     }
   }
