@@ -1,9 +1,9 @@
 // Convolution driver. At the scalar level it runs the reference kernels (threads over
 // images). Otherwise:
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
-//   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward,
-//     and backward-input at stride 1: a forward over dy with the filters flipped) or over
-//     channels (backward-weight).
+//   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
+//     or over channels (backward-weight).
+//   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
 //   - everything else: im2col of one image, one group and one tile of output columns into a
 //     grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
 //     cpu/gemm.h. The whole im2col matrix of a batch never exists.
@@ -178,24 +178,32 @@ bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
   return k.depthwise_forward && s.groups == s.C && s.K == s.C;
 }
 
-// Stride-1 depthwise backward-input as a depthwise forward: dx[h] = sum_r dy[h + pad - r dil] w[r]
-// is a correlation of dy with the flipped filter and padding dil (R - 1) - pad.
-bool depthwise_backward_input(const ConvKernels& k, float* dx, const float* dy, const float* w,
-                              const Conv2dShape& s) {
+// Stride-1 backward-input as a forward convolution: dx[c, h] = sum_{k, r} dy[k, h + pad - r dil] w[k, c, r]
+// is a correlation of dy with the filters flipped and transposed to (C, K/G, R, S), with
+// padding dil (R - 1) - pad. It runs on im2col (a copy) instead of col2im (a scatter-add), or
+// on the depthwise kernel. Returns false where it does not apply.
+bool backward_input_as_forward(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
   const index_t ph = s.dil_h * (s.R - 1) - s.pad_h, pw = s.dil_w * (s.S - 1) - s.pad_w;
-  if (!is_depthwise(k, s) || s.stride_h != 1 || s.stride_w != 1 || ph < 0 || pw < 0) return false;
-  const index_t rs = s.R * s.S;
-  std::vector<float> flipped(static_cast<size_t>(s.C * rs));
-  for (index_t c = 0; c < s.C; ++c)
-    for (index_t i = 0; i < rs; ++i) flipped[c * rs + i] = w[c * rs + rs - 1 - i];
+  if (s.stride_h != 1 || s.stride_w != 1 || ph < 0 || pw < 0) return false;
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, rs = s.R * s.S;
+  std::vector<float> flipped(static_cast<size_t>(s.K * Cg * rs));
+  for (index_t g = 0; g < s.groups; ++g)
+    for (index_t k = 0; k < Kg; ++k)
+      for (index_t c = 0; c < Cg; ++c) {
+        const float* src = w + ((g * Kg + k) * Cg + c) * rs;
+        float* dst = flipped.data() + ((g * Cg + c) * Kg + k) * rs;
+        for (index_t i = 0; i < rs; ++i) dst[i] = src[rs - 1 - i];
+      }
   Conv2dShape t = s;
+  t.C = s.K;
+  t.K = s.C;
   t.H = s.P;
   t.W = s.Q;
   t.P = s.H;
   t.Q = s.W;
   t.pad_h = ph;
   t.pad_w = pw;
-  depthwise(k, dx, dy, flipped.data(), nullptr, t);
+  conv2d_forward(dx, dy, flipped.data(), nullptr, t);
   return true;
 }
 
@@ -257,7 +265,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
     });
     return;
   }
-  if (depthwise_backward_input(k, dx, dy, w, s)) {
+  if (!g.pointwise && backward_input_as_forward(dx, dy, w, s)) {
     parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
       for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
     });
