@@ -3,6 +3,7 @@
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
 //   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
 //     or over channels (backward-weight).
+//   - 3 x 3, stride 1: Winograd F(2x2, 3x3) (winograd_forward below).
 //   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
 //   - everything else: im2col of one image, one group and one tile of output columns into a
 //     grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
@@ -207,6 +208,57 @@ bool backward_input_as_forward(float* dx, const float* dy, const float* w, const
   return true;
 }
 
+// Winograd F(2x2, 3x3) for 3 x 3 stride-1 undilated layers with enough channels for the
+// transforms to pay (measured: below 8 channels im2col wins): 16 GEMMs of (K/G x C/G) by
+// (C/G x T tiles) replace one of (K/G x 9 C/G) by (9 C/G x 4 T outputs), 2.25x fewer
+// multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
+bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
+  return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
+         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8;
+}
+
+void winograd_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+                      const Conv2dShape& s) {
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, hw = s.H * s.W, pq = s.P * s.Q;
+  const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2);
+  // U = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+  std::vector<float> U(static_cast<size_t>(s.groups * 16 * Kg * Cg));
+  parallel_for(0, s.K, 16, [&](index_t lo, index_t hi) {
+    for (index_t kk = lo; kk < hi; ++kk)
+      for (index_t c = 0; c < Cg; ++c) {
+        const float* g = w + (kk * Cg + c) * 9;
+        float gg[4][3];  // G g
+        for (index_t j = 0; j < 3; ++j) {
+          gg[0][j] = g[j];
+          gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+          gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+          gg[3][j] = g[6 + j];
+        }
+        const index_t grp = kk / Kg, kl = kk % Kg;
+        for (index_t u = 0; u < 4; ++u) {
+          const float row[4] = {gg[u][0], 0.5f * (gg[u][0] + gg[u][1] + gg[u][2]),
+                                0.5f * (gg[u][0] - gg[u][1] + gg[u][2]), gg[u][2]};
+          for (index_t v = 0; v < 4; ++v) U[((grp * 16 + u * 4 + v) * Kg + kl) * Cg + c] = row[v];
+        }
+      }
+  });
+  const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
+  const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
+  run_tasks(
+      s.N * per_image, 16 * (Cg + Kg) * T, 0,
+      [&](index_t task, float* buf, float*) {
+        const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
+        const index_t tb = std::min(T, tiles - t0);
+        float* v = buf;
+        float* m = buf + 16 * Cg * tb;
+        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
+                      {Kg, tb, Cg});
+        k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
+      },
+      [](const float*) {});
+}
+
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
@@ -220,6 +272,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* bias,
     return;
   }
   if (is_depthwise(k, s)) return depthwise(k, y, x, w, bias, s);
+  if (winograd_applies(k, s)) return winograd_forward(k, y, x, w, bias, s);
   const Geometry g = geometry(s);
   const index_t per_image = s.groups * g.tiles;
   run_tasks(

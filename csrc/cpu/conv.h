@@ -32,6 +32,17 @@ using ConvBackwardInputFn = void (*)(float* dx, const float* dy, const float* w,
 // dw += the gradient with respect to w (accumulates, so the driver can sum over batches).
 using ConvBackwardWeightFn = void (*)(float* dw, const float* dy, const float* x, const Conv2dShape& s);
 
+// Winograd F(2x2, 3x3) transforms (3 x 3 filters, stride 1, dilation 1). Output tiles of
+// 2 x 2 are numbered t = i * ceil(Q/2) + j over the plane; a call covers tiles [t0, t0 + T).
+// Input: v[e][c][t - t0] = (B^T d B)[e] for the 4 x 4 input patch d of tile t in each of the
+// Cg planes of x (H x W each), zeros outside the input. Output: y (Kg planes of P x Q) at
+// tile t = A^T m A + bias[k] from m[e][k][t - t0] (bias: Kg floats or null); positions past
+// P or Q are not written.
+using WinogradInputFn = void (*)(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
+                                 index_t T);
+using WinogradOutputFn = void (*)(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
+                                  index_t t0, index_t T);
+
 struct ConvKernels {
   // The whole ops with plain loops (the reference); the scalar level runs only these.
   ConvForwardFn forward_ref;
@@ -43,6 +54,9 @@ struct ConvKernels {
   // Depthwise weight gradient of one plane pair (s.N = s.C = s.K = 1): dw (R x S) += the
   // products of dy (P x Q) and x (H x W). Null at the scalar level.
   ConvBackwardWeightFn depthwise_backward_weight;
+  // Winograd transforms (vector kernels; null at the scalar level).
+  WinogradInputFn winograd_input;
+  WinogradOutputFn winograd_output;
   bool use_gemm;  // false at the scalar level: the driver then runs the *_ref kernels
 };
 

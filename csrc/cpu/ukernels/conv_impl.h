@@ -2,6 +2,8 @@
 // (ukernels/avx2/conv_avx2.cpp, ukernels/avx512/conv_avx512.cpp). Include only inside an
 // anonymous namespace, after the ISA's Vec header.
 //
+// Holds the depthwise forward and weight-gradient kernels and the Winograd transforms.
+//
 // Depthwise forward, contract (cpu/conv.h): one plane, s.N = s.C = s.K = 1; y is P x Q, x is
 // H x W, w is R x S, bias one float or null. Vectorised along each output row over the
 // interior columns (window::interior_cols): V::width outputs per vector, one fused
@@ -85,7 +87,99 @@ template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float*
     for (index_t i = 0; i < taps; ++i) dw[i] += V::hsum(acc[i]);
 }
 
+// ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
+// Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
+// input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
+// is one stride-2 load (window::load_taps). Chunks that touch the left or right padding
+// gather their lanes with bounds checks instead. B^T d B and A^T m A are adds only, so the
+// transforms are exact on small integers, as the filter transform's halves are.
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     A^T = [1 1 1 0; 0 1 -1 -1]
+
+// Tiles [t, t + n) of one tile row of a block starting at t0 with T tiles: n <= width.
+inline index_t tile_chunk(index_t t, index_t t0, index_t T, index_t TQ, index_t width) {
+  return std::min(std::min(width, TQ - t % TQ), t0 + T - t);
+}
+
+template <class V> void wino_input(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
+                                   index_t T) {
+  const index_t TQ = (s.Q + 1) / 2;
+  for (index_t c = 0; c < Cg; ++c) {
+    const float* xc = x + c * s.H * s.W;
+    for (index_t t = t0; t < t0 + T;) {
+      const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
+      const index_t w0 = 2 * j - s.pad_w;
+      const bool interior = w0 >= 0 && w0 + 2 * (n - 1) + 3 < s.W;
+      const bool full = n == V::width && w0 + 2 * V::width + 2 < s.W;
+      V d[4][4];
+      for (index_t a = 0; a < 4; ++a) {
+        const index_t h = 2 * i - s.pad_h + a;
+        if (h < 0 || h >= s.H) {
+          for (auto& e : d[a]) e = V::zero();
+          continue;
+        }
+        const float* row = xc + h * s.W;
+        if (interior) {
+          for (index_t b = 0; b < 4; ++b) d[a][b] = window::load_taps<V>(row + w0 + b, 2, n, full);
+          continue;
+        }
+        float lanes[4][V::width] = {};
+        for (index_t l = 0; l < n; ++l)
+          for (index_t b = 0; b < 4; ++b) {
+            const index_t col = w0 + 2 * l + b;
+            if (col >= 0 && col < s.W) lanes[b][l] = row[col];
+          }
+        for (index_t b = 0; b < 4; ++b) d[a][b] = V::load(lanes[b]);
+      }
+      V r[4][4];  // B^T d, then (B^T d) B in place per row
+      for (index_t b = 0; b < 4; ++b) {
+        r[0][b] = d[0][b] - d[2][b];
+        r[1][b] = d[1][b] + d[2][b];
+        r[2][b] = d[2][b] - d[1][b];
+        r[3][b] = d[1][b] - d[3][b];
+      }
+      for (index_t u = 0; u < 4; ++u) {
+        const V e[4] = {r[u][0] - r[u][2], r[u][1] + r[u][2], r[u][2] - r[u][1], r[u][1] - r[u][3]};
+        for (index_t k = 0; k < 4; ++k) {
+          float* dst = v + ((u * 4 + k) * Cg + c) * T + (t - t0);
+          if (n == V::width) V::store(dst, e[k]); else V::store_n(dst, e[k], n);
+        }
+      }
+      t += n;
+    }
+  }
+}
+
+template <class V> void wino_output(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
+                                    index_t t0, index_t T) {
+  const index_t TQ = (s.Q + 1) / 2;
+  for (index_t k = 0; k < Kg; ++k) {
+    const V b = V::set1(bias ? bias[k] : 0.0f);
+    float* yk = y + k * s.P * s.Q;
+    for (index_t t = t0; t < t0 + T;) {
+      const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
+      V q[4][4];
+      for (index_t e = 0; e < 16; ++e) {
+        const float* src = m + (e * Kg + k) * T + (t - t0);
+        q[e / 4][e % 4] = n == V::width ? V::load(src) : V::load_n(src, n);
+      }
+      const index_t cols = std::min(2 * n, s.Q - 2 * j);
+      for (index_t u = 0; u < 2 && 2 * i + u < s.P; ++u) {
+        V a[4];  // row u of A^T q
+        for (index_t c = 0; c < 4; ++c) a[c] = u == 0 ? q[0][c] + q[1][c] + q[2][c] : q[1][c] - q[2][c] - q[3][c];
+        V lo, hi;
+        V::zip(a[0] + a[1] + a[2] + b, a[1] - a[2] - a[3] + b, lo, hi);
+        float* dst = yk + (2 * i + u) * s.Q + 2 * j;
+        if (cols >= V::width) V::store(dst, lo); else V::store_n(dst, lo, cols);
+        if (cols > V::width) V::store_n(dst + V::width, hi, cols - V::width);
+      }
+      t += n;
+    }
+  }
+}
+
 template <class V> void register_all(fl::ConvKernels& t) {
+  t.winograd_input = wino_input<V>;
+  t.winograd_output = wino_output<V>;
   t.depthwise_forward = depthwise_fwd<V>;
   t.depthwise_backward_weight = depthwise_bwd_w<V>;
   t.use_gemm = true;
