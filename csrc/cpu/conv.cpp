@@ -179,6 +179,15 @@ bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
   return k.depthwise_forward && s.groups == s.C && s.K == s.C;
 }
 
+// Winograd F(2x2, 3x3) for 3 x 3 stride-1 undilated layers with enough channels for the
+// transforms to pay (measured: below 8 channels im2col wins): 16 GEMMs of (K/G x C/G) by
+// (C/G x T tiles) replace one of (K/G x 9 C/G) by (9 C/G x 4 T outputs), 2.25x fewer
+// multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
+bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
+  return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
+         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8;
+}
+
 // Stride-1 backward-input as a forward convolution: dx[c, h] = sum_{k, r} dy[k, h + pad - r dil] w[k, c, r]
 // is a correlation of dy with the filters flipped and transposed to (C, K/G, R, S), with
 // padding dil (R - 1) - pad. It runs on im2col (a copy) instead of col2im (a scatter-add), or
@@ -187,14 +196,8 @@ bool backward_input_as_forward(float* dx, const float* dy, const float* w, const
   const index_t ph = s.dil_h * (s.R - 1) - s.pad_h, pw = s.dil_w * (s.S - 1) - s.pad_w;
   if (s.stride_h != 1 || s.stride_w != 1 || ph < 0 || pw < 0) return false;
   const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, rs = s.R * s.S;
-  std::vector<float> flipped(static_cast<size_t>(s.K * Cg * rs));
-  for (index_t g = 0; g < s.groups; ++g)
-    for (index_t k = 0; k < Kg; ++k)
-      for (index_t c = 0; c < Cg; ++c) {
-        const float* src = w + ((g * Kg + k) * Cg + c) * rs;
-        float* dst = flipped.data() + ((g * Cg + c) * Kg + k) * rs;
-        for (index_t i = 0; i < rs; ++i) dst[i] = src[rs - 1 - i];
-      }
+  // Its im2col has K/G R S rows where col2im has C/G R S: worth it when K is not much larger
+  // than C, or when the flipped convolution runs on Winograd or the depthwise kernel.
   Conv2dShape t = s;
   t.C = s.K;
   t.K = s.C;
@@ -204,17 +207,18 @@ bool backward_input_as_forward(float* dx, const float* dy, const float* w, const
   t.Q = s.W;
   t.pad_h = ph;
   t.pad_w = pw;
+  const ConvKernels& k = g_conv_kernels.current();
+  if (Kg > 2 * Cg && !winograd_applies(k, t) && !is_depthwise(k, t)) return false;
+  std::vector<float> flipped(static_cast<size_t>(s.K * Cg * rs));
+  for (index_t g = 0; g < s.groups; ++g)
+    for (index_t k = 0; k < Kg; ++k)
+      for (index_t c = 0; c < Cg; ++c) {
+        const float* src = w + ((g * Kg + k) * Cg + c) * rs;
+        float* dst = flipped.data() + ((g * Cg + c) * Kg + k) * rs;
+        for (index_t i = 0; i < rs; ++i) dst[i] = src[rs - 1 - i];
+      }
   conv2d_forward(dx, dy, flipped.data(), nullptr, t);
   return true;
-}
-
-// Winograd F(2x2, 3x3) for 3 x 3 stride-1 undilated layers with enough channels for the
-// transforms to pay (measured: below 8 channels im2col wins): 16 GEMMs of (K/G x C/G) by
-// (C/G x T tiles) replace one of (K/G x 9 C/G) by (9 C/G x 4 T outputs), 2.25x fewer
-// multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
-bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
-  return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8;
 }
 
 void winograd_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
