@@ -15,8 +15,8 @@ from helpers import assert_close, numeric_grad
 
 # (input shape, weight shape, stride, padding, dilation, groups). Covers: 1 x 1 (straight
 # GEMM), strided 1 x 1, 3 x 3 / 5 x 5 with padding, dilation, groups, depthwise (vector
-# kernel, strides 1 and 2), depthwise with a multiplier, odd sizes 1, 7, 59, several column
-# tiles (C = 80: crs = 720), one image (tasks fewer than threads) and many.
+# kernel, strides 1 and 2), depthwise with a multiplier, the direct and Winograd kernels,
+# several im2col column tiles, odd sizes 1, 7, 59, one image (tasks fewer than threads) and many.
 CASES = [
     ((2, 3, 7, 7), (4, 3, 1, 1), (1, 1), (0, 0), (1, 1), 1),
     ((2, 6, 9, 8), (4, 6, 1, 1), (2, 2), (0, 0), (1, 1), 1),
@@ -30,6 +30,10 @@ CASES = [
     ((1, 80, 17, 19), (6, 80, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     ((2, 2, 1, 1), (3, 2, 1, 1), (1, 1), (0, 0), (1, 1), 1),
     ((2, 3, 1, 59), (4, 3, 1, 7), (1, 3), (0, 3), (1, 1), 1),
+    # im2col over two column tiles (C R S = 1600: tiles of 640 columns, 729 outputs)
+    ((1, 64, 27, 27), (6, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1),
+    # direct kernel (stride 1, C R S <= 64): dilation, K not a multiple of the register tile, Q > 32
+    ((2, 2, 9, 45), (13, 2, 3, 5), (1, 1), (1, 3), (2, 1), 1),
     # Winograd F(2x2, 3x3): 3 x 3, stride 1, >= 8 channels per group; odd sizes, pads 0-2
     ((2, 8, 7, 9), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     ((1, 16, 59, 7), (12, 16, 3, 3), (1, 1), (0, 0), (1, 1), 1),

@@ -43,6 +43,14 @@ using WinogradInputFn = void (*)(float* v, const float* x, const Conv2dShape& s,
 using WinogradOutputFn = void (*)(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
                                   index_t t0, index_t T);
 
+// Direct convolution of one image (stride 1, groups 1) for small reductions C R S, where a
+// GEMM's K would be too short: xp holds the C input planes zero-padded, plane after plane
+// (`plane` floats apart, rows `ldx` floats apart, ldx >= Q rounded up to 32 plus
+// (S - 1) dil_w; P + (R - 1) dil_h rows), so that the output (p, q) reads
+// xp[c][p + r dil_h][q + t dil_w]; wt is the filter transposed to (C R S, K); y is K x P x Q.
+using ConvDirectFn = void (*)(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
+                              const float* bias, const Conv2dShape& s);
+
 struct ConvKernels {
   // The whole ops with plain loops (the reference); the scalar level runs only these.
   ConvForwardFn forward_ref;
@@ -54,6 +62,7 @@ struct ConvKernels {
   // Depthwise weight gradient of one plane pair (s.N = s.C = s.K = 1): dw (R x S) += the
   // products of dy (P x Q) and x (H x W). Null at the scalar level.
   ConvBackwardWeightFn depthwise_backward_weight;
+  ConvDirectFn direct_forward;  // null at the scalar level
   // Winograd transforms (vector kernels; null at the scalar level).
   WinogradInputFn winograd_input;
   WinogradOutputFn winograd_output;

@@ -87,6 +87,55 @@ template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float*
     for (index_t i = 0; i < taps; ++i) dw[i] += V::hsum(acc[i]);
 }
 
+// ---- direct convolution for small C R S (contract in cpu/conv.h) ----
+// Register tile: KB output channels x 2 vectors of output columns, 2 KB accumulators (16 of
+// 32 registers at KB = 8 on AVX-512; 12 of 16 at KB = 6 on AVX2, leaving room for the two
+// input vectors and a broadcast). Per tap: two unmasked loads from the padded copy, KB
+// broadcasts of wt[tap][k], 2 KB multiply-adds. The padded copy makes every load in bounds
+// and every lane beyond Q harmless (it is masked at the store).
+template <class V, int KB>
+void direct_block(float* y, const float* xp, index_t ldx, index_t plane, const float* wt, const float* bias,
+                  const Conv2dShape& s, index_t k0) {
+  const index_t pq = s.P * s.Q;
+  for (index_t p = 0; p < s.P; ++p)
+    for (index_t q = 0; q < s.Q; q += 2 * V::width) {
+      V acc[KB][2];
+      for (int kk = 0; kk < KB; ++kk) acc[kk][0] = acc[kk][1] = V::zero();
+      const float* wj = wt + k0;
+      for (index_t c = 0; c < s.C; ++c)
+        for (index_t r = 0; r < s.R; ++r) {
+          const float* row = xp + c * plane + (p + r * s.dil_h) * ldx + q;
+          for (index_t t = 0; t < s.S; ++t, wj += s.K) {
+            const V x0 = V::load(row + t * s.dil_w), x1 = V::load(row + t * s.dil_w + V::width);
+            for (int kk = 0; kk < KB; ++kk) {
+              const V wk = V::set1(wj[kk]);
+              acc[kk][0] = V::fmadd(wk, x0, acc[kk][0]);
+              acc[kk][1] = V::fmadd(wk, x1, acc[kk][1]);
+            }
+          }
+        }
+      const index_t n = std::min<index_t>(2 * V::width, s.Q - q);
+      for (int kk = 0; kk < KB; ++kk) {
+        const V b = V::set1(bias ? bias[k0 + kk] : 0.0f);
+        float* dst = y + (k0 + kk) * pq + p * s.Q + q;
+        if (n >= V::width) {
+          V::store(dst, acc[kk][0] + b);
+          V::store_n(dst + V::width, acc[kk][1] + b, n - V::width);
+        } else {
+          V::store_n(dst, acc[kk][0] + b, n);
+        }
+      }
+    }
+}
+
+template <class V> void direct_fwd(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
+                                   const float* bias, const Conv2dShape& s) {
+  constexpr int kb = V::width == 16 ? 8 : 6;
+  index_t k0 = 0;
+  for (; k0 + kb <= s.K; k0 += kb) direct_block<V, kb>(y, xp, ldx, plane, wt, bias, s, k0);
+  for (; k0 < s.K; ++k0) direct_block<V, 1>(y, xp, ldx, plane, wt, bias, s, k0);
+}
+
 // ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
 // Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
 // input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
@@ -178,6 +227,7 @@ template <class V> void wino_output(float* y, const float* m, const float* bias,
 }
 
 template <class V> void register_all(fl::ConvKernels& t) {
+  t.direct_forward = direct_fwd<V>;
   t.winograd_input = wino_input<V>;
   t.winograd_output = wino_output<V>;
   t.depthwise_forward = depthwise_fwd<V>;
