@@ -236,3 +236,13 @@ def test_demo_plot_without_matplotlib(monkeypatch, capsys, tmp_path):
 def test_demo_bad_arguments(capsys, args, msg):
     assert main(["demo", "cnn"] + args) == 2
     assert msg in capsys.readouterr().err
+
+
+def test_lenet5_train_bench_case():
+    from fastlayers._bench.train import cases
+    case = next(c for c in cases(quick=True) if "LeNet-5" in c.op)
+    # per sample: conv1 6*28*28*25 + conv2 16*10*10*150 + 400*120 + 120*84 + 84*10 multiply-adds
+    assert case.flops == 6.0 * 64 * (117600 + 240000 + 58920)
+    case.ours()
+    if case.torch is not None:
+        case.torch()
