@@ -87,14 +87,13 @@ def _lenet5_case(batch: int, seed: int = 0) -> Case:
     """LeNet-5 on 28x28 (ReLU, max pooling): conv 6@5x5 pad 2, pool, conv 16@5x5, pool, 120, 84, 10."""
     import fastlayers
     from ..models import CNN
-    from ..models.cnn import _torch_sequential
 
     fastlayers.manual_seed(seed)
     r = rng(seed)
     x = r.random((batch, 1, 28, 28), dtype=np.float32)
     y = r.integers(0, 10, batch)
     model = CNN(1, 10, 28, channels=(6, 16), kernel_size=5, padding=(2, 0), hidden=(120, 84))
-    ours, theirs, flops = _step_pair(model, lambda torch: _torch_sequential(torch, model), x, y)
+    ours, theirs, flops = _step_pair(model, lambda torch: model.to_torch(), x, y)
     return Case("train", "train step LeNet-5 28x28", f"batch {batch}, Adam", ours, None, theirs, flops=flops,
                 note="forward + cross-entropy + backward + Adam")
 

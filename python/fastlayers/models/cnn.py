@@ -51,7 +51,9 @@ def _paddings(padding, n: int, kernel: tuple) -> list:
 
 
 class CNN(Sequential):
-    """LeNet-style classifier over (N, in_channels, H, W) images; input_size is H (int) or (H, W)."""
+    """LeNet-style classifier over (N, in_channels, H, W) images. input_size: H or (H, W);
+    kernel_size: k or (kh, kw); padding: 'same' (odd kernels), 'valid' or an int, or a tuple of
+    those with one entry per conv stage; pool: 'max', 'avg' or 'none' (2x2, stride 2)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 10, input_size=28, channels=(6, 16),
                  kernel_size=5, padding="same", pool: str = "max", activation: str = "relu",
@@ -117,6 +119,7 @@ class CNN(Sequential):
 
 
 def _torch_sequential(torch, model: Sequential):
+    """torch.nn.Sequential mirroring the layer kinds and settings CNN builds, with model's state."""
     tnn, layers = torch.nn, []
     for m in model:
         name = type(m).__name__
