@@ -195,7 +195,7 @@ def test_bad_input():
 
 def test_demo_training_reaches_97():
     pytest.importorskip("sklearn")
-    res = demo_cnn.train_digits(seed=1, epochs=8, progress=False)
+    res = demo_cnn.train_digits(seed=1, epochs=6, progress=False)  # 98.3-99.7% over seeds 0-9
     assert res["test_acc"] >= 0.97, res["test_acc"]
     assert res["X_test"].shape == (len(res["y_test"]), 1, 8, 8) and len(res["y_test"]) == 360 - 1
     cm = demo_cnn.confusion_matrix(res["y_test"], res["pred"], 10)
