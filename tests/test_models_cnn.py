@@ -232,7 +232,8 @@ def test_demo_plot_without_matplotlib(monkeypatch, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("args,msg", [(["--channels", "8,x"], "--channels"), (["--channels", ""], "--channels"),
-                                      (["--kernel-size", "4"], "odd kernel_size")])
+                                      (["--kernel-size", "4"], "odd kernel_size"), (["--epochs", "0"], "--epochs"),
+                                      (["--batch-size", "-1"], "--batch-size"), (["--dropout", "1.5"], "dropout")])
 def test_demo_bad_arguments(capsys, args, msg):
     assert main(["demo", "cnn"] + args) == 2
     assert msg in capsys.readouterr().err

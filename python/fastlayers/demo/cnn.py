@@ -25,7 +25,7 @@ def _ints(text: str, name: str) -> tuple:
 def add_arguments(p) -> None:
     from ..models.cnn import CONV_ACTIVATIONS, POOLS
     d = DEFAULTS
-    p.add_argument("--epochs", type=int, default=d["epochs"])
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="training epochs (default %(default)s)")
     p.add_argument("--channels", default=",".join(map(str, d["channels"])),
                    help="output channels of each conv stage, comma-separated (default %(default)s)")
     p.add_argument("--kernel-size", type=int, default=d["kernel_size"], help="odd; 'same' padding (default 3)")
@@ -138,6 +138,9 @@ def run(args) -> int:
                    batch_norm=args.batch_norm, dropout=args.dropout, lr=args.lr, batch_size=args.batch_size)
         if not cfg["channels"]:
             raise ValueError("--channels: expected at least one conv stage")
+        for flag in ("epochs", "batch_size"):
+            if cfg[flag] < 1:
+                raise ValueError(f"--{flag.replace('_', '-')}: expected a positive integer, got {cfg[flag]}")
         print(f"dataset digits: 8x8 images, 10 classes; CNN channels {cfg['channels']}, "
               f"{cfg['kernel_size']}x{cfg['kernel_size']} kernels, {cfg['pool']} pool, {cfg['activation']}, "
               f"batch norm {'on' if cfg['batch_norm'] else 'off'}, hidden {cfg['hidden']}; Adam lr {cfg['lr']}, "
