@@ -1,5 +1,5 @@
-"""pytest-benchmark: one training step (forward + cross-entropy + backward + Adam) of an MLP,
-fastlayers and PyTorch CPU on the same weights and batch (cases from fastlayers._bench.train).
+"""pytest-benchmark: one training step (forward + cross-entropy + backward + Adam) of an MLP and of
+LeNet-5, fastlayers and PyTorch CPU on the same weights and batch (cases from fastlayers._bench.train).
 
     python -m pytest bench/bench_train.py --benchmark-only
 """

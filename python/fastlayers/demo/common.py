@@ -21,6 +21,14 @@ def have_matplotlib() -> bool:
     return True
 
 
+def plot_unavailable(path) -> bool:
+    """True (after printing the install hint to stderr) when a plot was asked for without matplotlib."""
+    if path and not have_matplotlib():
+        print(f"--plot needs matplotlib, which is not installed: {PLOT_HINT}", file=sys.stderr)
+        return True
+    return False
+
+
 class ProgressBar:
     """One line per epoch: redrawn in place on a terminal, printed every ~10% of epochs otherwise."""
 
