@@ -9,6 +9,7 @@ import importlib
 
 DEMOS = {
     "mlp": "fastlayers.demo.mlp",
+    "cnn": "fastlayers.demo.cnn",
 }
 
 
