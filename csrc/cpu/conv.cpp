@@ -3,7 +3,7 @@
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
 //   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
 //     or over channels (backward-weight).
-//   - 3 x 3, stride 1: Winograd F(2x2, 3x3) (winograd_forward below).
+//   - 3 x 3, stride 1: Winograd F(2x2, 3x3), forward and weight gradient.
 //   - stride 1, short reductions (C R S <= 64): a direct kernel on a zero-padded copy.
 //   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
 //   - everything else: im2col of one image, one group and one tile of output columns into a
@@ -297,6 +297,56 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
       [](const float*) {});
 }
 
+// Winograd weight gradient (same layers as winograd_forward): y = A^T (U . V) A is linear in
+// U, so dU[e] = sum over tiles of (A dy A^T)[e] V[e] (16 GEMMs per block, accumulated), and
+// dw = G^T dU G. Per-thread dU copies are summed at the end.
+void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, const float* x,
+                              const Conv2dShape& s) {
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, hw = s.H * s.W, pq = s.P * s.Q;
+  const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2), usize = s.groups * 16 * Kg * Cg;
+  const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
+  const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks, tasks = s.N * per_image;
+  std::vector<float> dU(static_cast<size_t>(usize), 0.0f);
+  std::mutex sum_lock;
+  GemmOptions opt;
+  opt.trans_b = true;
+  opt.beta = 1.0f;
+  run_tasks(
+      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize,
+      [&](index_t task, float* buf, float* part) {
+        const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
+        const index_t tb = std::min(T, tiles - t0);
+        float* v = buf;
+        float* g = buf + 16 * Cg * tb;
+        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_grad_output(g, dy + (n * s.K + grp * Kg) * pq, s, Kg, t0, tb);
+        sgemm_batched(16, part + grp * 16 * Kg * Cg, Cg, Kg * Cg, g, tb, Kg * tb, v, tb, Cg * tb, {Kg, Cg, tb},
+                      opt);
+      },
+      [&](const float* part) {
+        std::lock_guard<std::mutex> hold(sum_lock);
+        for (index_t i = 0; i < usize; ++i) dU[i] += part[i];
+      });
+  // dw = G^T dU G, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+  for (index_t kk = 0; kk < s.K; ++kk)
+    for (index_t c = 0; c < Cg; ++c) {
+      const index_t grp = kk / Kg, kl = kk % Kg;
+      float d[4][4], z[3][4];
+      for (index_t e = 0; e < 16; ++e) d[e / 4][e % 4] = dU[((grp * 16 + e) * Kg + kl) * Cg + c];
+      for (index_t v = 0; v < 4; ++v) {
+        z[0][v] = d[0][v] + 0.5f * (d[1][v] + d[2][v]);
+        z[1][v] = 0.5f * (d[1][v] - d[2][v]);
+        z[2][v] = 0.5f * (d[1][v] + d[2][v]) + d[3][v];
+      }
+      float* out = dw + (kk * Cg + c) * 9;
+      for (index_t r = 0; r < 3; ++r) {
+        out[r * 3 + 0] = z[r][0] + 0.5f * (z[r][1] + z[r][2]);
+        out[r * 3 + 1] = 0.5f * (z[r][1] - z[r][2]);
+        out[r * 3 + 2] = 0.5f * (z[r][1] + z[r][2]) + z[r][3];
+      }
+    }
+}
+
 // Direct convolution (cpu/conv.h, ConvDirectFn) for stride-1, ungrouped layers whose
 // reduction C R S is short (a first layer on 1 or 3 channels): there a GEMM spends more on
 // its C tiles than on its C R S-long dot products. 1 x 1 layers stay on GEMM. Measured on (64, 1, 28, 28) with 32 5x5
@@ -453,6 +503,7 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
     });
     return;
   }
+  if (winograd_applies(k, s)) return winograd_backward_weight(k, dw, dy, x, s);
   const Geometry g = geometry(s);
   const index_t per_block = s.groups * g.tiles, tasks = g.image_blocks * per_block, cols_max = g.nb * g.tile;
   // Per-thread copies of dW, summed at the end, whenever run_tasks may run tasks in parallel
