@@ -30,6 +30,9 @@ CASES = [
     ((1, 80, 17, 19), (6, 80, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     ((2, 2, 1, 1), (3, 2, 1, 1), (1, 1), (0, 0), (1, 1), 1),
     ((2, 3, 1, 59), (4, 3, 1, 7), (1, 3), (0, 3), (1, 1), 1),
+    # small images side by side in one GEMM (blocks of 3 and 2 images)
+    ((5, 8, 6, 7), (6, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((5, 6, 9, 8), (4, 6, 1, 1), (2, 2), (0, 0), (1, 1), 1),
     # im2col over two column tiles (C R S = 1600: tiles of 640 columns, 729 outputs)
     ((1, 64, 27, 27), (6, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1),
     # direct kernel (stride 1, C R S <= 64): dilation, K not a multiple of the register tile, Q > 32
