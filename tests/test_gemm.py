@@ -70,6 +70,64 @@ def test_matmul_exact_across_k_blocks_and_threads(isa, rng, trans_a, trans_b):
             fastlayers.set_num_threads(before)
 
 
+def _path_shapes(bs):
+    """(m, n, k, trans_b, expected path) crossing MC, NC, KC and the direct-path bounds."""
+    mr, nr, mc, kc, nc = bs["mr"], bs["nr"], bs["mc"], bs["kc"], bs["nc"]
+    return [
+        (2 * mc + mr + 1, 2 * nr + 3, kc + 9, False, "packed"),   # two MC blocks + an edge, two K blocks
+        (2 * mc + 1, 2 * nr + 3, 65536 // (2 * mc) + 1, False, "packed"),  # A past the direct bound
+        (2 * mr + 1, nc + 17, kc + 5, True, "packed"),            # two NC blocks; trans_b packs past 8 rows
+        (3 * mr + 1, nr + 5, 4100, False, "packed"),              # K past the direct bound
+        (2 * mc + 1, 2 * nr, 300, False, "direct"),               # few B slivers: direct
+        (40, 4 * nr + 1, 300, False, "direct"),                   # A rows fit L2: direct
+    ]
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_matmul_exact_on_both_paths(isa, rng, trans_a):
+    if isa == "scalar":
+        pytest.skip("the reference has no packing or direct path")
+    for m, n, k, trans_b, path in _path_shapes(blocks()):
+        assert _core.gemm_path(m, n, k, trans_a, trans_b) == path, (m, n, k, trans_b)
+        a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+        got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
+        np.testing.assert_array_equal(got, a @ b, err_msg=f"{isa} {path} m={m} n={n} k={k} tb={trans_b}")
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
+    """Past ~800^3 multiply-adds the threads take blocks from a shared counter (several per thread)."""
+    if isa == "scalar":
+        pytest.skip("a 2^29 multiply-add product is slow on the reference")
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(threads)
+    try:
+        a, b = ints(rng, (1031, 520), -2, 3), ints(rng, (520, 1013), -2, 3)
+        np.testing.assert_array_equal(F.matmul(a, b), a @ b)
+        np.testing.assert_array_equal(F.matmul(a, stored(b, True), trans_b=True), a @ b)
+    finally:
+        fastlayers.set_num_threads(before)
+
+
+def test_matmul_exact_dot_path(isa, rng):
+    """A B^T with few rows of A (linear on a small batch) reads B in place along K."""
+    for m, n, k in itertools.product([1, 2, 3, 4, 5, 8, 9], [1, 3, 4, 5, 17, 33], [1, 7, 16, 17, 100]):
+        if isa != "scalar" and m <= 8:
+            assert _core.gemm_path(m, n, k, False, True) == "dot"
+        a, b = ints(rng, (m, k)), ints(rng, (n, k))
+        np.testing.assert_array_equal(F.matmul(a, b, trans_b=True), a @ b.T, err_msg=f"{isa} m={m} n={n} k={k}")
+        bias = ints(rng, (n,))
+        np.testing.assert_array_equal(F.linear(a, b, bias, "relu"), np.maximum(a @ b.T + bias, 0))
+    c = ints(rng, (3, 40))
+    out = c.copy()
+    a, b = ints(rng, (3, 50)), ints(rng, (40, 50))
+    F.matmul(a, b, trans_b=True, alpha=2.0, beta=-1.0, out=out)
+    np.testing.assert_array_equal(out, 2 * (a @ b.T) - c)
+    if isa != "scalar":
+        assert _core.gemm_path(8, 512, 784, False, True) == "dot"
+        assert _core.gemm_path(9, 512, 784, False, True) == "packed"
+
+
 @pytest.mark.parametrize("m,n,k", [(13, 21, 19), (129, 97, 300)])
 def test_matmul_alpha_beta(isa, rng, m, n, k):
     a, b, c = ints(rng, (m, k)), ints(rng, (k, n)), ints(rng, (m, n))
@@ -97,7 +155,8 @@ def test_matmul_nan_and_inf_propagate(isa, rng):
 
 @pytest.mark.parametrize("shape_a,shape_b", [((4, 6, 5), (5, 7)), ((4, 6, 5), (1, 5, 7)), ((6, 5), (3, 5, 7)),
                                              ((1, 6, 5), (3, 5, 7)), ((3, 6, 5), (3, 5, 7)),
-                                             ((5, 70, 90), (90, 60)), ((2, 200, 130), (2, 130, 150))])
+                                             ((5, 70, 90), (90, 60)), ((2, 200, 130), (2, 130, 150)),
+                                             ((3, 200, 130), (130, 150)), ((9, 33, 17), (9, 17, 40))])
 @pytest.mark.parametrize("trans_a,trans_b", TRANS)
 def test_matmul_batched_broadcast(isa, rng, shape_a, shape_b, trans_a, trans_b):
     a, b = ints(rng, shape_a), ints(rng, shape_b)
@@ -220,6 +279,16 @@ def test_linear_shapes_and_out(isa, rng):
     # in_features == 0: the output is the bias, through the activation
     np.testing.assert_array_equal(F.linear(np.ones((3, 0), np.float32), np.ones((2, 0), np.float32),
                                            np.array([-1, 2], np.float32), "relu"), [[0, 2]] * 3)
+
+
+def test_linear_fortran_order_weight(isa, rng):
+    """A weight that is the transpose of an (in, out) array is read in place (trans_b off)."""
+    x, wt, bias = ints(rng, (70, 33)), ints(rng, (33, 130)), ints(rng, (130,))
+    w = wt.T  # (out, in), Fortran order
+    assert w.flags.f_contiguous and not w.flags.c_contiguous
+    np.testing.assert_array_equal(F.linear(x, w, bias, "relu"), np.maximum(x @ wt + bias, 0))
+    with pytest.raises(ValueError, match=r"\(130, 33\)"):
+        F.linear(ints(rng, (4, 34)), w)
 
 
 def test_linear_relu_keeps_nan(isa):

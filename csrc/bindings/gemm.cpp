@@ -107,6 +107,12 @@ void init_gemm(py::module_& m) {
     }
     return out;
   });
+  m.def("gemm_path", [](index_t M, index_t N, index_t K, bool trans_a, bool trans_b) {
+    GemmOptions opt;
+    opt.trans_a = trans_a;
+    opt.trans_b = trans_b;
+    return std::string(sgemm_path({M, N, K}, opt));
+  });
   m.def("gemm_block_sizes", [] {
     const GemmKernels& t = g_gemm_kernels.current();
     py::dict d;

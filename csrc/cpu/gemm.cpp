@@ -1,7 +1,7 @@
 // SGEMM driver: threads, cache blocking, packing and edges around the current ISA's
 // micro-kernel (cpu/gemm.h states the contracts).
 //
-// Threads: C is cut into a tm x tn grid of blocks, one per thread, aligned to the micro-tile;
+// Threads: C is cut into a tm x tn grid of blocks, one per thread, along MR rows and 16 columns;
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
@@ -9,14 +9,21 @@
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
-// kc x NR sliver of B in L1. Small products skip packing (the direct path) when B's rows are
-// contiguous: the micro-kernel then reads A and B in place.
+// kc x NR sliver of B in L1 (or L2 for the AVX-512 KC). K is cut into equal blocks.
+// Direct path (use_direct): when B's rows are contiguous and A's rows and a K x NR sliver of B
+// fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
+// Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
+// along K on the operands in place, reading B once per 4 rows of A.
+// Fused epilogue: alpha, beta, bias and relu in the micro-kernel's store; other activations on
+// the finished tile's rows through the activation table (tile_activation).
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
+#include "core/check.h"
 #include "core/parallel.h"
 
 namespace fl {
@@ -25,10 +32,23 @@ KernelTables<GemmKernels> g_gemm_kernels;
 
 namespace {
 
-// Below these many multiply-adds the direct path beats packing (measured on Zen 4; see
-// bench/bench_gemm.py), and one more thread costs more than it saves.
+// Below kDirectMacs multiply-adds the direct path beats packing whatever the shape. A thread
+// gets at least kMacsPerThread: waking the second core and joining it cost about 2.5 us on the
+// 2-core VM, so a second thread paid from about 90^3 (square 80: 4.5 us on one thread, 5.2 on
+// two; square 96: 7.2 and 5.9).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
-constexpr index_t kMacsPerThread = 48 * 48 * 48;
+constexpr index_t kMacsPerThread = 360 * 1024;
+// The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
+// and the rows of A it re-reads for every sliver should too (256 KiB).
+constexpr index_t kDirectMaxK = 4096;
+constexpr index_t kDirectMaxA = 64 * 1024;
+// A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
+// linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
+constexpr index_t kDotMaxM = 8;
+// From this many multiply-adds (~800^3) a product is cut into kBlocksPerThread blocks per thread,
+// scheduled dynamically: the packing the extra blocks repeat costs under 3% there.
+constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
+constexpr index_t kBlocksPerThread = 4;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -60,6 +80,8 @@ class PackBuffer {
 thread_local PackBuffer t_pack_a, t_pack_b;
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+// Multiply-adds of a product (K = 0 counts as 1 for the C update), in double: no overflow.
+double mac_count(GemmShape s) { return double(s.M) * double(s.N) * double(std::max<index_t>(s.K, 1)); }
 
 // One product (or a block of one): pointers already offset to the block's first row/column.
 struct Problem {
@@ -105,8 +127,11 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t rs_a = o.trans_a ? 1 : p.lda, cs_a = o.trans_a ? p.lda : 1;
   GemmTileEpilogue ep = tile_epilogue(p, true, true);
-  for (index_t j = 0; j < p.s.N; j += t.nr) {
-    const index_t nr = std::min(t.nr, p.s.N - j);
+  // Column slivers of near-equal whole vectors (N = 64 on AVX-512: 32 + 32, not 48 + 16): a narrow
+  // sliver has too few accumulators per broadcast to run at the FMA rate.
+  const index_t vecs = (p.s.N + t.vw - 1) / t.vw, slivers = (p.s.N + t.nr - 1) / t.nr;
+  for (index_t s = 0, j = 0; s < slivers; ++s) {
+    const index_t nr = std::min(p.s.N - j, (vecs * (s + 1) / slivers - vecs * s / slivers) * t.vw);
     ep.bias_col = p.bias_col ? p.bias_col + j : nullptr;
     for (index_t i = 0; i < p.s.M; i += t.mr) {
       const index_t mr = std::min(t.mr, p.s.M - i);
@@ -115,6 +140,7 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
       t.ukernel(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
       tile_activation(p, c, mr, nr);
     }
+    j += nr;
   }
 }
 
@@ -130,6 +156,13 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = t_pack_b.get(kc_max * nc_max);
   float* ap = t_pack_a.get(kc_max * mc_max);
+  if (!ap || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
+    GemmOptions o2 = o;
+    o2.ep.bias_mode = p.bias_col ? GemmBias::per_col : p.bias_row ? GemmBias::per_row : GemmBias::none;
+    o2.ep.bias = p.bias_col ? p.bias_col : p.bias_row;
+    t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
+    return;
+  }
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
@@ -156,11 +189,48 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   }
 }
 
+// Whether a (thread's block of a) product skips packing. The direct path runs column slivers
+// of B (K x NR, rows ldb apart) against every row panel of A read in place, so it needs B's rows
+// contiguous (!trans_b), the sliver in L2 (K bounded) and A re-read from L2 once per sliver
+// (M * K small, or few slivers). Within those bounds it ran 3-50% faster than packing on the
+// 2-core VM (e.g. 32x1024x256 68 vs 87 us, 16x4096x512 266 vs 471 us); with A past L2 it lost
+// up to 40% (2048^3).
+bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  if (o.trans_b || s.K > kDirectMaxK) return false;
+  return mac_count(s) <= kDirectMacs || s.M * s.K <= kDirectMaxA || s.N <= 2 * t.nr;
+}
+
+// The dot path (A B^T, both contiguous along K) for a few rows of A, where packing B would cost
+// more than the product: it reads B once per dot_rows rows of A, in place.
+bool use_dot(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+  return t.dot && o.trans_b && !o.trans_a && s.M <= kDotMaxM && s.K > 0;
+}
+
+// Threads split N (B's rows) in groups of 16; each runs all rows of A against its columns.
+void gemm_dot(const GemmKernels& t, const Problem& p, index_t nt) {
+  const GemmShape s = p.s;
+  auto body = [&](index_t g0, index_t g1) {
+    const index_t j0 = g0 * kSplitN, j1 = std::min(s.N, g1 * kSplitN);
+    GemmTileEpilogue ep = tile_epilogue(p, true, true);
+    ep.bias_col = p.bias_col ? p.bias_col + j0 : nullptr;
+    for (index_t i = 0; i < s.M; i += t.dot_rows) {
+      const index_t m = std::min(t.dot_rows, s.M - i);
+      ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
+      float* c = p.c + i * p.ldc + j0;
+      t.dot(m, j1 - j0, s.K, p.a + i * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb, c, p.ldc, ep);
+      tile_activation(p, c, m, j1 - j0);
+    }
+  };
+  const index_t groups = (s.N + kSplitN - 1) / kSplitN;
+  if (nt <= 1) body(0, groups);
+  else parallel_for(0, groups, std::max<index_t>(1, groups / nt), body);
+}
+
 struct Grid {
   index_t tm, tn;
 };
 
-// The thread grid for nt threads (see the file comment).
+// The grid of nt blocks (see the file comment); tm * tn < nt when no grid of nt fits.
 Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   Grid best{1, 1};
@@ -185,15 +255,23 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
 
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
-  const bool direct = !p.opt->trans_b && s.M * s.N * s.K <= kDirectMacs;
-  const index_t macs = s.M * s.N * std::max<index_t>(s.K, 1);
-  index_t nt = std::min<index_t>(get_num_threads(), std::max<index_t>(1, macs / kMacsPerThread));
+  const double macs = mac_count(s);
+  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
+  if (use_dot(t, *p.opt, s)) {
+    gemm_dot(t, p, nt);
+    return;
+  }
+  const bool direct = use_direct(t, *p.opt, s);
+  // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
+  // counter: when another process holds a core, the other threads take over its blocks.
+  index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
+  Grid g = choose_grid(t, s, nblocks, !direct);
+  if (g.tm * g.tn != nblocks) g = choose_grid(t, s, nblocks = nt, !direct);
   // Fall back to fewer threads when the tile grid cannot give each one a block.
-  Grid g = choose_grid(t, s, nt, !direct);
-  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, nblocks = --nt, !direct);
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
@@ -201,14 +279,21 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
     if (i0 >= i1 || j0 >= j1) return;
     const Problem q = sub_problem(p, i0, i1, j0, j1);
-    if (direct) gemm_direct(t, q); else gemm_packed(t, q);
+    if (use_direct(t, *p.opt, q.s)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
     run_block(0);
     return;
   }
-  parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-    for (index_t id = lo; id < hi; ++id) run_block(id);
+  if (nblocks == nt) {
+    parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
+      for (index_t id = lo; id < hi; ++id) run_block(id);
+    });
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(0, nt, 1, [&](index_t, index_t) {
+    for (index_t id = next.fetch_add(1); id < nblocks; id = next.fetch_add(1)) run_block(id);
   });
 }
 
@@ -222,8 +307,18 @@ Problem make_problem(float* c, index_t ldc, const float* a, index_t lda, const f
 
 }  // namespace
 
-void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
-           const GemmOptions& opt) {
+namespace {
+void check_args(index_t ldc, index_t lda, index_t ldb, GemmShape s, const GemmOptions& opt) {
+  FL_CHECK_ARG(s.M >= 0 && s.N >= 0 && s.K >= 0, "sgemm: negative shape M=", s.M, " N=", s.N, " K=", s.K);
+  const index_t need_a = opt.trans_a ? s.M : s.K, need_b = opt.trans_b ? s.K : s.N;
+  FL_CHECK_ARG(lda >= need_a, "sgemm: lda=", lda, " < ", need_a);
+  FL_CHECK_ARG(ldb >= need_b, "sgemm: ldb=", ldb, " < ", need_b);
+  FL_CHECK_ARG(ldc >= s.N, "sgemm: ldc=", ldc, " < N=", s.N);
+  FL_CHECK_ARG(opt.ep.bias_mode == GemmBias::none || opt.ep.bias, "sgemm: bias_mode set without a bias");
+}
+
+void sgemm_unchecked(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+                     const GemmOptions& opt) {
   if (s.M <= 0 || s.N <= 0) return;
   const GemmKernels& t = g_gemm_kernels.current();
   if (!t.ukernel) {
@@ -232,21 +327,41 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   }
   run_problem(t, make_problem(c, ldc, a, lda, b, ldb, s, opt));
 }
+}  // namespace
+
+void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
+           const GemmOptions& opt) {
+  check_args(ldc, lda, ldb, s, opt);
+  sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
+}
+
+const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
+  const GemmKernels& t = g_gemm_kernels.current();
+  if (!t.ukernel) return "reference";
+  if (use_dot(t, opt, s)) return "dot";
+  return use_direct(t, opt, s) ? "direct" : "packed";
+}
 
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt) {
+  check_args(ldc, lda, ldb, s, opt);
+  FL_CHECK_ARG(batch >= 0 && stride_a >= 0 && stride_b >= 0 && stride_c >= 0, "sgemm_batched: negative batch or stride");
   if (batch <= 0 || s.M <= 0 || s.N <= 0) return;
-  const index_t macs = s.M * s.N * std::max<index_t>(s.K, 1);
+  const double macs = mac_count(s);
   auto one = [&](index_t t) {
-    sgemm(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
+    sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
   };
-  if (macs >= kMacsPerThread * get_num_threads()) {  // each product fills the threads by itself
+  // Threads over the batch (each product serial inside the parallel region: one fork for the
+  // whole batch) when products are small or the batch splits evenly; otherwise threads inside
+  // each product.
+  const index_t nt = get_num_threads();
+  const bool small = macs < double(kMacsPerThread) * nt;
+  if (batch == 1 || nt == 1 || !(small || batch % nt == 0 || batch >= 4 * nt)) {
     for (index_t t = 0; t < batch; ++t) one(t);
     return;
   }
-  // Small products: threads over the batch; sgemm runs serially inside the parallel region.
-  const index_t grain = std::max<index_t>(1, kMacsPerThread / macs);
+  const index_t grain = small ? std::max<index_t>(1, static_cast<index_t>(kMacsPerThread / macs)) : 1;
   parallel_for(0, batch, grain, [&](index_t lo, index_t hi) {
     for (index_t t = lo; t < hi; ++t) one(t);
   });

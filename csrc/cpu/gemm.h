@@ -2,7 +2,8 @@
 // epilogue (bias per column or per row, then an activation), on row-major matrices.
 // The driver (gemm.cpp) follows Goto/BLIS: pack panels of A and B into aligned per-thread
 // buffers, block for the caches (MC, KC, NC from the table), and call a register-blocked
-// micro-kernel per MR x NR tile; small products take a direct path without packing.
+// micro-kernel per MR x NR tile. Products whose operands fit the caches as they are take a
+// direct path without packing, and A B^T with a few rows of A a dot-product path.
 //
 // Legend: C is M x N, op(A) is M x K, op(B) is K x N (core/tensor.h).
 //   A not transposed: a(i, k) = A[i * lda + k]      transposed: a(i, k) = A[k * lda + i]
@@ -74,6 +75,11 @@ using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* 
 using GemmPackAFn = void (*)(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc);
 // Packs op(B)[0:kc, 0:nc] into ceil(nc / NR) panels of kc x NR: b(p, r*NR + j) at p * NR + j.
 using GemmPackBFn = void (*)(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc);
+// The dot path for A B^T with few rows of A (cpu/ukernels/gemm_impl.h): C[0:m, 0:n] for
+// m <= GemmKernels::dot_rows, a(i, p) = a[i * lda + p], b(p, j) = b[j * ldb + p] (both
+// contiguous along K); alpha, beta, bias and relu as a micro-kernel's epilogue (ep.last set).
+using GemmDotFn = void (*)(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b,
+                           index_t ldb, float* c, index_t ldc, const GemmTileEpilogue& ep);
 // The whole product with plain loops (the reference; the scalar level runs it).
 using SgemmFn = void (*)(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb,
                          GemmShape s, const GemmOptions& opt);
@@ -83,7 +89,10 @@ struct GemmKernels {
   GemmUkernelFn ukernel;    // null at the scalar level: the driver then runs `reference`
   GemmPackAFn pack_a;
   GemmPackBFn pack_b;
+  GemmDotFn dot;            // null at the scalar level
+  index_t dot_rows;
   index_t mr, nr;           // micro-tile
+  index_t vw;               // floats per vector: tiles narrower than NR come in steps of vw
   index_t mc, kc, nc;       // cache blocks: A block mc x kc in L2, B panel kc x nc in L3, kc x nr in L1
 };
 
@@ -106,5 +115,10 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt = {});
+
+// How sgemm would run a product on one thread at the current ISA level: "reference", "dot"
+// (A B^T with few rows), "direct" (micro-kernel on the operands in place) or "packed" (Goto
+// loops). For tests and benchmarks.
+const char* sgemm_path(GemmShape s, const GemmOptions& opt);
 
 }  // namespace fl

@@ -51,7 +51,9 @@ void register_gemm_ref(GemmKernels& t) {
   t.ukernel = nullptr;
   t.pack_a = nullptr;
   t.pack_b = nullptr;
-  t.mr = t.nr = 1;
+  t.dot = nullptr;
+  t.dot_rows = 0;
+  t.mr = t.nr = t.vw = 1;
   t.mc = t.kc = t.nc = 0;
 }
 

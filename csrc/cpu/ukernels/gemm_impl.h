@@ -5,9 +5,9 @@
 //
 // A tile keeps ROWS x NV vectors of C in registers (ROWS <= MR, NV <= NR / W). Each k step
 // loads NV vectors of one B row and broadcasts ROWS values of one A column, then issues
-// ROWS * NV independent FMAs: enough chains to cover the FMA latency (4 cycles x 2 pipes on
-// Zen 4) as long as ROWS * NV >= 8 ymm or 4 zmm accumulators. Edge tiles run the instantiation
-// with exactly the rows and vectors they need; the last vector of a row is masked.
+// ROWS * NV independent FMAs: full tiles have 12 (AVX2) or 24 (AVX-512) chains, more than the
+// 8 that hide a 4-cycle FMA latency on two FMA pipes. Edge tiles run the instantiation with
+// exactly the rows and vectors they need; the last vector of a row is masked.
 #pragma once
 #include <array>
 #include <utility>
@@ -31,15 +31,20 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
   for (int i = 0; i < ROWS; ++i) __builtin_prefetch(c + i * ldc, 1, 3);
   V acc[ROWS][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
   for (index_t p = 0; p < kc; ++p) {
     V bv[NV];
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
     if (kPacked) __builtin_prefetch(b + 8 * NR, 0, 3);
+#pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
       const V av = V::set1(a[i * ra]);
+#pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = V::fmadd(av, bv[j], acc[i][j]);
     }
     a += ca;
@@ -47,8 +52,12 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   }
   const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta);
   const bool partial = tail < W;
+  // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
+  // the stack and may store to it in the k loop).
+#pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i) {
     float* ci = c + i * ldc;
+#pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       const bool masked = partial && j == NV - 1;
       V r = acc[i][j] * alpha;
@@ -157,14 +166,77 @@ void pack_b(float* dst, const float* b, index_t ldb, bool trans, index_t kc, ind
   }
 }
 
+// GemmDotFn: C = alpha * A B^T (+ epilogue) with both operands contiguous along K, for a few
+// rows of A (m <= kDotRows): vector accumulators run along K for kDotRows x 4 (row, column)
+// pairs, reduced horizontally at the end. The K tail is a masked load; a column group past n
+// re-reads column n - 1 and is not stored.
+constexpr int kDotRows = 4;
+
+template <class V, int R>
+void dot_rows(index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb, float* c,
+              index_t ldc, const fl::GemmTileEpilogue& ep) {
+  constexpr int W = V::width, CB = 4;
+  const index_t kt = k % W, kv = k - kt;
+  for (index_t j0 = 0; j0 < n; j0 += CB) {
+    const float* bj[CB];
+#pragma GCC unroll 4
+    for (int q = 0; q < CB; ++q) bj[q] = b + (j0 + q < n ? j0 + q : n - 1) * ldb;
+    V acc[R][CB];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < CB; ++q) acc[i][q] = V::zero();
+    auto step = [&](index_t p, bool tail) {
+      V bv[CB];
+#pragma GCC unroll 4
+      for (int q = 0; q < CB; ++q) bv[q] = tail ? V::load_n(bj[q] + p, kt) : V::load(bj[q] + p);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        const V av = tail ? V::load_n(a + i * lda + p, kt) : V::load(a + i * lda + p);
+#pragma GCC unroll 4
+        for (int q = 0; q < CB; ++q) acc[i][q] = V::fmadd(av, bv[q], acc[i][q]);
+      }
+    };
+    for (index_t p = 0; p < kv; p += W) step(p, false);
+    if (kt) step(kv, true);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i)
+#pragma GCC unroll 4
+      for (int q = 0; q < CB; ++q) {
+        if (j0 + q >= n) break;
+        float* cij = c + i * ldc + j0 + q;
+        float v = ep.alpha * V::hsum(acc[i][q]);
+        if (ep.beta != 0.0f) v += ep.beta * *cij;
+        if (ep.bias_col) v += ep.bias_col[j0 + q];
+        if (ep.bias_row) v += ep.bias_row[i];
+        if (ep.relu && v < 0.0f) v = 0.0f;  // NaN stays NaN
+        *cij = v;
+      }
+  }
+}
+
+template <class V>
+void dot(index_t m, index_t n, index_t k, const float* a, index_t lda, const float* b, index_t ldb, float* c,
+         index_t ldc, const fl::GemmTileEpilogue& ep) {
+  switch (m) {
+    case 1: dot_rows<V, 1>(n, k, a, lda, b, ldb, c, ldc, ep); break;
+    case 2: dot_rows<V, 2>(n, k, a, lda, b, ldb, c, ldc, ep); break;
+    case 3: dot_rows<V, 3>(n, k, a, lda, b, ldb, c, ldc, ep); break;
+    default: dot_rows<V, 4>(n, k, a, lda, b, ldb, c, ldc, ep); break;
+  }
+}
+
 // Fills the table entries of one ISA with an MR x NR kernel and its cache blocks.
 template <class V, int MR, int NR>
 void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
   t.ukernel = &ukernel<V, MR, NR>;
   t.pack_a = &pack_a<V, MR>;
   t.pack_b = &pack_b<V, NR>;
+  t.dot = &dot<V>;
+  t.dot_rows = kDotRows;
   t.mr = MR;
   t.nr = NR;
+  t.vw = V::width;
   t.mc = mc;
   t.kc = kc;
   t.nc = nc;
