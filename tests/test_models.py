@@ -172,3 +172,14 @@ def test_demo_plot_without_matplotlib(monkeypatch, capsys, tmp_path):
 def test_demo_bad_hidden(capsys):
     assert main(["demo", "mlp", "--hidden", "8,x"]) == 2
     assert "--hidden" in capsys.readouterr().err
+
+
+def test_train_bench_cases_run():
+    from fastlayers._bench import FAMILIES
+    from fastlayers._bench.train import cases
+    assert "train" in FAMILIES
+    for c in cases(quick=True):
+        assert c.flops > 0
+        c.ours()
+        if c.torch is not None:
+            c.torch()

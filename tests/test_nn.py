@@ -492,3 +492,8 @@ def test_buffers_in_state_dict():
     assert np.array_equal(m.running_mean, [5, 5])
     m.bias = None
     assert [k for k, _ in m.named_parameters()] == ["weight"]
+
+
+def test_dropout_propagates_nan(isa):
+    x = np.full(64, np.nan, np.float32)
+    assert np.isnan(F.dropout(x, 0.5, seed=1)).all() and np.isnan(F.dropout(x, 1.0)).all()

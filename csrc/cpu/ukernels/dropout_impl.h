@@ -34,7 +34,7 @@ inline Keys keys(std::uint64_t seed, std::uint32_t hi) {
   return {k1, mix32(k1 ^ 0x85ebca6bU)};
 }
 
-// y[j] = x[j] * scale if element begin + j is kept, else 0, for j < n. The index space is
+// y[j] = x[j] * (scale if element begin + j is kept, else 0), for j < n. The index space is
 // walked in runs that do not cross a 2^32 boundary, so the inner loop is pure 32-bit.
 inline void apply(float* y, const float* x, index_t begin, index_t n, const fl::DropoutParams& p) {
   index_t j = 0;
@@ -49,7 +49,7 @@ inline void apply(float* y, const float* x, index_t begin, index_t n, const fl::
     const float* xj = x + j;
     for (index_t t = 0; t < len; ++t) {
       const std::uint32_t bits = mix32(mix32((lo0 + static_cast<std::uint32_t>(t)) ^ k.k1) + k.k2);
-      yj[t] = bits >= thr ? xj[t] * scale : 0.0f;
+      yj[t] = xj[t] * (bits >= thr ? scale : 0.0f);  // a multiply, as PyTorch: NaN * 0 stays NaN
     }
     j += len;
   }

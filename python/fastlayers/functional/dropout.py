@@ -1,7 +1,8 @@
 """Dropout with a counter-based mask drawn by the C++ kernel (csrc/cpu/dropout.h).
 
-Element i is kept iff a 32-bit hash of (seed, i) is at least round(p * 2^32), and kept
-elements are scaled by 1 / (1 - p). The mask is a pure function of the seed and the
+Element i is kept iff a 32-bit hash of (seed, i) is at least round(p * 2^32); the output is
+x * mask with mask = 1 / (1 - p) where kept and 0 elsewhere (a multiply, as in PyTorch, so a
+NaN input stays NaN). The mask is a pure function of the seed and the
 element index, so ``dropout_backward(grad_out, p, seed)`` applies the very same mask without
 storing it, and the result does not depend on the thread count.
 """
@@ -36,7 +37,7 @@ def _apply(x, p: float, seed: int, out, name: str) -> np.ndarray:
     x = as_f32(x, name)
     out = check_out(out, x.shape, inputs=(x,))
     if p >= 1.0:  # every element dropped; 1 / (1 - p) is not finite
-        out[...] = 0.0
+        np.multiply(x, np.float32(0.0), out=out)
         return out
     threshold = min(int(round(p * 2.0**32)), 2**32 - 1)
     _core.dropout_apply(out, x, seed, threshold, 1.0 / (1.0 - p))

@@ -5,9 +5,9 @@ One training step reads::
     opt.zero_grad(); loss = crit(model(x), y); model.backward(crit.backward()); opt.step()
 
 One file per family: module.py (Parameter, Module, Sequential, Identity, Flatten),
-linear.py (Linear, Maxout), activation.py, dropout.py, loss.py, init.py.
+linear.py (Linear, Maxout), activation.py, dropout.py, loss.py, init.py, utils.py.
 """
-from . import init
+from . import init, utils
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
@@ -20,7 +20,7 @@ from .pool import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 __all__ = [
     "Parameter", "Module", "Sequential", "Identity", "Flatten", "Linear", "Maxout",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "LogSoftmax", "Dropout",
-    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init", "utils",
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d",
 ]

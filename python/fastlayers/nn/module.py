@@ -116,6 +116,9 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
 
+    def named_children(self):
+        return iter(self._modules.items())
+
     def named_modules(self, prefix: str = ""):
         yield prefix, self
         for name, m in self._modules.items():
@@ -177,8 +180,11 @@ class Module:
     # ---- state ----
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer, keyed by PyTorch's dotted names."""
-        sd = OrderedDict((k, p.data.copy()) for k, p in self.named_parameters())
-        sd.update((k, np.array(b, copy=True)) for k, b in self.named_buffers())
+        sd = OrderedDict()
+        for mp, m in self.named_modules():  # per module: parameters, then buffers (PyTorch's order)
+            pre = f"{mp}." if mp else ""
+            sd.update((pre + k, p.data.copy()) for k, p in m._parameters.items() if p is not None)
+            sd.update((pre + k, np.array(b, copy=True)) for k, b in m._buffers.items() if b is not None)
         return sd
 
     def load_state_dict(self, state_dict, strict: bool = True) -> tuple[list, list]:
