@@ -193,3 +193,13 @@ def test_bad_input():
     with pytest.raises(TypeError):
         F.conv2d(x.astype(np.complex64), np.zeros((4, 6, 3, 3), np.float32))
     assert F.conv2d(np.zeros((0, 6, 5, 5), np.float32), np.zeros((4, 6, 3, 3), np.float32)).shape == (0, 4, 3, 3)
+
+
+def test_out_must_not_alias_input():
+    x = np.ones((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        F.conv2d(x, np.ones((2, 2, 3, 3), np.float32), padding=1, out=x)
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        F.avg_pool2d(x, 3, 1, 1, out=x)
+    y = np.empty((1, 2, 5, 5), np.float32)
+    assert F.conv2d(x, np.ones((2, 2, 3, 3), np.float32), padding=1, out=y) is y
