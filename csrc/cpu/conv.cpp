@@ -18,9 +18,11 @@
 #include "cpu/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <utility>
 #include <mutex>
 #include <vector>
 
@@ -181,24 +183,49 @@ ColumnBlock column_block(const Geometry& g, const Conv2dShape& s, index_t task) 
   return cb;
 }
 
-// Runs body(task, col, acc) over [0, tasks) of macs_per_task multiply-adds each: in parallel
-// with single-threaded GEMMs when there is enough work for every thread, else in order with
-// GEMMs that thread themselves when they are large enough. Each thread gets a column
-// buffer of col_floats and a zeroed buffer of acc_floats for all its tasks; `done` is called
-// with the latter after the thread's last task.
-template <class Body, class Done>
-void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, index_t acc_floats, const Body& body,
-               const Done& done) {
+// Runs body(task, col) over [0, tasks) of macs_per_task multiply-adds each, with a column
+// buffer of col_floats per thread: in parallel with single-threaded GEMMs when there is
+// enough work for every thread, else in order with GEMMs that thread themselves when large
+// enough. Parallel tasks are handed out one at a time from a shared counter, so a thread
+// whose core is taken by another process delays only the task it holds.
+template <class Body>
+void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, const Body& body) {
+  const index_t grain = task_grain(macs_per_task);
+  if (tasks < get_num_threads() * grain) {
+    float* col = t_col.get(col_floats);
+    for (index_t i = 0; i < tasks; ++i) body(i, col);
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(0, std::min<index_t>(get_num_threads(), tasks / grain), 1, [&](index_t, index_t) {
+    float* col = t_col.get(col_floats);
+    for (index_t i = next++; i < tasks; i = next++) body(i, col);
+  });
+}
+
+// As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-thread
+// buffer of acc_floats. Threads take fixed ranges of tasks and the buffers are returned in
+// range order, so the caller's sum of them does not depend on timing.
+template <class Body>
+std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task, index_t col_floats,
+                                           index_t acc_floats, const Body& body) {
+  std::vector<std::pair<index_t, const float*>> parts;
+  std::mutex lock;
   auto range = [&](index_t lo, index_t hi) {
     float* col = t_col.get(col_floats);
     float* acc = t_acc.get(acc_floats);
     std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
     for (index_t i = lo; i < hi; ++i) body(i, col, acc);
-    done(acc);
+    std::lock_guard<std::mutex> hold(lock);
+    parts.emplace_back(lo, acc);
   };
   const index_t grain = task_grain(macs_per_task);
   if (tasks >= get_num_threads() * grain) parallel_for(0, tasks, grain, range);
   else range(0, tasks);
+  std::sort(parts.begin(), parts.end());
+  std::vector<const float*> out;
+  for (const auto& p : parts) out.push_back(p.second);
+  return out;
 }
 
 void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
@@ -290,8 +317,7 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
   const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
   const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
   run_tasks(
-      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, 0,
-      [&](index_t task, float* buf, float*) {
+      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, [&](index_t task, float* buf) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
@@ -300,27 +326,23 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
         sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
                       {Kg, tb, Cg});
         k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
-      },
-      [](const float*) {});
+      });
 }
 
 // Winograd weight gradient (same layers as winograd_forward): y = A^T (U . V) A is linear in
 // U, so dU[e] = sum over tiles of (A dy A^T)[e] V[e] (16 GEMMs per block, accumulated), and
-// dw = G^T dU G. Per-thread dU copies are summed at the end.
+// dw = G^T dU G. Per-thread dU copies are summed at the end, in a fixed order.
 void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, const float* x,
                               const Conv2dShape& s) {
   const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, hw = s.H * s.W, pq = s.P * s.Q;
   const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2), usize = s.groups * 16 * Kg * Cg;
   const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
   const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks, tasks = s.N * per_image;
-  std::vector<float> dU(static_cast<size_t>(usize), 0.0f);
-  std::mutex sum_lock;
   GemmOptions opt;
   opt.trans_b = true;
   opt.beta = 1.0f;
-  run_tasks(
-      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize,
-      [&](index_t task, float* buf, float* part) {
+  const std::vector<const float*> parts = run_reduce_tasks(
+      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize, [&](index_t task, float* buf, float* part) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
@@ -329,11 +351,10 @@ void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, 
         k.winograd_grad_output(g, dy + (n * s.K + grp * Kg) * pq, s, Kg, t0, tb);
         sgemm_batched(16, part + grp * 16 * Kg * Cg, Cg, Kg * Cg, g, tb, Kg * tb, v, tb, Cg * tb, {Kg, Cg, tb},
                       opt);
-      },
-      [&](const float* part) {
-        std::lock_guard<std::mutex> hold(sum_lock);
-        for (index_t i = 0; i < usize; ++i) dU[i] += part[i];
       });
+  std::vector<float> dU(static_cast<size_t>(usize), 0.0f);
+  for (const float* part : parts)
+    for (index_t i = 0; i < usize; ++i) dU[i] += part[i];
   // dw = G^T dU G, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
   for (index_t kk = 0; kk < s.K; ++kk)
     for (index_t c = 0; c < Cg; ++c) {
@@ -374,8 +395,7 @@ void direct_forward(const ConvKernels& k, float* y, const float* x, const float*
   const index_t rows = s.P + (s.R - 1) * s.dil_h;
   const index_t ldx = (s.Q + 31) / 32 * 32 + (s.S - 1) * s.dil_w, plane = rows * ldx;
   run_tasks(
-      s.N, s.K * crs * s.P * s.Q, s.C * plane, 0,
-      [&](index_t n, float* xp, float*) {
+      s.N, s.K * crs * s.P * s.Q, s.C * plane, [&](index_t n, float* xp) {
         for (index_t c = 0; c < s.C; ++c)
           for (index_t h = 0; h < rows; ++h) {
             float* dst = xp + c * plane + h * ldx;
@@ -388,8 +408,7 @@ void direct_forward(const ConvKernels& k, float* y, const float* x, const float*
                           sizeof(float) * static_cast<size_t>(w1 - w0));
           }
         k.direct_forward(y + n * s.K * s.P * s.Q, xp, ldx, plane, wt.data(), bias, s);
-      },
-      [](const float*) {});
+      });
 }
 
 }  // namespace
@@ -411,8 +430,8 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* bias,
   const Geometry g = geometry(s, true);
   const index_t per_block = s.groups * g.tiles, cols_max = g.nb * g.tile;
   run_tasks(
-      g.image_blocks * per_block, g.Kg * g.crs * cols_max, g.pointwise && g.nb == 1 ? 0 : g.crs * cols_max, 0,
-      [&](index_t task, float* col, float*) {
+      g.image_blocks * per_block, g.Kg * g.crs * cols_max, g.pointwise && g.nb == 1 ? 0 : g.crs * cols_max,
+      [&](index_t task, float* col) {
         const ColumnBlock cb = column_block(g, s, task);
         const index_t grp = task % per_block / g.tiles, cols = cb.nn * cb.tq;
         GemmOptions opt;
@@ -440,8 +459,7 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* bias,
           for (index_t k = 0; k < g.Kg; ++k)
             std::memcpy(y + ((cb.n0 + i) * s.K + grp * g.Kg + k) * g.pq, out + k * cols + i * g.pq,
                         sizeof(float) * static_cast<size_t>(g.pq));
-      },
-      [](const float*) {});
+      });
 }
 
 void conv2d_backward_input(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s) {
@@ -473,8 +491,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
   GemmOptions tr;
   tr.trans_a = true;
   run_tasks(
-      s.N * s.groups, g.Kg * g.crs * g.pq, g.pointwise ? 0 : g.crs * g.tile, 0,
-      [&](index_t task, float* col, float*) {
+      s.N * s.groups, g.Kg * g.crs * g.pq, g.pointwise ? 0 : g.crs * g.tile, [&](index_t task, float* col) {
         const index_t n = task / s.groups, grp = task % s.groups;
         float* dxg = dx + (n * s.C + grp * g.Cg) * g.hw;
         const float* dyg = dy + (n * s.K + grp * g.Kg) * g.pq;
@@ -490,8 +507,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
           }
         }
         add_bias(n, grp * g.Cg, (grp + 1) * g.Cg);
-      },
-      [](const float*) {});
+      });
 }
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
@@ -513,14 +529,8 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
   if (winograd_applies(k, s)) return winograd_backward_weight(k, dw, dy, x, s);
   const Geometry g = geometry(s);
   const index_t per_block = s.groups * g.tiles, tasks = g.image_blocks * per_block;
-  // Per-thread copies of dW, summed at the end, whenever run_tasks may run tasks in parallel
-  // (it needs at least as many tasks as threads).
-  const bool split = tasks >= get_num_threads();
-  std::mutex sum_lock;
-  run_tasks(
-      tasks, g.Kg * g.crs * g.tile, g.pointwise ? 0 : g.crs * g.tile, split ? wsize : 0,
-      [&](index_t task, float* buf, float* part) {
-        float* acc = split ? part : dw;
+  const std::vector<const float*> parts = run_reduce_tasks(
+      tasks, g.Kg * g.crs * g.tile, g.pointwise ? 0 : g.crs * g.tile, wsize, [&](index_t task, float* buf, float* acc) {
         const ColumnBlock cb = column_block(g, s, task);
         const index_t grp = task % per_block / g.tiles;
         const float* x0 = x + (cb.n0 * s.C + grp * g.Cg) * g.hw;
@@ -536,12 +546,9 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
         opt.trans_b = true;
         opt.beta = 1.0f;
         sgemm(acc + grp * g.Kg * g.crs, g.crs, dy0 + cb.j0, g.pq, b, ldb, {g.Kg, g.crs, cb.tq}, opt);
-      },
-      [&](const float* part) {
-        if (!split) return;
-        std::lock_guard<std::mutex> hold(sum_lock);
-        for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
       });
+  for (const float* part : parts)
+    for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
 }
 
 void conv_bias_backward(float* db, const float* t, index_t N, index_t K, index_t L) {
