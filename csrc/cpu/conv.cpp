@@ -3,27 +3,29 @@
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
 //   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
 //     or over channels (backward-weight).
-//   - 3 x 3, stride 1: Winograd F(2x2, 3x3), forward and weight gradient.
+//   - 3 x 3, stride 1, >= 8 channels per group, >= 14 x 14 outputs: Winograd F(2x2, 3x3),
+//     forward and weight gradient.
 //   - stride 1, short reductions (C R S <= 64): a direct kernel on a zero-padded copy.
 //   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
-//   - everything else: im2col of one image, one group and one tile of output columns into a
-//     grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
-//     cpu/gemm.h. The whole im2col matrix of a batch never exists.
-// Work is split into tasks (image, group, column tile). With at least as many tasks as
-// threads, each thread runs whole tasks with single-threaded GEMMs; otherwise tasks run one
-// after another and the GEMM threads itself (its tiles of C).
+//   - everything else: im2col of one image (or of several small images side by side), one
+//     group and one tile of output columns into a grow-only per-thread buffer (at most
+//     kColFloats floats), then the packed SGEMM of cpu/gemm.h. The whole im2col matrix of a
+//     batch never exists.
+// Work is split into tasks (image block, group, column tile). With enough work for every
+// thread, threads take tasks from a shared counter and run single-threaded GEMMs; otherwise
+// tasks run one after another and the GEMM threads itself (its tiles of C).
 // Backward-input turns the GEMM around (col = W^T dY, then col2im adds into dx); its tasks are
 // whole (image, group) pairs because neighbouring tiles add into the same rows of dx.
-// Backward-weight accumulates dY col^T into a per-thread copy of dW, summed at the end.
+// Backward-weight accumulates dY col^T into per-thread copies of dW, summed in a fixed order.
 #include "cpu/conv.h"
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <utility>
-#include <mutex>
 #include <vector>
 
 #include "core/parallel.h"
@@ -45,8 +47,8 @@ constexpr index_t kColFloats = 1 << 20;
 // 764 vs 535 us at 14x14). The weight gradient gains nothing from it and keeps one image.
 constexpr index_t kSmallImage = 100;
 
-// Work is cut into column blocks: `tile` columns of one image, or, for small images (at most
-// half a tile), `nb` whole images side by side, so that the GEMM's N stays wide.
+// Work is cut into column blocks: `tile` columns of one image, or, for small images in the
+// forward, `nb` whole images side by side, so that the GEMM's N stays wide.
 struct Geometry {
   index_t Cg, Kg, crs, hw, pq, tile, tiles, nb, image_blocks;
   bool pointwise;  // 1 x 1, stride 1, no padding: x is the column matrix
