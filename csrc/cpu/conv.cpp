@@ -384,8 +384,10 @@ void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, 
 constexpr index_t kDirectMaxReduction = 64;
 
 bool direct_applies(const ConvKernels& k, const Conv2dShape& s) {
+  // the padded copy of one image stays within 16 MB per thread
+  const index_t padded = s.C * (s.P + (s.R - 1) * s.dil_h) * (s.Q + 32 + (s.S - 1) * s.dil_w);
   return k.direct_forward && s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.R * s.S > 1 &&
-         s.C * s.R * s.S <= kDirectMaxReduction;
+         s.C * s.R * s.S <= kDirectMaxReduction && padded <= (1 << 22);
 }
 
 void direct_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
