@@ -1,7 +1,7 @@
 // Reference pooling kernels: plain loops over every output (forward), every output index
-// (max backward) or every window row (average backward). They are the algorithmic reference the vector kernels are tested against, the
-// scalar ISA level, and the backward kernels of every level (scatter by index and window
-// spreading are memory-bound and gain little from vectors).
+// (max backward) or every window row (average backward). They are the algorithmic reference
+// the vector kernels are tested against, the scalar ISA level, and the backward kernels of
+// every level (scatter by index and window spreading are memory-bound).
 #include <algorithm>
 #include <cstring>
 #include <vector>
