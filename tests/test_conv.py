@@ -30,15 +30,19 @@ CASES = [
     ((1, 80, 17, 19), (6, 80, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     ((2, 2, 1, 1), (3, 2, 1, 1), (1, 1), (0, 0), (1, 1), 1),
     ((2, 3, 1, 59), (4, 3, 1, 7), (1, 3), (0, 3), (1, 1), 1),
+    # small images side by side in one GEMM (blocks of 3 and 2 images)
+    ((5, 8, 6, 7), (6, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((5, 6, 9, 8), (4, 6, 1, 1), (2, 2), (0, 0), (1, 1), 1),
     # im2col over two column tiles (C R S = 1600: tiles of 640 columns, 729 outputs)
     ((1, 64, 27, 27), (6, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1),
     # direct kernel (stride 1, C R S <= 64): dilation, K not a multiple of the register tile, Q > 32
     ((2, 2, 9, 45), (13, 2, 3, 5), (1, 1), (1, 3), (2, 1), 1),
-    # Winograd F(2x2, 3x3): 3 x 3, stride 1, >= 8 channels per group; odd sizes, pads 0-2
-    ((2, 8, 7, 9), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    # Winograd F(2x2, 3x3): 3 x 3, stride 1, >= 8 channels per group, >= 14 x 14 outputs;
+    # odd sizes, pads 0-2
+    ((2, 8, 15, 17), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     ((1, 16, 59, 7), (12, 16, 3, 3), (1, 1), (0, 0), (1, 1), 1),
     ((1, 8, 9, 40), (16, 8, 3, 3), (1, 1), (2, 2), (1, 1), 1),
-    ((2, 16, 11, 13), (16, 8, 3, 3), (1, 1), (1, 0), (1, 1), 2),
+    ((2, 16, 15, 17), (16, 8, 3, 3), (1, 1), (1, 0), (1, 1), 2),
     ((1, 8, 3, 3), (8, 8, 3, 3), (1, 1), (0, 0), (1, 1), 1),
 ]
 
@@ -189,3 +193,13 @@ def test_bad_input():
     with pytest.raises(TypeError):
         F.conv2d(x.astype(np.complex64), np.zeros((4, 6, 3, 3), np.float32))
     assert F.conv2d(np.zeros((0, 6, 5, 5), np.float32), np.zeros((4, 6, 3, 3), np.float32)).shape == (0, 4, 3, 3)
+
+
+def test_out_must_not_alias_input():
+    x = np.ones((1, 2, 5, 5), np.float32)
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        F.conv2d(x, np.ones((2, 2, 3, 3), np.float32), padding=1, out=x)
+    with pytest.raises(ValueError, match="out: must not share memory"):
+        F.avg_pool2d(x, 3, 1, 1, out=x)
+    y = np.empty((1, 2, 5, 5), np.float32)
+    assert F.conv2d(x, np.ones((2, 2, 3, 3), np.float32), padding=1, out=y) is y

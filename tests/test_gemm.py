@@ -281,6 +281,16 @@ def test_linear_shapes_and_out(isa, rng):
                                            np.array([-1, 2], np.float32), "relu"), [[0, 2]] * 3)
 
 
+def test_linear_fortran_order_weight(isa, rng):
+    """A weight that is the transpose of an (in, out) array is read in place (trans_b off)."""
+    x, wt, bias = ints(rng, (70, 33)), ints(rng, (33, 130)), ints(rng, (130,))
+    w = wt.T  # (out, in), Fortran order
+    assert w.flags.f_contiguous and not w.flags.c_contiguous
+    np.testing.assert_array_equal(F.linear(x, w, bias, "relu"), np.maximum(x @ wt + bias, 0))
+    with pytest.raises(ValueError, match=r"\(130, 33\)"):
+        F.linear(ints(rng, (4, 34)), w)
+
+
 def test_linear_relu_keeps_nan(isa):
     x = np.array([[np.nan, 1.0], [1.0, 1.0]], np.float32)
     got = F.linear(x, np.ones((3, 2), np.float32), None, "relu")

@@ -3,25 +3,29 @@
 //   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
 //   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
 //     or over channels (backward-weight).
-//   - 3 x 3, stride 1: Winograd F(2x2, 3x3) (winograd_forward below).
+//   - 3 x 3, stride 1, >= 8 channels per group, >= 14 x 14 outputs: Winograd F(2x2, 3x3),
+//     forward and weight gradient.
 //   - stride 1, short reductions (C R S <= 64): a direct kernel on a zero-padded copy.
 //   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
-//   - everything else: im2col of one image, one group and one tile of output columns into a
-//     grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
-//     cpu/gemm.h. The whole im2col matrix of a batch never exists.
-// Work is split into tasks (image, group, column tile). With at least as many tasks as
-// threads, each thread runs whole tasks with single-threaded GEMMs; otherwise tasks run one
-// after another and the GEMM threads itself (its tiles of C).
+//   - everything else: im2col of one image (or of several small images side by side), one
+//     group and one tile of output columns into a grow-only per-thread buffer (at most
+//     kColFloats floats), then the packed SGEMM of cpu/gemm.h. The whole im2col matrix of a
+//     batch never exists.
+// Work is split into tasks (image block, group, column tile). With enough work for every
+// thread, threads take tasks from a shared counter and run single-threaded GEMMs; otherwise
+// tasks run one after another and the GEMM threads itself (its tiles of C).
 // Backward-input turns the GEMM around (col = W^T dY, then col2im adds into dx); its tasks are
 // whole (image, group) pairs because neighbouring tiles add into the same rows of dx.
-// Backward-weight accumulates dY col^T into a per-thread copy of dW, summed at the end.
+// Backward-weight accumulates dY col^T into per-thread copies of dW, summed in a fixed order.
 #include "cpu/conv.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <mutex>
+#include <new>
+#include <utility>
 #include <vector>
 
 #include "core/parallel.h"
@@ -38,13 +42,19 @@ namespace {
 // (or half a 56x56 one) runs 15-25% faster than 512 KB tiles, because each GEMM call packs
 // all of A (the filters) again and wide tiles amortise that.
 constexpr index_t kColFloats = 1 << 20;
+// Below this many outputs per image a forward GEMM per image is too narrow (measured, 16 -> 32
+// channels 3x3, one thread: side by side 121 vs 176 us at 4x4, 299 vs 414 us at 8x8, but
+// 764 vs 535 us at 14x14). The weight gradient gains nothing from it and keeps one image.
+constexpr index_t kSmallImage = 100;
 
+// Work is cut into column blocks: `tile` columns of one image, or, for small images in the
+// forward, `nb` whole images side by side, so that the GEMM's N stays wide.
 struct Geometry {
-  index_t Cg, Kg, crs, hw, pq, tile, tiles;
+  index_t Cg, Kg, crs, hw, pq, tile, tiles, nb, image_blocks;
   bool pointwise;  // 1 x 1, stride 1, no padding: x is the column matrix
 };
 
-Geometry geometry(const Conv2dShape& s) {
+Geometry geometry(const Conv2dShape& s, bool batch_images = false) {
   Geometry g;
   g.Cg = s.C / s.groups;
   g.Kg = s.K / s.groups;
@@ -57,6 +67,11 @@ Geometry geometry(const Conv2dShape& s) {
   t = std::max<index_t>(64, t / 64 * 64);
   g.tile = std::max<index_t>(1, std::min(t, g.pq));
   g.tiles = (g.pq + g.tile - 1) / g.tile;
+  // Images of fewer than kSmallImage outputs go side by side, as many as the tile holds while
+  // leaving a block per thread.
+  const index_t per_thread = (s.N + get_num_threads() - 1) / get_num_threads();
+  g.nb = batch_images && g.pq > 0 && g.pq < kSmallImage ? std::max<index_t>(1, std::min({per_thread, t / g.pq})) : 1;
+  g.image_blocks = (s.N + g.nb - 1) / g.nb;
   return g;
 }
 
@@ -70,15 +85,15 @@ inline void valid_cols(index_t q0, index_t q1, index_t off, index_t stride, inde
 }
 
 // Calls f(dst_row, p, q0, q1, h, off) for every row segment of column tile [j0, j1) of the
-// im2col matrix of Cg input planes: dst_row points at col element (row (c, r, t), j = p Q + q0);
-// h is the input row (or -1 when outside), off the input column of q = 0.
+// im2col matrix of Cg input planes, whose rows are ld floats apart: dst_row points at col
+// element (row (c, r, t), j = p Q + q0); h is the input row (or -1 when outside), off the
+// input column of q = 0.
 template <class F>
-void for_each_segment(float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1, const F& f) {
-  const index_t tq = j1 - j0;
+void for_each_segment(float* col, index_t ld, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1, const F& f) {
   for (index_t c = 0; c < Cg; ++c)
     for (index_t r = 0; r < s.R; ++r)
       for (index_t t = 0; t < s.S; ++t) {
-        float* row = col + ((c * s.R + r) * s.S + t) * tq;
+        float* row = col + ((c * s.R + r) * s.S + t) * ld;
         const index_t off = t * s.dil_w - s.pad_w;
         for (index_t j = j0; j < j1;) {
           const index_t p = j / s.Q, q0 = j % s.Q, q1 = std::min(s.Q, q0 + (j1 - j));
@@ -89,9 +104,10 @@ void for_each_segment(float* col, const Conv2dShape& s, index_t Cg, index_t j0, 
       }
 }
 
-// col (crs x (j1 - j0)) = the im2col tile of xg, the Cg planes of one image and group.
-void im2col(float* col, const float* xg, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
-  for_each_segment(col, s, Cg, j0, j1, [&](float* dst, index_t c, index_t, index_t q0, index_t q1, index_t h,
+// col (crs x (j1 - j0), rows ld apart) = the im2col tile of xg, the Cg planes of one image
+// and group.
+void im2col(float* col, index_t ld, const float* xg, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
+  for_each_segment(col, ld, s, Cg, j0, j1, [&](float* dst, index_t c, index_t, index_t q0, index_t q1, index_t h,
                                            index_t off) {
     if (h < 0) {
       std::memset(dst, 0, sizeof(float) * static_cast<size_t>(q1 - q0));
@@ -112,7 +128,7 @@ void im2col(float* col, const float* xg, const Conv2dShape& s, index_t Cg, index
 
 // dxg += col2im(col): the adjoint of im2col.
 void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
-  for_each_segment(const_cast<float*>(col), s, Cg, j0, j1,
+  for_each_segment(const_cast<float*>(col), j1 - j0, s, Cg, j0, j1,
                    [&](float* src, index_t c, index_t, index_t q0, index_t q1, index_t h, index_t off) {
                      if (h < 0) return;
                      index_t qa, qb;
@@ -143,23 +159,75 @@ class ThreadBuffer {
   size_t cap_ = 0;
 };
 
-thread_local ThreadBuffer t_col, t_acc;
+thread_local ThreadBuffer t_col, t_acc, t_tmp;
 
-// Runs body(task, col, acc) over [0, tasks): in parallel with single-threaded GEMMs when
-// there are enough tasks, else in order with threaded GEMMs. Each thread gets a column
-// buffer of col_floats and a zeroed buffer of acc_floats for all its tasks; `done` is called
-// with the latter after the thread's last task.
-template <class Body, class Done>
-void run_tasks(index_t tasks, index_t col_floats, index_t acc_floats, const Body& body, const Done& done) {
+// A thread team costs a few microseconds to wake, far more on a busy machine: each thread
+// gets at least this many multiply-adds (about 8 us of work), else fewer threads run.
+constexpr index_t kMacsPerThread = 1 << 20;
+
+index_t task_grain(index_t macs_per_task) {
+  return std::max<index_t>(1, kMacsPerThread / std::max<index_t>(macs_per_task, 1));
+}
+
+// Task t of a GEMM path: images [n0, n0 + nn), columns [j0, j0 + tq) of each; tasks run
+// over (image block, group, column tile).
+struct ColumnBlock {
+  index_t n0, nn, j0, tq;
+};
+
+ColumnBlock column_block(const Geometry& g, const Conv2dShape& s, index_t task) {
+  const index_t per_block = s.groups * g.tiles, ib = task / per_block, ti = task % g.tiles;
+  ColumnBlock cb;
+  cb.n0 = ib * g.nb;
+  cb.nn = std::min(g.nb, s.N - cb.n0);
+  cb.j0 = ti * g.tile;
+  cb.tq = std::min(g.pq, cb.j0 + g.tile) - cb.j0;
+  return cb;
+}
+
+// Runs body(task, col) over [0, tasks) of macs_per_task multiply-adds each, with a column
+// buffer of col_floats per thread: in parallel with single-threaded GEMMs when there is
+// enough work for every thread, else in order with GEMMs that thread themselves when large
+// enough. Parallel tasks are handed out one at a time from a shared counter, so a thread
+// whose core is taken by another process delays only the task it holds.
+template <class Body>
+void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, const Body& body) {
+  const index_t grain = task_grain(macs_per_task);
+  if (tasks < get_num_threads() * grain) {
+    float* col = t_col.get(col_floats);
+    for (index_t i = 0; i < tasks; ++i) body(i, col);
+    return;
+  }
+  std::atomic<index_t> next{0};
+  parallel_for(0, std::min<index_t>(get_num_threads(), tasks / grain), 1, [&](index_t, index_t) {
+    float* col = t_col.get(col_floats);
+    for (index_t i = next++; i < tasks; i = next++) body(i, col);
+  });
+}
+
+// As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-thread
+// buffer of acc_floats. Threads take fixed ranges of tasks and the buffers are returned in
+// range order, so the caller's sum of them does not depend on timing.
+template <class Body>
+std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task, index_t col_floats,
+                                           index_t acc_floats, const Body& body) {
+  std::vector<std::pair<index_t, const float*>> parts;
+  std::mutex lock;
   auto range = [&](index_t lo, index_t hi) {
     float* col = t_col.get(col_floats);
     float* acc = t_acc.get(acc_floats);
     std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
     for (index_t i = lo; i < hi; ++i) body(i, col, acc);
-    done(acc);
+    std::lock_guard<std::mutex> hold(lock);
+    parts.emplace_back(lo, acc);
   };
-  if (tasks >= get_num_threads()) parallel_for(0, tasks, 1, range);
+  const index_t grain = task_grain(macs_per_task);
+  if (tasks >= get_num_threads() * grain) parallel_for(0, tasks, grain, range);
   else range(0, tasks);
+  std::sort(parts.begin(), parts.end());
+  std::vector<const float*> out;
+  for (const auto& p : parts) out.push_back(p.second);
+  return out;
 }
 
 void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
@@ -167,7 +235,7 @@ void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, c
   Conv2dShape one = s;
   one.N = one.C = one.K = one.groups = 1;
   const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
-  parallel_for(0, s.N * s.C, std::max<index_t>(1, (1 << 14) / std::max<index_t>(pq * rs, 1)),
+  parallel_for(0, s.N * s.C, task_grain(pq * rs),
                [&](index_t lo, index_t hi) {
                  for (index_t i = lo; i < hi; ++i) {
                    const index_t c = i % s.C;
@@ -181,12 +249,13 @@ bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
 }
 
 // Winograd F(2x2, 3x3) for 3 x 3 stride-1 undilated layers with enough channels for the
-// transforms to pay (measured, 32x32 images, K = 32: im2col wins at C = 3, 4; Winograd from 8): 16 GEMMs of (K/G x C/G) by
-// (C/G x T tiles) replace one of (K/G x 9 C/G) by (9 C/G x 4 T outputs), 2.25x fewer
-// multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
+// transforms to pay and images large enough for wide GEMMs (measured with K = 32 or 64:
+// im2col wins at C = 3, 4 and Winograd from 8; below 14 x 14 outputs the batched im2col
+// wins). 16 GEMMs of (K/G x C/G) by (C/G x T tiles) replace one of (K/G x 9 C/G) by
+// (9 C/G x 4 T outputs), 2.25x fewer multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
 bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
   return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
-         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8;
+         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8 && s.P * s.Q >= 196;
 }
 
 // Stride-1 backward-input as a forward convolution: dx[c, h] = sum_{k, r} dy[k, h + pad - r dil] w[k, c, r]
@@ -228,7 +297,7 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
   const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2);
   // U = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
   std::vector<float> U(static_cast<size_t>(s.groups * 16 * Kg * Cg));
-  parallel_for(0, s.K, 16, [&](index_t lo, index_t hi) {
+  parallel_for(0, s.K, task_grain(Cg * 64), [&](index_t lo, index_t hi) {
     for (index_t kk = lo; kk < hi; ++kk)
       for (index_t c = 0; c < Cg; ++c) {
         const float* g = w + (kk * Cg + c) * 9;
@@ -250,8 +319,7 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
   const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
   const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
   run_tasks(
-      s.N * per_image, 16 * (Cg + Kg) * T, 0,
-      [&](index_t task, float* buf, float*) {
+      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, [&](index_t task, float* buf) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
@@ -260,8 +328,53 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
         sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
                       {Kg, tb, Cg});
         k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
-      },
-      [](const float*) {});
+      });
+}
+
+// Winograd weight gradient (same layers as winograd_forward): y = A^T (U . V) A is linear in
+// U, so dU[e] = sum over tiles of (A dy A^T)[e] V[e] (16 GEMMs per block, accumulated), and
+// dw = G^T dU G. Per-thread dU copies are summed at the end, in a fixed order.
+void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, const float* x,
+                              const Conv2dShape& s) {
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, hw = s.H * s.W, pq = s.P * s.Q;
+  const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2), usize = s.groups * 16 * Kg * Cg;
+  const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
+  const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks, tasks = s.N * per_image;
+  GemmOptions opt;
+  opt.trans_b = true;
+  opt.beta = 1.0f;
+  const std::vector<const float*> parts = run_reduce_tasks(
+      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize, [&](index_t task, float* buf, float* part) {
+        const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
+        const index_t tb = std::min(T, tiles - t0);
+        float* v = buf;
+        float* g = buf + 16 * Cg * tb;
+        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_grad_output(g, dy + (n * s.K + grp * Kg) * pq, s, Kg, t0, tb);
+        sgemm_batched(16, part + grp * 16 * Kg * Cg, Cg, Kg * Cg, g, tb, Kg * tb, v, tb, Cg * tb, {Kg, Cg, tb},
+                      opt);
+      });
+  std::vector<float> dU(static_cast<size_t>(usize), 0.0f);
+  for (const float* part : parts)
+    for (index_t i = 0; i < usize; ++i) dU[i] += part[i];
+  // dw = G^T dU G, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+  for (index_t kk = 0; kk < s.K; ++kk)
+    for (index_t c = 0; c < Cg; ++c) {
+      const index_t grp = kk / Kg, kl = kk % Kg;
+      float d[4][4], z[3][4];
+      for (index_t e = 0; e < 16; ++e) d[e / 4][e % 4] = dU[((grp * 16 + e) * Kg + kl) * Cg + c];
+      for (index_t v = 0; v < 4; ++v) {
+        z[0][v] = d[0][v] + 0.5f * (d[1][v] + d[2][v]);
+        z[1][v] = 0.5f * (d[1][v] - d[2][v]);
+        z[2][v] = 0.5f * (d[1][v] + d[2][v]) + d[3][v];
+      }
+      float* out = dw + (kk * Cg + c) * 9;
+      for (index_t r = 0; r < 3; ++r) {
+        out[r * 3 + 0] = z[r][0] + 0.5f * (z[r][1] + z[r][2]);
+        out[r * 3 + 1] = 0.5f * (z[r][1] - z[r][2]);
+        out[r * 3 + 2] = 0.5f * (z[r][1] + z[r][2]) + z[r][3];
+      }
+    }
 }
 
 // Direct convolution (cpu/conv.h, ConvDirectFn) for stride-1, ungrouped layers whose
@@ -271,8 +384,10 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
 constexpr index_t kDirectMaxReduction = 64;
 
 bool direct_applies(const ConvKernels& k, const Conv2dShape& s) {
+  // the padded copy of one image stays within 16 MB per thread
+  const index_t padded = s.C * (s.P + (s.R - 1) * s.dil_h) * (s.Q + 32 + (s.S - 1) * s.dil_w);
   return k.direct_forward && s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.R * s.S > 1 &&
-         s.C * s.R * s.S <= kDirectMaxReduction;
+         s.C * s.R * s.S <= kDirectMaxReduction && padded <= (1 << 22);
 }
 
 void direct_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
@@ -284,8 +399,7 @@ void direct_forward(const ConvKernels& k, float* y, const float* x, const float*
   const index_t rows = s.P + (s.R - 1) * s.dil_h;
   const index_t ldx = (s.Q + 31) / 32 * 32 + (s.S - 1) * s.dil_w, plane = rows * ldx;
   run_tasks(
-      s.N, s.C * plane, 0,
-      [&](index_t n, float* xp, float*) {
+      s.N, s.K * crs * s.P * s.Q, s.C * plane, [&](index_t n, float* xp) {
         for (index_t c = 0; c < s.C; ++c)
           for (index_t h = 0; h < rows; ++h) {
             float* dst = xp + c * plane + h * ldx;
@@ -298,16 +412,16 @@ void direct_forward(const ConvKernels& k, float* y, const float* x, const float*
                           sizeof(float) * static_cast<size_t>(w1 - w0));
           }
         k.direct_forward(y + n * s.K * s.P * s.Q, xp, ldx, plane, wt.data(), bias, s);
-      },
-      [](const float*) {});
+      });
 }
 
 }  // namespace
 
 void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
   const ConvKernels& k = g_conv_kernels.current();
+  const index_t image_macs = s.K * (s.C / s.groups) * s.R * s.S * s.P * s.Q;
   if (!k.use_gemm) {
-    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+    parallel_for(0, s.N, task_grain(image_macs), [&](index_t lo, index_t hi) {
       Conv2dShape part = s;
       part.N = hi - lo;
       k.forward_ref(y + lo * s.K * s.P * s.Q, x + lo * s.C * s.H * s.W, w, bias, part);
@@ -317,30 +431,39 @@ void conv2d_forward(float* y, const float* x, const float* w, const float* bias,
   if (is_depthwise(k, s)) return depthwise(k, y, x, w, bias, s);
   if (winograd_applies(k, s)) return winograd_forward(k, y, x, w, bias, s);
   if (direct_applies(k, s)) return direct_forward(k, y, x, w, bias, s);
-  const Geometry g = geometry(s);
-  const index_t per_image = s.groups * g.tiles;
+  const Geometry g = geometry(s, true);
+  const index_t per_block = s.groups * g.tiles, cols_max = g.nb * g.tile;
   run_tasks(
-      s.N * per_image, g.pointwise ? 0 : g.crs * g.tile, 0,
-      [&](index_t task, float* col, float*) {
-        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
-        const index_t j1 = std::min(g.pq, j0 + g.tile);
-        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
+      g.image_blocks * per_block, g.Kg * g.crs * cols_max, g.pointwise && g.nb == 1 ? 0 : g.crs * cols_max,
+      [&](index_t task, float* col) {
+        const ColumnBlock cb = column_block(g, s, task);
+        const index_t grp = task % per_block / g.tiles, cols = cb.nn * cb.tq;
         GemmOptions opt;
         if (bias) {
           opt.ep.bias_mode = GemmBias::per_row;
           opt.ep.bias = bias + grp * g.Kg;
         }
-        const float* b = xg + j0;
-        index_t ldb = g.hw;
-        if (!g.pointwise) {
-          im2col(col, xg, s, g.Cg, j0, j1);
-          b = col;
-          ldb = j1 - j0;
+        const float* wg = w + grp * g.Kg * g.crs;
+        const float* x0 = x + (cb.n0 * s.C + grp * g.Cg) * g.hw;
+        if (cb.nn == 1) {
+          const float* b = x0 + cb.j0;
+          index_t ldb = g.hw;
+          if (!g.pointwise) {
+            im2col(col, cb.tq, x0, s, g.Cg, cb.j0, cb.j0 + cb.tq);
+            b = col;
+            ldb = cb.tq;
+          }
+          sgemm(y + (cb.n0 * s.K + grp * g.Kg) * g.pq + cb.j0, g.pq, wg, g.crs, b, ldb, {g.Kg, cb.tq, g.crs}, opt);
+          return;
         }
-        sgemm(y + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, w + grp * g.Kg * g.crs, g.crs, b, ldb,
-              {g.Kg, j1 - j0, g.crs}, opt);
-      },
-      [](const float*) {});
+        for (index_t i = 0; i < cb.nn; ++i) im2col(col + i * g.pq, cols, x0 + i * s.C * g.hw, s, g.Cg, 0, g.pq);
+        float* out = t_tmp.get(g.Kg * cols);
+        sgemm(out, cols, wg, g.crs, col, cols, {g.Kg, cols, g.crs}, opt);
+        for (index_t i = 0; i < cb.nn; ++i)
+          for (index_t k = 0; k < g.Kg; ++k)
+            std::memcpy(y + ((cb.n0 + i) * s.K + grp * g.Kg + k) * g.pq, out + k * cols + i * g.pq,
+                        sizeof(float) * static_cast<size_t>(g.pq));
+      });
 }
 
 void conv2d_backward_input(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s) {
@@ -354,7 +477,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
     }
   };
   if (!k.use_gemm) {
-    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+    parallel_for(0, s.N, task_grain(g.Kg * g.crs * g.pq * s.groups), [&](index_t lo, index_t hi) {
       Conv2dShape part = s;
       part.N = hi - lo;
       k.backward_input_ref(dx + lo * s.C * g.hw, dy + lo * s.K * g.pq, w, part);
@@ -363,7 +486,8 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
     return;
   }
   if (!g.pointwise && backward_input_as_forward(dx, dy, w, s)) {
-    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+    if (!bias) return;
+    parallel_for(0, s.N, task_grain(s.C * g.hw), [&](index_t lo, index_t hi) {
       for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
     });
     return;
@@ -371,8 +495,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
   GemmOptions tr;
   tr.trans_a = true;
   run_tasks(
-      s.N * s.groups, g.pointwise ? 0 : g.crs * g.tile, 0,
-      [&](index_t task, float* col, float*) {
+      s.N * s.groups, g.Kg * g.crs * g.pq, g.pointwise ? 0 : g.crs * g.tile, [&](index_t task, float* col) {
         const index_t n = task / s.groups, grp = task % s.groups;
         float* dxg = dx + (n * s.C + grp * g.Cg) * g.hw;
         const float* dyg = dy + (n * s.K + grp * g.Kg) * g.pq;
@@ -388,8 +511,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
           }
         }
         add_bias(n, grp * g.Cg, (grp + 1) * g.Cg);
-      },
-      [](const float*) {});
+      });
 }
 
 void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
@@ -401,42 +523,36 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
     Conv2dShape one = s;
     one.N = one.C = one.K = one.groups = 1;
     const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
-    parallel_for(0, s.C, 1, [&](index_t lo, index_t hi) {
+    parallel_for(0, s.C, task_grain(s.N * pq * rs), [&](index_t lo, index_t hi) {
       for (index_t c = lo; c < hi; ++c)
         for (index_t n = 0; n < s.N; ++n)
           k.depthwise_backward_weight(dw + c * rs, dy + (n * s.C + c) * pq, x + (n * s.C + c) * hw, one);
     });
     return;
   }
+  if (winograd_applies(k, s)) return winograd_backward_weight(k, dw, dy, x, s);
   const Geometry g = geometry(s);
-  const index_t per_image = s.groups * g.tiles, tasks = s.N * per_image;
-  const bool split = tasks >= get_num_threads();  // per-thread copies of dW, summed at the end
-  std::mutex sum_lock;
-  run_tasks(
-      tasks, g.pointwise ? 0 : g.crs * g.tile, split ? wsize : 0,
-      [&](index_t task, float* buf, float* part) {
-        float* acc = split ? part : dw;
-        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
-        const index_t j1 = std::min(g.pq, j0 + g.tile);
-        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
-        const float* b = xg + j0;
+  const index_t per_block = s.groups * g.tiles, tasks = g.image_blocks * per_block;
+  const std::vector<const float*> parts = run_reduce_tasks(
+      tasks, g.Kg * g.crs * g.tile, g.pointwise ? 0 : g.crs * g.tile, wsize, [&](index_t task, float* buf, float* acc) {
+        const ColumnBlock cb = column_block(g, s, task);
+        const index_t grp = task % per_block / g.tiles;
+        const float* x0 = x + (cb.n0 * s.C + grp * g.Cg) * g.hw;
+        const float* dy0 = dy + (cb.n0 * s.K + grp * g.Kg) * g.pq;
+        const float* b = x0 + cb.j0;
         index_t ldb = g.hw;
         if (!g.pointwise) {
-          im2col(buf, xg, s, g.Cg, j0, j1);
+          im2col(buf, cb.tq, x0, s, g.Cg, cb.j0, cb.j0 + cb.tq);
           b = buf;
-          ldb = j1 - j0;
+          ldb = cb.tq;
         }
         GemmOptions opt;
         opt.trans_b = true;
         opt.beta = 1.0f;
-        sgemm(acc + grp * g.Kg * g.crs, g.crs, dy + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, b, ldb,
-              {g.Kg, g.crs, j1 - j0}, opt);
-      },
-      [&](const float* part) {
-        if (!split) return;
-        std::lock_guard<std::mutex> hold(sum_lock);
-        for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
+        sgemm(acc + grp * g.Kg * g.crs, g.crs, dy0 + cb.j0, g.pq, b, ldb, {g.Kg, g.crs, cb.tq}, opt);
       });
+  for (const float* part : parts)
+    for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
 }
 
 void conv_bias_backward(float* db, const float* t, index_t N, index_t K, index_t L) {

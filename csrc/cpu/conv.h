@@ -42,6 +42,11 @@ using WinogradInputFn = void (*)(float* v, const float* x, const Conv2dShape& s,
                                  index_t T);
 using WinogradOutputFn = void (*)(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
                                   index_t t0, index_t T);
+// Weight gradient's transform of dy (Kg planes of P x Q): g[e][k][t - t0] = (A m A^T)[e] for
+// the 2 x 2 block m of tile t (zeros past P or Q). With v from WinogradInputFn,
+// dU[e] = sum over tiles of g[e] v[e]^T and dw = G^T dU G.
+using WinogradGradOutputFn = void (*)(float* g, const float* dy, const Conv2dShape& s, index_t Kg, index_t t0,
+                                      index_t T);
 
 // Direct convolution of one image (stride 1, groups 1) for small reductions C R S, where a
 // GEMM's K would be too short: xp holds the C input planes zero-padded, plane after plane
@@ -66,6 +71,7 @@ struct ConvKernels {
   // Winograd transforms (vector kernels; null at the scalar level).
   WinogradInputFn winograd_input;
   WinogradOutputFn winograd_output;
+  WinogradGradOutputFn winograd_grad_output;
   bool use_gemm;  // false at the scalar level: the driver then runs the *_ref kernels
 };
 

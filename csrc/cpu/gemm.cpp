@@ -127,8 +127,11 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t rs_a = o.trans_a ? 1 : p.lda, cs_a = o.trans_a ? p.lda : 1;
   GemmTileEpilogue ep = tile_epilogue(p, true, true);
-  for (index_t j = 0; j < p.s.N; j += t.nr) {
-    const index_t nr = std::min(t.nr, p.s.N - j);
+  // Column slivers of near-equal whole vectors (N = 64 on AVX-512: 32 + 32, not 48 + 16): a narrow
+  // sliver has too few accumulators per broadcast to run at the FMA rate.
+  const index_t vecs = (p.s.N + t.vw - 1) / t.vw, slivers = (p.s.N + t.nr - 1) / t.nr;
+  for (index_t s = 0, j = 0; s < slivers; ++s) {
+    const index_t nr = std::min(p.s.N - j, (vecs * (s + 1) / slivers - vecs * s / slivers) * t.vw);
     ep.bias_col = p.bias_col ? p.bias_col + j : nullptr;
     for (index_t i = 0; i < p.s.M; i += t.mr) {
       const index_t mr = std::min(t.mr, p.s.M - i);
@@ -137,6 +140,7 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
       t.ukernel(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
       tile_activation(p, c, mr, nr);
     }
+    j += nr;
   }
 }
 

@@ -92,6 +92,7 @@ struct GemmKernels {
   GemmDotFn dot;            // null at the scalar level
   index_t dot_rows;
   index_t mr, nr;           // micro-tile
+  index_t vw;               // floats per vector: tiles narrower than NR come in steps of vw
   index_t mc, kc, nc;       // cache blocks: A block mc x kc in L2, B panel kc x nc in L3, kc x nr in L1
 };
 

@@ -13,7 +13,7 @@ namespace fl {
 KernelTables<NormKernels> g_norm_kernels;
 
 namespace {
-constexpr index_t kElementGrain = 1 << 15;
+constexpr index_t kElementGrain = 1 << 16;  // ~15 us of memory traffic per thread
 
 template <class Body>
 void over_channels(ChannelShape s, const Body& body) {

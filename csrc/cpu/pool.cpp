@@ -12,7 +12,7 @@ namespace fl {
 KernelTables<PoolKernels> g_pool_kernels;
 
 namespace {
-constexpr index_t kElementGrain = 1 << 15;
+constexpr index_t kElementGrain = 1 << 16;  // ~15 us of memory traffic per thread
 
 template <class Body>
 void over_planes(index_t planes, const Pool2dShape& s, const Body& body) {

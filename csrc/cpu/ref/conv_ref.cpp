@@ -100,6 +100,7 @@ void register_conv_ref(ConvKernels& t) {
   t.direct_forward = nullptr;
   t.winograd_input = nullptr;
   t.winograd_output = nullptr;
+  t.winograd_grad_output = nullptr;
   t.use_gemm = false;
 }
 

@@ -53,7 +53,7 @@ void register_gemm_ref(GemmKernels& t) {
   t.pack_b = nullptr;
   t.dot = nullptr;
   t.dot_rows = 0;
-  t.mr = t.nr = 1;
+  t.mr = t.nr = t.vw = 1;
   t.mc = t.kc = t.nc = 0;
 }
 

@@ -1,9 +1,10 @@
-// Reference pooling kernels: plain loops over every output (forward) or every window
-// (backward). They are the algorithmic reference the vector kernels are tested against, the
-// scalar ISA level, and the backward kernels of every level (scatter by index and window
-// spreading are memory-bound and gain little from vectors).
+// Reference pooling kernels: plain loops over every output (forward), every output index
+// (max backward) or every window row (average backward). They are the algorithmic reference
+// the vector kernels are tested against, the scalar ISA level, and the backward kernels of
+// every level (scatter by index and window spreading are memory-bound).
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cpu/pool.h"
 
@@ -35,19 +36,32 @@ void avg_fwd(float* y, const float* x, index_t planes, const Pool2dShape& s, con
       for (index_t q = 0; q < s.Q; ++q) y[n * pq + p * s.Q + q] = avg_pool_at(x + n * hw, s, o, p, q);
 }
 
+// Row by row: each output row's gradients, divided once by their divisors, are added to
+// every input row and column offset of the window; at stride 1 the innermost loop adds two
+// contiguous ranges, which the compiler vectorises.
 void avg_bwd(float* dx, const float* dy, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o) {
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(planes * hw));
+  std::vector<float> g(static_cast<size_t>(s.Q));
   for (index_t n = 0; n < planes; ++n)
-    for (index_t p = 0; p < s.P; ++p)
-      for (index_t q = 0; q < s.Q; ++q) {
-        const float g = dy[n * pq + p * s.Q + q] / avg_divisor(s, o, p, q);
-        const index_t h0 = p * s.stride_h - s.pad_h, w0 = q * s.stride_w - s.pad_w;
-        const index_t ha = std::max<index_t>(h0, 0), hb = std::min(h0 + s.R, s.H);
-        const index_t wa = std::max<index_t>(w0, 0), wb = std::min(w0 + s.S, s.W);
-        for (index_t h = ha; h < hb; ++h)
-          for (index_t w = wa; w < wb; ++w) dx[n * hw + h * s.W + w] += g;
+    for (index_t p = 0; p < s.P; ++p) {
+      for (index_t q = 0; q < s.Q; ++q) g[q] = dy[n * pq + p * s.Q + q] / avg_divisor(s, o, p, q);
+      const index_t h0 = p * s.stride_h - s.pad_h;
+      for (index_t h = std::max<index_t>(h0, 0); h < std::min(h0 + s.R, s.H); ++h) {
+        float* row = dx + n * hw + h * s.W;
+        for (index_t t = 0; t < s.S; ++t) {
+          const index_t off = t - s.pad_w;  // input column of output q is q * stride_w + off
+          const index_t qa = off >= 0 ? 0 : (-off + s.stride_w - 1) / s.stride_w;
+          const index_t qb = s.W - off <= 0 ? 0 : std::min(s.Q, (s.W - off + s.stride_w - 1) / s.stride_w);
+          if (s.stride_w == 1) {
+            float* r = row + off;
+            for (index_t q = qa; q < qb; ++q) r[q] += g[q];
+          } else {
+            for (index_t q = qa; q < qb; ++q) row[q * s.stride_w + off] += g[q];
+          }
+        }
       }
+    }
 }
 
 // Adaptive window [start, end) of output i along an axis of n inputs and m outputs.

@@ -226,7 +226,58 @@ template <class V> void wino_output(float* y, const float* m, const float* bias,
   }
 }
 
+// A m A^T for the weight gradient, A = [1 0; 1 1; 1 -1; 0 -1]: lane l holds tile j + l, whose
+// 2 x 2 block of dy starts at column 2 (j + l): the two columns are the even and odd lanes of
+// one stride-2 load. The last chunk of a row with odd Q gathers with bounds checks.
+template <class V> void wino_grad_output(float* g, const float* dy, const Conv2dShape& s, index_t Kg, index_t t0,
+                                         index_t T) {
+  const index_t TQ = (s.Q + 1) / 2;
+  for (index_t k = 0; k < Kg; ++k) {
+    const float* dk = dy + k * s.P * s.Q;
+    for (index_t t = t0; t < t0 + T;) {
+      const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
+      const bool interior = 2 * (j + n - 1) + 1 < s.Q;
+      const bool full = n == V::width && 2 * j + 2 * V::width < s.Q;
+      V m[2][2];
+      for (index_t a = 0; a < 2; ++a) {
+        const index_t h = 2 * i + a;
+        if (h >= s.P) {
+          m[a][0] = m[a][1] = V::zero();
+          continue;
+        }
+        const float* row = dk + h * s.Q;
+        if (interior) {
+          for (index_t b = 0; b < 2; ++b) m[a][b] = window::load_taps<V>(row + 2 * j + b, 2, n, full);
+          continue;
+        }
+        float lanes[2][V::width] = {};
+        for (index_t l = 0; l < n; ++l)
+          for (index_t b = 0; b < 2; ++b)
+            if (2 * (j + l) + b < s.Q) lanes[b][l] = row[2 * (j + l) + b];
+        m[a][0] = V::load(lanes[0]);
+        m[a][1] = V::load(lanes[1]);
+      }
+      V w[4][2];  // A m
+      for (index_t b = 0; b < 2; ++b) {
+        w[0][b] = m[0][b];
+        w[1][b] = m[0][b] + m[1][b];
+        w[2][b] = m[0][b] - m[1][b];
+        w[3][b] = V::zero() - m[1][b];
+      }
+      for (index_t u = 0; u < 4; ++u) {
+        const V e[4] = {w[u][0], w[u][0] + w[u][1], w[u][0] - w[u][1], V::zero() - w[u][1]};
+        for (index_t v = 0; v < 4; ++v) {
+          float* dst = g + ((u * 4 + v) * Kg + k) * T + (t - t0);
+          if (n == V::width) V::store(dst, e[v]); else V::store_n(dst, e[v], n);
+        }
+      }
+      t += n;
+    }
+  }
+}
+
 template <class V> void register_all(fl::ConvKernels& t) {
+  t.winograd_grad_output = wino_grad_output<V>;
   t.direct_forward = direct_fwd<V>;
   t.winograd_input = wino_input<V>;
   t.winograd_output = wino_output<V>;

@@ -236,6 +236,7 @@ void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
   t.dot_rows = kDotRows;
   t.mr = MR;
   t.nr = NR;
+  t.vw = V::width;
   t.mc = mc;
   t.kc = kc;
   t.nc = nc;

@@ -20,6 +20,14 @@ from .. import _core
 from .._array import as_f32, check_out
 
 
+def check_out_separate(out, shape: tuple, inputs: tuple) -> np.ndarray:
+    """check_out for ops that read neighbouring positions: out may not alias any input (an
+    in-place window op would read values it has already overwritten)."""
+    if out is not None and any(np.may_share_memory(out, a) for a in inputs):
+        raise ValueError("out: must not share memory with the inputs (this op reads neighbouring positions)")
+    return check_out(out, shape, inputs=inputs)
+
+
 def _tuple(v, name: str, n: int) -> tuple:
     if isinstance(v, numbers.Integral) and not isinstance(v, bool):
         return (int(v),) * n
@@ -126,7 +134,7 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, dims, out):
     xs = _batched(x.shape, dims, "input")
     shape, out_shape = _conv_shape(xs, weight.shape, stride, padding, dilation, groups, dims)
     bias = _bias(bias, shape[4])
-    out = check_out(out, _unbatch(out_shape, len(xs) == x.ndim), inputs=(x, weight))
+    out = check_out_separate(out, _unbatch(out_shape, len(xs) == x.ndim), (x, weight))
     _core.conv2d_forward(out, x, weight, bias, shape)
     return out
 
@@ -147,7 +155,7 @@ def _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilatio
     weight = as_f32(weight, "weight")
     input_shape = tuple(int(v) for v in input_shape)
     shape, grad_out = _grad_shapes(grad_out, input_shape, weight.shape, stride, padding, dilation, groups, dims)
-    out = check_out(out, input_shape, inputs=(grad_out, weight))
+    out = check_out_separate(out, input_shape, (grad_out, weight))
     _core.conv2d_backward_input(out, grad_out, weight, None, shape)
     return out
 
@@ -156,7 +164,7 @@ def _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, 
     x = as_f32(x, "input")
     weight_shape = tuple(int(v) for v in weight_shape)
     shape, grad_out = _grad_shapes(grad_out, x.shape, weight_shape, stride, padding, dilation, groups, dims)
-    out = check_out(out, weight_shape, inputs=(grad_out, x))
+    out = check_out_separate(out, weight_shape, (grad_out, x))
     _core.conv2d_backward_weight(out, grad_out, x, shape)
     return out
 
@@ -273,7 +281,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     xs = _batched(x.shape, 2, "input")
     shape, out_shape = _transpose_shape(xs, weight.shape, stride, padding, output_padding, groups, dilation)
     bias = _bias(bias, shape[1])
-    out = check_out(out, _unbatch(out_shape, len(xs) == x.ndim), inputs=(x, weight))
+    out = check_out_separate(out, _unbatch(out_shape, len(xs) == x.ndim), (x, weight))
     _core.conv2d_backward_input(out, x, weight, bias, shape)
     return out
 
@@ -296,7 +304,7 @@ def conv_transpose2d_backward_input(grad_out, weight, input_shape, stride=1, pad
     input_shape = tuple(int(v) for v in input_shape)
     shape, grad_out = _transpose_grad(grad_out, input_shape, weight.shape, stride, padding, output_padding, groups,
                                       dilation)
-    out = check_out(out, input_shape, inputs=(grad_out, weight))
+    out = check_out_separate(out, input_shape, (grad_out, weight))
     _core.conv2d_forward(out, grad_out, weight, None, shape)
     return out
 
@@ -307,7 +315,7 @@ def conv_transpose2d_backward_weight(grad_out, x, weight_shape, stride=1, paddin
     weight_shape = tuple(int(v) for v in weight_shape)
     shape, grad_out = _transpose_grad(grad_out, x.shape, weight_shape, stride, padding, output_padding, groups,
                                       dilation)
-    out = check_out(out, weight_shape, inputs=(grad_out, x))
+    out = check_out_separate(out, weight_shape, (grad_out, x))
     _core.conv2d_backward_weight(out, x, grad_out, shape)
     return out
 

@@ -26,7 +26,6 @@ _GELU_TANH = 6
 _ACT_DEFAULT = {"leaky_relu": 0.1, "elu": 1.0}
 _BIAS_NONE, _BIAS_COL = 0, 1
 
-
 _F32 = np.dtype(np.float32)
 
 
@@ -131,12 +130,14 @@ def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
     Returns (..., out_features).
     """
     x = as_f32(x, "x")
-    weight = as_f32(weight, "weight")
-    if weight.ndim != 2:
-        raise ValueError(f"weight: expected a 2-D array (out_features, in_features), got shape {weight.shape}")
+    # A weight in Fortran order (e.g. the transpose of an (in, out) array) is read as it is.
+    w, trans_w = _operand(weight, "weight", True)
+    if w.ndim != 2:
+        raise ValueError(f"weight: expected a 2-D array (out_features, in_features), got shape {w.shape}")
     if x.ndim < 1:
         raise ValueError("x: expected an array of shape (..., in_features), got a 0-d array")
-    N, K = weight.shape
+    N, K = _mat_dims(w.shape, not trans_w)
+    weight = w.T if not trans_w else w  # (out_features, in_features) view, for messages
     if x.shape[-1] != K:
         raise ValueError(f"linear: x's last dimension {x.shape[-1]} (x: {x.shape}) does not match "
                          f"in_features {K} of weight {weight.shape}")
@@ -149,7 +150,7 @@ def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
     act, param = _parse_activation(activation)
     out = check_out(out, x.shape[:-1] + (N,))
     M = x.size // K if K else int(np.prod(x.shape[:-1], dtype=np.int64))
-    _core.gemm(out, x, weight, 1, M, N, K, False, True, False, False, 1.0, 0.0, bias, mode, act, param)
+    _core.gemm(out, x, w, 1, M, N, K, False, trans_w, False, False, 1.0, 0.0, bias, mode, act, param)
     return out
 
 

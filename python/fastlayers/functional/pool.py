@@ -13,7 +13,8 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, check_out
+from .._array import as_f32
+from .conv import check_out_separate
 
 
 def _pair(v, name: str, n: int = 2) -> tuple:
@@ -81,7 +82,7 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode, dims, False)
     out_shape = x.shape[:-dims] + size
-    out = check_out(out, out_shape, inputs=(x,))
+    out = check_out_separate(out, out_shape, (x,))
     idx = np.empty(out_shape, dtype=np.int64) if return_indices else None
     _core.max_pool2d_forward(out, idx, x, planes, shape)
     return (out, idx) if return_indices else out
@@ -105,7 +106,7 @@ def _max_pool_backward(grad_out, indices, input_shape, dims, out):
         shape = (1, in_sp[0], 1, spatial[0], 1, 1, 1, 1, 0, 0, 1, 1)
     else:
         shape = (in_sp[0], in_sp[1], spatial[0], spatial[1], 1, 1, 1, 1, 0, 0, 1, 1)
-    out = check_out(out, input_shape, inputs=(grad_out,))
+    out = check_out_separate(out, input_shape, (grad_out,))
     _core.max_pool2d_backward(out, grad_out, indices, planes, shape)
     return out
 
@@ -146,7 +147,7 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, 1, ceil_mode, dims, True)
     cip, div = _avg_args(ceil_mode, count_include_pad, divisor_override)
-    out = check_out(out, x.shape[:-dims] + size, inputs=(x,))
+    out = check_out_separate(out, x.shape[:-dims] + size, (x,))
     _core.avg_pool2d_forward(out, x, planes, shape, cip, div)
     return out
 
@@ -161,7 +162,7 @@ def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
         raise ValueError(f"grad_out: expected shape {input_shape[:-dims] + size} for input shape {input_shape}, "
                          f"got {grad_out.shape}")
     cip, div = _avg_args(ceil_mode, count_include_pad, divisor_override)
-    out = check_out(out, input_shape, inputs=(grad_out,))
+    out = check_out_separate(out, input_shape, (grad_out,))
     _core.avg_pool2d_backward(out, grad_out, planes, shape, cip, div)
     return out
 
@@ -210,7 +211,7 @@ def adaptive_avg_pool2d(x, output_size, *, out=None) -> np.ndarray:
     x = as_f32(x, "input")
     planes, spatial = _planes(x.shape, 2)
     size = _adaptive_size(output_size, spatial)
-    out = check_out(out, x.shape[:-2] + size, inputs=(x,))
+    out = check_out_separate(out, x.shape[:-2] + size, (x,))
     shape = (spatial[0], spatial[1], size[0], size[1], 1, 1, 1, 1, 0, 0, 1, 1)
     _core.adaptive_avg_pool2d_forward(out, x, planes, shape)
     return out
@@ -224,7 +225,7 @@ def adaptive_avg_pool2d_backward(grad_out, input_shape, *, out=None) -> np.ndarr
         raise ValueError(f"input_shape: {input_shape} does not match grad_out of shape {grad_out.shape}")
     spatial = input_shape[-2:]
     _adaptive_size(size, spatial)
-    out = check_out(out, input_shape, inputs=(grad_out,))
+    out = check_out_separate(out, input_shape, (grad_out,))
     shape = (spatial[0], spatial[1], size[0], size[1], 1, 1, 1, 1, 0, 0, 1, 1)
     _core.adaptive_avg_pool2d_backward(out, grad_out, planes, shape)
     return out
