@@ -163,18 +163,25 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
     t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
     return;
   }
+  // With a single row block and B transposed (its rows contiguous along K), each B sliver is
+  // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
+  // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
+  // the whole panel is read row by row instead.)
+  const bool one_row_block = M <= t.mc && o.trans_b;
+  auto b_at = [&](index_t k0, index_t j0) { return o.trans_b ? p.b + j0 * p.ldb + k0 : p.b + k0 * p.ldb + j0; };
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
       const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      t.pack_b(bp, o.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc, p.ldb, o.trans_b, kc, nc);
+      if (!one_row_block) t.pack_b(bp, b_at(pc, jc), p.ldb, o.trans_b, kc, nc);
       GemmTileEpilogue ep = tile_epilogue(p, first, last);
       for (index_t ic = 0; ic < M; ic += t.mc) {
         const index_t mc = std::min(t.mc, M - ic);
         t.pack_a(ap, o.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc, p.lda, o.trans_a, mc, kc);
         for (index_t jr = 0; jr < nc; jr += t.nr) {
           const index_t nr = std::min(t.nr, nc - jr);
+          if (one_row_block) t.pack_b(bp + jr * kc, b_at(pc, jc + jr), p.ldb, o.trans_b, kc, nr);
           ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
           for (index_t ir = 0; ir < mc; ir += t.mr) {
             const index_t mr = std::min(t.mr, mc - ir);
