@@ -276,9 +276,12 @@ void run_problem(const GemmKernels& t, const Problem& p) {
   // counter: when another process holds a core, the other threads take over its blocks.
   index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
   Grid g = choose_grid(t, s, nblocks, !direct);
-  if (g.tm * g.tn != nblocks) g = choose_grid(t, s, nblocks = nt, !direct);
-  // Fall back to fewer threads when the tile grid cannot give each one a block.
-  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, nblocks = --nt, !direct);
+  if (g.tm * g.tn != nblocks) {
+    // One block per thread, and fewer threads when the tile grid cannot give each one a block.
+    g = choose_grid(t, s, nt, !direct);
+    while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+    nblocks = nt;
+  }
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
