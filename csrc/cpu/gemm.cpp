@@ -5,7 +5,7 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// K is never split.
+// Large products get 4 blocks per thread, handed out from an atomic counter. K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
