@@ -260,21 +260,24 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
   return std::min(n, (units * i / parts) * tile);
 }
 
-void run_problem(const GemmKernels& t, const Problem& p) {
-  const GemmShape s = p.s;
-  const double macs = mac_count(s);
-  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
+// Threads and blocks for a product (see the file comment).
+struct Plan {
+  index_t nt, nblocks;
+  Grid g;
+};
+
+index_t thread_count(GemmShape s) {
+  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, mac_count(s) / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
-  if (use_dot(t, *p.opt, s)) {
-    gemm_dot(t, p, nt);
-    return;
-  }
-  const bool direct = use_direct(t, *p.opt, s);
+  return nt;
+}
+
+Plan plan_blocks(const GemmKernels& t, GemmShape s, bool direct, index_t nt) {
   // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
   // counter: when another process holds a core, the other threads take over its blocks.
-  index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
+  index_t nblocks = nt > 1 && mac_count(s) >= kDynamicMacs ? nt * kBlocksPerThread : nt;
   Grid g = choose_grid(t, s, nblocks, !direct);
   if (g.tm * g.tn != nblocks) {
     // One block per thread, and fewer threads when the tile grid cannot give each one a block.
@@ -282,6 +285,18 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
     nblocks = nt;
   }
+  return {nt, nblocks, g};
+}
+
+void run_problem(const GemmKernels& t, const Problem& p) {
+  const GemmShape s = p.s;
+  if (use_dot(t, *p.opt, s)) {
+    gemm_dot(t, p, thread_count(s));
+    return;
+  }
+  const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s), thread_count(s));
+  const index_t nt = plan.nt, nblocks = plan.nblocks;
+  const Grid g = plan.g;
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
@@ -345,11 +360,14 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
 }
 
-const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
+GemmPlan sgemm_plan(GemmShape s, const GemmOptions& opt) {
   const GemmKernels& t = g_gemm_kernels.current();
-  if (!t.ukernel) return "reference";
-  if (use_dot(t, opt, s)) return "dot";
-  return use_direct(t, opt, s) ? "direct" : "packed";
+  if (!t.ukernel) return {"reference", 1, 1};
+  const index_t nt = thread_count(s);
+  if (use_dot(t, opt, s)) return {"dot", nt, nt};
+  const bool direct = use_direct(t, opt, s);
+  const Plan plan = plan_blocks(t, s, direct, nt);
+  return {direct ? "direct" : "packed", plan.nt, plan.nblocks};
 }
 
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,
