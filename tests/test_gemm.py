@@ -102,9 +102,26 @@ def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
     before = fastlayers.get_num_threads()
     fastlayers.set_num_threads(threads)
     try:
+        plan = _core.gemm_plan(1031, 1013, 520, False, False)
+        assert plan == {"path": "packed", "threads": threads, "blocks": 1 if threads == 1 else 4 * threads}
         a, b = ints(rng, (1031, 520), -2, 3), ints(rng, (520, 1013), -2, 3)
         np.testing.assert_array_equal(F.matmul(a, b), a @ b)
         np.testing.assert_array_equal(F.matmul(a, stored(b, True), trans_b=True), a @ b)
+    finally:
+        fastlayers.set_num_threads(before)
+
+
+def test_thread_plan(isa):
+    """Small products stay on one thread; larger ones use every thread, one block each."""
+    if isa == "scalar":
+        pytest.skip("the reference runs on one thread")
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(2)
+    try:
+        assert _core.gemm_plan(64, 64, 64, False, False)["threads"] == 1
+        assert _core.gemm_plan(300, 300, 300, False, False) == {"path": "packed", "threads": 2, "blocks": 2}
+        assert _core.gemm_plan(256, 512, 784, False, True)["threads"] == 2
+        assert _core.gemm_plan(4, 4096, 4096, False, True) == {"path": "dot", "threads": 2, "blocks": 2}
     finally:
         fastlayers.set_num_threads(before)
 

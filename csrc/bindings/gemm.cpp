@@ -111,7 +111,18 @@ void init_gemm(py::module_& m) {
     GemmOptions opt;
     opt.trans_a = trans_a;
     opt.trans_b = trans_b;
-    return std::string(sgemm_path({M, N, K}, opt));
+    return std::string(sgemm_plan({M, N, K}, opt).path);
+  });
+  m.def("gemm_plan", [](index_t M, index_t N, index_t K, bool trans_a, bool trans_b) {
+    GemmOptions opt;
+    opt.trans_a = trans_a;
+    opt.trans_b = trans_b;
+    const GemmPlan plan = sgemm_plan({M, N, K}, opt);
+    py::dict d;
+    d["path"] = std::string(plan.path);
+    d["threads"] = plan.threads;
+    d["blocks"] = plan.blocks;
+    return d;
   });
   m.def("gemm_block_sizes", [] {
     const GemmKernels& t = g_gemm_kernels.current();

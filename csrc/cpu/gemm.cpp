@@ -5,7 +5,7 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// K is never split.
+// Large products get 4 blocks per thread, handed out from an atomic counter. K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
@@ -163,18 +163,25 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
     t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
     return;
   }
+  // With a single row block and B transposed (its rows contiguous along K), each B sliver is
+  // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
+  // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
+  // the whole panel is read row by row instead.)
+  const bool one_row_block = M <= t.mc && o.trans_b;
+  auto b_at = [&](index_t k0, index_t j0) { return o.trans_b ? p.b + j0 * p.ldb + k0 : p.b + k0 * p.ldb + j0; };
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
       const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      t.pack_b(bp, o.trans_b ? p.b + jc * p.ldb + pc : p.b + pc * p.ldb + jc, p.ldb, o.trans_b, kc, nc);
+      if (!one_row_block) t.pack_b(bp, b_at(pc, jc), p.ldb, o.trans_b, kc, nc);
       GemmTileEpilogue ep = tile_epilogue(p, first, last);
       for (index_t ic = 0; ic < M; ic += t.mc) {
         const index_t mc = std::min(t.mc, M - ic);
         t.pack_a(ap, o.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc, p.lda, o.trans_a, mc, kc);
         for (index_t jr = 0; jr < nc; jr += t.nr) {
           const index_t nr = std::min(t.nr, nc - jr);
+          if (one_row_block) t.pack_b(bp + jr * kc, b_at(pc, jc + jr), p.ldb, o.trans_b, kc, nr);
           ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
           for (index_t ir = 0; ir < mc; ir += t.mr) {
             const index_t mr = std::min(t.mr, mc - ir);
@@ -253,25 +260,43 @@ index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t 
   return std::min(n, (units * i / parts) * tile);
 }
 
-void run_problem(const GemmKernels& t, const Problem& p) {
-  const GemmShape s = p.s;
-  const double macs = mac_count(s);
-  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, macs / kMacsPerThread)));
+// Threads and blocks for a product (see the file comment).
+struct Plan {
+  index_t nt, nblocks;
+  Grid g;
+};
+
+index_t thread_count(GemmShape s) {
+  index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, mac_count(s) / kMacsPerThread)));
 #ifdef _OPENMP
   if (omp_in_parallel()) nt = 1;
 #endif
-  if (use_dot(t, *p.opt, s)) {
-    gemm_dot(t, p, nt);
-    return;
-  }
-  const bool direct = use_direct(t, *p.opt, s);
+  return nt;
+}
+
+Plan plan_blocks(const GemmKernels& t, GemmShape s, bool direct, index_t nt) {
   // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
   // counter: when another process holds a core, the other threads take over its blocks.
-  index_t nblocks = nt > 1 && macs >= kDynamicMacs ? nt * kBlocksPerThread : nt;
+  index_t nblocks = nt > 1 && mac_count(s) >= kDynamicMacs ? nt * kBlocksPerThread : nt;
   Grid g = choose_grid(t, s, nblocks, !direct);
-  if (g.tm * g.tn != nblocks) g = choose_grid(t, s, nblocks = nt, !direct);
-  // Fall back to fewer threads when the tile grid cannot give each one a block.
-  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, nblocks = --nt, !direct);
+  if (g.tm * g.tn != nblocks) {
+    // One block per thread, and fewer threads when the tile grid cannot give each one a block.
+    g = choose_grid(t, s, nt, !direct);
+    while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+    nblocks = nt;
+  }
+  return {nt, nblocks, g};
+}
+
+void run_problem(const GemmKernels& t, const Problem& p) {
+  const GemmShape s = p.s;
+  if (use_dot(t, *p.opt, s)) {
+    gemm_dot(t, p, thread_count(s));
+    return;
+  }
+  const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s), thread_count(s));
+  const index_t nt = plan.nt, nblocks = plan.nblocks;
+  const Grid g = plan.g;
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
   auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
@@ -335,11 +360,14 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
   sgemm_unchecked(c, ldc, a, lda, b, ldb, s, opt);
 }
 
-const char* sgemm_path(GemmShape s, const GemmOptions& opt) {
+GemmPlan sgemm_plan(GemmShape s, const GemmOptions& opt) {
   const GemmKernels& t = g_gemm_kernels.current();
-  if (!t.ukernel) return "reference";
-  if (use_dot(t, opt, s)) return "dot";
-  return use_direct(t, opt, s) ? "direct" : "packed";
+  if (!t.ukernel) return {"reference", 1, 1};
+  const index_t nt = thread_count(s);
+  if (use_dot(t, opt, s)) return {"dot", nt, nt};
+  const bool direct = use_direct(t, opt, s);
+  const Plan plan = plan_blocks(t, s, direct, nt);
+  return {direct ? "direct" : "packed", plan.nt, plan.nblocks};
 }
 
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,

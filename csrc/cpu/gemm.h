@@ -116,9 +116,14 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
                    index_t stride_a, const float* b, index_t ldb, index_t stride_b, GemmShape s,
                    const GemmOptions& opt = {});
 
-// How sgemm would run a product on one thread at the current ISA level: "reference", "dot"
-// (A B^T with few rows), "direct" (micro-kernel on the operands in place) or "packed" (Goto
-// loops). For tests and benchmarks.
-const char* sgemm_path(GemmShape s, const GemmOptions& opt);
+// How sgemm would run a product at the current ISA level and thread count, for tests and
+// benchmarks. path: "reference", "dot" (A B^T with few rows), "direct" (micro-kernel on the
+// operands in place) or "packed" (Goto loops); threads used; blocks C is cut into (one per
+// thread, or several per thread handed out dynamically).
+struct GemmPlan {
+  const char* path;
+  index_t threads, blocks;
+};
+GemmPlan sgemm_plan(GemmShape s, const GemmOptions& opt);
 
 }  // namespace fl
