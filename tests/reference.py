@@ -62,6 +62,107 @@ def maxout(x, pieces, axis=1):
     y = x.reshape(x.shape[:-1] + (x.shape[-1] // pieces, pieces)).max(axis=-1)
     return np.moveaxis(y, -1, axis)
 
+
+# ---- pool (planes are the leading dims; windows follow PyTorch, ceil_mode included) ----
+
+
+def pool_out_size(n, k, s, p, d, ceil_mode):
+    num = n + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)
+    out = num // s + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
+def _windows(n, k, s, p, d, ceil_mode):
+    """Per output index, the list of valid input positions."""
+    return [[o * s - p + t * d for t in range(k) if 0 <= o * s - p + t * d < n]
+            for o in range(pool_out_size(n, k, s, p, d, ceil_mode))]
+
+
+def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
+    """(y, flat indices) in float64 / int64; the first maximum wins."""
+    x = np.asarray(x, np.float64)
+    s = s or k
+    H, W = x.shape[-2:]
+    rows = _windows(H, k[0], s[0], p[0], d[0], ceil_mode)
+    cols = _windows(W, k[1], s[1], p[1], d[1], ceil_mode)
+    y = np.empty(x.shape[:-2] + (len(rows), len(cols)))
+    idx = np.empty(y.shape, np.int64)
+    for i, rs in enumerate(rows):
+        for j, cs in enumerate(cols):
+            flat = np.array([h * W + w for h in rs for w in cs])
+            vals = x.reshape(x.shape[:-2] + (H * W,))[..., flat]
+            a = np.argmax(vals, axis=-1)
+            y[..., i, j] = np.take_along_axis(vals, a[..., None], -1)[..., 0]
+            idx[..., i, j] = flat[a]
+    return y, idx
+
+
+def avg_pool2d(x, k, s=None, p=(0, 0), ceil_mode=False, count_include_pad=True, divisor_override=None):
+    x = np.asarray(x, np.float64)
+    s = s or k
+    H, W = x.shape[-2:]
+    P, Q = (pool_out_size(H, k[0], s[0], p[0], 1, ceil_mode), pool_out_size(W, k[1], s[1], p[1], 1, ceil_mode))
+    y = np.empty(x.shape[:-2] + (P, Q))
+    for i in range(P):
+        for j in range(Q):
+            h0, w0 = i * s[0] - p[0], j * s[1] - p[1]
+            h1, w1 = min(h0 + k[0], H + p[0]), min(w0 + k[1], W + p[1])
+            n_pad = (h1 - h0) * (w1 - w0)
+            ha, hb, wa, wb = max(h0, 0), min(h1, H), max(w0, 0), min(w1, W)
+            total = x[..., ha:hb, wa:wb].sum(axis=(-2, -1))
+            div = divisor_override or (n_pad if count_include_pad else (hb - ha) * (wb - wa))
+            y[..., i, j] = total / div
+    return y
+
+
+def adaptive_avg_pool2d(x, size):
+    x = np.asarray(x, np.float64)
+    H, W = x.shape[-2:]
+    P, Q = size
+    y = np.empty(x.shape[:-2] + (P, Q))
+    for i in range(P):
+        for j in range(Q):
+            ha, hb = (i * H) // P, -(-((i + 1) * H) // P)
+            wa, wb = (j * W) // Q, -(-((j + 1) * W) // Q)
+            y[..., i, j] = x[..., ha:hb, wa:wb].mean(axis=(-2, -1))
+    return y
+
+
+# ---- norm: batch_norm over axis 1 of (N, C, ...) ----
+
+
+def batch_norm(x, mean=None, var=None, weight=None, bias=None, eps=1e-5):
+    """Normalises with the given statistics, or the batch's (biased variance) when None."""
+    x = np.asarray(x, np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    mean = x.mean(axis=axes) if mean is None else np.asarray(mean, np.float64)
+    var = x.var(axis=axes) if var is None else np.asarray(var, np.float64)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, np.float64)
+    b = np.zeros(x.shape[1]) if bias is None else np.asarray(bias, np.float64)
+    return (x - mean.reshape(shp)) / np.sqrt(var.reshape(shp) + eps) * w.reshape(shp) + b.reshape(shp)
+
+
+def batch_norm_backward(g, x, weight=None, mean=None, var=None, eps=1e-5):
+    """(dx, dweight, dbias); training statistics when mean/var are None, constants otherwise."""
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    axes = (0,) + tuple(range(2, x.ndim))
+    shp = (1, -1) + (1,) * (x.ndim - 2)
+    training = mean is None
+    mean = x.mean(axis=axes) if training else np.asarray(mean, np.float64)
+    var = x.var(axis=axes) if training else np.asarray(var, np.float64)
+    inv = 1 / np.sqrt(var + eps)
+    xhat = (x - mean.reshape(shp)) * inv.reshape(shp)
+    w = np.ones(x.shape[1]) if weight is None else np.asarray(weight, np.float64)
+    dxhat = g * w.reshape(shp)
+    if training:
+        dx = inv.reshape(shp) * (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                                 - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+    else:
+        dx = dxhat * inv.reshape(shp)
+    return dx, (g * xhat).sum(axis=axes), g.sum(axis=axes)
 # ---- gemm ----
 
 
@@ -98,6 +199,74 @@ def linear_backward(grad_out, x, weight):
     return g @ np.asarray(weight, np.float64), g2.T @ x2, g2.sum(axis=0)
 
 
+# ---- conv: NCHW, weight (K, C/groups, R, S), symmetric padding ----
+
+
+def _conv_taps(x, w, stride, padding, dilation):
+    """Padded input, output size and the (r, s) -> strided view function of conv2d."""
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+    P = (H + 2 * padding[0] - dilation[0] * (R - 1) - 1) // stride[0] + 1
+    Q = (W + 2 * padding[1] - dilation[1] * (S - 1) - 1) // stride[1] + 1
+
+    def view(a, r, s):
+        h0, w0 = r * dilation[0], s * dilation[1]
+        return a[:, :, h0:h0 + stride[0] * (P - 1) + 1:stride[0], w0:w0 + stride[1] * (Q - 1) + 1:stride[1]]
+    return xp, P, Q, view
+
+
+def conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    xp, P, Q, view = _conv_taps(x, w, stride, padding, dilation)
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    y = np.zeros((x.shape[0], K, P, Q))
+    for g in range(groups):
+        xg, wg = xp[:, g * Cg:(g + 1) * Cg], w[g * Kg:(g + 1) * Kg]
+        for r in range(R):
+            for s in range(S):
+                y[:, g * Kg:(g + 1) * Kg] += np.einsum("ncpq,kc->nkpq", view(xg, r, s), wg[:, :, r, s])
+    return y if b is None else y + np.asarray(b, np.float64)[None, :, None, None]
+
+
+def conv2d_backward_input(dy, w, x_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    dy, w = np.asarray(dy, np.float64), np.asarray(w, np.float64)
+    dxp, P, Q, view = _conv_taps(np.zeros(x_shape), w, stride, padding, dilation)
+    K, Cg, R, S = w.shape
+    Kg = K // groups
+    for g in range(groups):
+        dyg, wg = dy[:, g * Kg:(g + 1) * Kg], w[g * Kg:(g + 1) * Kg]
+        for r in range(R):
+            for s in range(S):
+                view(dxp[:, g * Cg:(g + 1) * Cg], r, s)[...] += np.einsum("nkpq,kc->ncpq", dyg, wg[:, :, r, s])
+    H, W = x_shape[2:]
+    return dxp[:, :, padding[0]:padding[0] + H, padding[1]:padding[1] + W]
+
+
+def conv2d_backward_weight(dy, x, w_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    dy, x = np.asarray(dy, np.float64), np.asarray(x, np.float64)
+    xp, P, Q, view = _conv_taps(x, np.zeros(w_shape), stride, padding, dilation)
+    K, Cg, R, S = w_shape
+    Kg = K // groups
+    dw = np.zeros(w_shape)
+    for g in range(groups):
+        for r in range(R):
+            for s in range(S):
+                dw[g * Kg:(g + 1) * Kg, :, r, s] = np.einsum("nkpq,ncpq->kc", dy[:, g * Kg:(g + 1) * Kg],
+                                                             view(xp[:, g * Cg:(g + 1) * Cg], r, s))
+    return dw
+
+
+def conv_transpose2d(x, w, b=None, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), groups=1,
+                     dilation=(1, 1)):
+    """The adjoint of conv2d: weight (C_in, C_out/groups, R, S)."""
+    N, Cin, Hin, Win = x.shape
+    _, Cog, R, S = w.shape
+    H = (Hin - 1) * stride[0] - 2 * padding[0] + dilation[0] * (R - 1) + output_padding[0] + 1
+    W = (Win - 1) * stride[1] - 2 * padding[1] + dilation[1] * (S - 1) + output_padding[1] + 1
+    y = conv2d_backward_input(x, w, (N, Cog * groups, H, W), stride, padding, dilation, groups)
+    return y if b is None else y + np.asarray(b, np.float64)[None, :, None, None]
 # ---- loss ----
 
 

@@ -11,6 +11,9 @@ namespace py = pybind11;
 namespace fl {
 void init_core(py::module_& m);
 void init_activation(py::module_& m);
+void init_pool(py::module_& m);
+void init_norm(py::module_& m);
+void init_conv(py::module_& m);
 void init_gemm(py::module_& m);
 void init_optim(py::module_& m);
 void init_loss(py::module_& m);
@@ -26,6 +29,9 @@ PYBIND11_MODULE(_core, m) {
   fl::init_kernel_tables();
   fl::init_core(m);
   fl::init_activation(m);
+  fl::init_pool(m);
+  fl::init_norm(m);
+  fl::init_conv(m);
   fl::init_gemm(m);
   fl::init_optim(m);
   fl::init_loss(m);

@@ -4,10 +4,13 @@
 
 #include "cpu/activation.h"
 #include "cpu/peak.h"
-#include "cpu/gemm.h"
+#include "cpu/conv.h"
 #include "cpu/dropout.h"
+#include "cpu/gemm.h"
 #include "cpu/loss.h"
+#include "cpu/norm.h"
 #include "cpu/optim.h"
+#include "cpu/pool.h"
 
 namespace fl {
 
@@ -28,6 +31,9 @@ void init_kernel_tables() {
   fill(g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512);
   fill(g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512);
   fill(g_peak_kernels, register_peak_ref, register_peak_avx2, register_peak_avx512);
+  fill(g_pool_kernels, register_pool_ref, register_pool_avx2, register_pool_avx512);
+  fill(g_norm_kernels, register_norm_ref, register_norm_avx2, register_norm_avx512);
+  fill(g_conv_kernels, register_conv_ref, register_conv_avx2, register_conv_avx512);
   fill(g_optim_kernels, register_optim_ref, register_optim_avx2, register_optim_avx512);
   fill(g_loss_kernels, register_loss_ref, register_loss_avx2, register_loss_avx512);
   fill(g_dropout_kernels, register_dropout_ref, register_dropout_avx2, register_dropout_avx512);
@@ -35,6 +41,9 @@ void init_kernel_tables() {
   fill(g_activation_kernels, register_activation_ref, nullptr, nullptr);
   fill(g_gemm_kernels, register_gemm_ref, nullptr, nullptr);
   fill(g_peak_kernels, register_peak_ref, nullptr, nullptr);
+  fill(g_pool_kernels, register_pool_ref, nullptr, nullptr);
+  fill(g_norm_kernels, register_norm_ref, nullptr, nullptr);
+  fill(g_conv_kernels, register_conv_ref, nullptr, nullptr);
   fill(g_optim_kernels, register_optim_ref, nullptr, nullptr);
   fill(g_loss_kernels, register_loss_ref, nullptr, nullptr);
   fill(g_dropout_kernels, register_dropout_ref, nullptr, nullptr);

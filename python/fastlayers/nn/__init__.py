@@ -8,14 +8,19 @@ One file per family: module.py (Parameter, Module, Sequential, Identity, Flatten
 linear.py (Linear, Maxout), activation.py, dropout.py, loss.py, init.py, utils.py.
 """
 from . import init, utils
+from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
 from .linear import Linear, Maxout
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Flatten, Identity, Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d
+from .pool import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
     "Parameter", "Module", "Sequential", "Identity", "Flatten", "Linear", "Maxout",
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "LogSoftmax", "Dropout",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init", "utils",
+    "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d",
 ]

@@ -64,6 +64,21 @@ struct Vec8 {
   static M mask_andnot(M a, M b) { return _mm256_andnot_ps(a, b); }  // (!a) & b
   static Vec8 select(M m, Vec8 a, Vec8 b) { return {_mm256_blendv_ps(b.v, a.v, m)}; }  // m ? a : b
 
+  // (0, 1, ..., 7) as floats.
+  static Vec8 lane_index() { return {_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7)}; }
+  // Lanes 0, 2, 4, ... of the 16-float concatenation [a, b] (stride-2 deinterleave).
+  static Vec8 even(Vec8 a, Vec8 b) {
+    const __m256 t = _mm256_shuffle_ps(a.v, b.v, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
+    return {_mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)))};
+  }
+
+  // Interleaves a and b: lo = a0 b0 a1 b1 a2 b2 a3 b3, hi = a4 b4 ... a7 b7 (inverse of even/odd).
+  static void zip(Vec8 a, Vec8 b, Vec8& lo, Vec8& hi) {
+    const __m256 l = _mm256_unpacklo_ps(a.v, b.v), h = _mm256_unpackhi_ps(a.v, b.v);  // a0 b0 a1 b1 | a4 b4 a5 b5
+    lo.v = _mm256_permute2f128_ps(l, h, 0x20);
+    hi.v = _mm256_permute2f128_ps(l, h, 0x31);
+  }
+
   static float hsum(Vec8 a) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));

@@ -56,6 +56,22 @@ struct Vec16 {
   static M mask_andnot(M a, M b) { return static_cast<M>(~a & b); }
   static Vec16 select(M m, Vec16 a, Vec16 b) { return {_mm512_mask_blend_ps(m, b.v, a.v)}; }
 
+  // (0, 1, ..., 15) as floats.
+  static Vec16 lane_index() { return {_mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)}; }
+  // Lanes 0, 2, 4, ... of the 32-float concatenation [a, b] (stride-2 deinterleave).
+  static Vec16 even(Vec16 a, Vec16 b) {
+    const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return {_mm512_permutex2var_ps(a.v, idx, b.v)};
+  }
+
+  // Interleaves a and b: lo = a0 b0 ... a7 b7, hi = a8 b8 ... a15 b15 (inverse of even/odd).
+  static void zip(Vec16 a, Vec16 b, Vec16& lo, Vec16& hi) {
+    const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    lo.v = _mm512_permutex2var_ps(a.v, il, b.v);
+    hi.v = _mm512_permutex2var_ps(a.v, ih, b.v);
+  }
+
   static float hsum(Vec16 a) { return _mm512_reduce_add_ps(a.v); }
   static float hmax(Vec16 a) { return _mm512_reduce_max_ps(a.v); }
 };

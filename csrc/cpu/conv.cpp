@@ -1,0 +1,452 @@
+// Convolution driver. At the scalar level it runs the reference kernels (threads over
+// images). Otherwise:
+//   - 1 x 1, stride 1, no padding: the image is already the GEMM's B matrix (C x HW).
+//   - depthwise (groups == C == K): the ISA's vector kernels, threads over planes (forward)
+//     or over channels (backward-weight).
+//   - 3 x 3, stride 1: Winograd F(2x2, 3x3) (winograd_forward below).
+//   - stride 1, short reductions (C R S <= 64): a direct kernel on a zero-padded copy.
+//   - backward-input at stride 1: a forward convolution of dy with the flipped filters.
+//   - everything else: im2col of one image, one group and one tile of output columns into a
+//     grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
+//     cpu/gemm.h. The whole im2col matrix of a batch never exists.
+// Work is split into tasks (image, group, column tile). With at least as many tasks as
+// threads, each thread runs whole tasks with single-threaded GEMMs; otherwise tasks run one
+// after another and the GEMM threads itself (its tiles of C).
+// Backward-input turns the GEMM around (col = W^T dY, then col2im adds into dx); its tasks are
+// whole (image, group) pairs because neighbouring tiles add into the same rows of dx.
+// Backward-weight accumulates dY col^T into a per-thread copy of dW, summed at the end.
+#include "cpu/conv.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <mutex>
+#include <vector>
+
+#include "core/parallel.h"
+#include "cpu/gemm.h"
+#include "cpu/norm.h"
+
+namespace fl {
+
+KernelTables<ConvKernels> g_conv_kernels;
+
+namespace {
+
+// Column tile budget: 4 MB per thread. Measured on 3x3 layers: a tile of a whole 28x28 image
+// (or half a 56x56 one) runs 15-25% faster than 512 KB tiles, because each GEMM call packs
+// all of A (the filters) again and wide tiles amortise that.
+constexpr index_t kColFloats = 1 << 20;
+
+struct Geometry {
+  index_t Cg, Kg, crs, hw, pq, tile, tiles;
+  bool pointwise;  // 1 x 1, stride 1, no padding: x is the column matrix
+};
+
+Geometry geometry(const Conv2dShape& s) {
+  Geometry g;
+  g.Cg = s.C / s.groups;
+  g.Kg = s.K / s.groups;
+  g.crs = g.Cg * s.R * s.S;
+  g.hw = s.H * s.W;
+  g.pq = s.P * s.Q;
+  g.pointwise = s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0 &&
+                s.P == s.H && s.Q == s.W;
+  index_t t = kColFloats / std::max<index_t>(g.crs, 1);
+  t = std::max<index_t>(64, t / 64 * 64);
+  g.tile = std::max<index_t>(1, std::min(t, g.pq));
+  g.tiles = (g.pq + g.tile - 1) / g.tile;
+  return g;
+}
+
+// The input columns iw = q * stride + off, for q in [q0, q1), that fall inside [0, W):
+// [*qa, *qb) with q0 <= qa <= qb <= q1.
+inline void valid_cols(index_t q0, index_t q1, index_t off, index_t stride, index_t W, index_t* qa, index_t* qb) {
+  index_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  index_t b = W - off <= 0 ? 0 : (W - off + stride - 1) / stride;
+  *qa = std::min(std::max(a, q0), q1);
+  *qb = std::max(std::min(b, q1), *qa);
+}
+
+// Calls f(dst_row, p, q0, q1, h, off) for every row segment of column tile [j0, j1) of the
+// im2col matrix of Cg input planes: dst_row points at col element (row (c, r, t), j = p Q + q0);
+// h is the input row (or -1 when outside), off the input column of q = 0.
+template <class F>
+void for_each_segment(float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1, const F& f) {
+  const index_t tq = j1 - j0;
+  for (index_t c = 0; c < Cg; ++c)
+    for (index_t r = 0; r < s.R; ++r)
+      for (index_t t = 0; t < s.S; ++t) {
+        float* row = col + ((c * s.R + r) * s.S + t) * tq;
+        const index_t off = t * s.dil_w - s.pad_w;
+        for (index_t j = j0; j < j1;) {
+          const index_t p = j / s.Q, q0 = j % s.Q, q1 = std::min(s.Q, q0 + (j1 - j));
+          const index_t h = p * s.stride_h - s.pad_h + r * s.dil_h;
+          f(row + (j - j0), c, p, q0, q1, h >= 0 && h < s.H ? h : -1, off);
+          j += q1 - q0;
+        }
+      }
+}
+
+// col (crs x (j1 - j0)) = the im2col tile of xg, the Cg planes of one image and group.
+void im2col(float* col, const float* xg, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
+  for_each_segment(col, s, Cg, j0, j1, [&](float* dst, index_t c, index_t, index_t q0, index_t q1, index_t h,
+                                           index_t off) {
+    if (h < 0) {
+      std::memset(dst, 0, sizeof(float) * static_cast<size_t>(q1 - q0));
+      return;
+    }
+    index_t qa, qb;
+    valid_cols(q0, q1, off, s.stride_w, s.W, &qa, &qb);
+    const float* src = xg + c * s.H * s.W + h * s.W + off;
+    for (index_t q = q0; q < qa; ++q) dst[q - q0] = 0.0f;
+    if (s.stride_w == 1) {
+      std::memcpy(dst + (qa - q0), src + qa, sizeof(float) * static_cast<size_t>(qb - qa));
+    } else {
+      for (index_t q = qa; q < qb; ++q) dst[q - q0] = src[q * s.stride_w];
+    }
+    for (index_t q = qb; q < q1; ++q) dst[q - q0] = 0.0f;
+  });
+}
+
+// dxg += col2im(col): the adjoint of im2col.
+void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, index_t j0, index_t j1) {
+  for_each_segment(const_cast<float*>(col), s, Cg, j0, j1,
+                   [&](float* src, index_t c, index_t, index_t q0, index_t q1, index_t h, index_t off) {
+                     if (h < 0) return;
+                     index_t qa, qb;
+                     valid_cols(q0, q1, off, s.stride_w, s.W, &qa, &qb);
+                     float* dst = dxg + c * s.H * s.W + h * s.W + off;
+                     for (index_t q = qa; q < qb; ++q) dst[q * s.stride_w] += src[q - q0];
+                   });
+}
+
+// A grow-only per-thread buffer kept between calls: freshly mapped pages cost more than the
+// im2col that fills them.
+class ThreadBuffer {
+ public:
+  ~ThreadBuffer() { std::free(p_); }
+  float* get(index_t n) {
+    const size_t bytes = static_cast<size_t>(std::max<index_t>(n, 16)) * sizeof(float);
+    if (bytes > cap_) {
+      std::free(p_);
+      cap_ = (std::max(bytes, cap_ + cap_ / 2) + 4095) / 4096 * 4096;
+      p_ = static_cast<float*>(std::aligned_alloc(64, cap_));
+      if (!p_) throw std::bad_alloc();
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+thread_local ThreadBuffer t_col, t_acc;
+
+// Runs body(task, col, acc) over [0, tasks): in parallel with single-threaded GEMMs when
+// there are enough tasks, else in order with threaded GEMMs. Each thread gets a column
+// buffer of col_floats and a zeroed buffer of acc_floats for all its tasks; `done` is called
+// with the latter after the thread's last task.
+template <class Body, class Done>
+void run_tasks(index_t tasks, index_t col_floats, index_t acc_floats, const Body& body, const Done& done) {
+  auto range = [&](index_t lo, index_t hi) {
+    float* col = t_col.get(col_floats);
+    float* acc = t_acc.get(acc_floats);
+    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
+    for (index_t i = lo; i < hi; ++i) body(i, col, acc);
+    done(acc);
+  };
+  if (tasks >= get_num_threads()) parallel_for(0, tasks, 1, range);
+  else range(0, tasks);
+}
+
+void depthwise(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+               const Conv2dShape& s) {
+  Conv2dShape one = s;
+  one.N = one.C = one.K = one.groups = 1;
+  const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
+  parallel_for(0, s.N * s.C, std::max<index_t>(1, (1 << 14) / std::max<index_t>(pq * rs, 1)),
+               [&](index_t lo, index_t hi) {
+                 for (index_t i = lo; i < hi; ++i) {
+                   const index_t c = i % s.C;
+                   k.depthwise_forward(y + i * pq, x + i * hw, w + c * rs, bias ? bias + c : nullptr, one);
+                 }
+               });
+}
+
+bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
+  return k.depthwise_forward && s.groups == s.C && s.K == s.C;
+}
+
+// Winograd F(2x2, 3x3) for 3 x 3 stride-1 undilated layers with enough channels for the
+// transforms to pay (measured, 32x32 images, K = 32: im2col wins at C = 3, 4; Winograd from 8): 16 GEMMs of (K/G x C/G) by
+// (C/G x T tiles) replace one of (K/G x 9 C/G) by (9 C/G x 4 T outputs), 2.25x fewer
+// multiply-adds. Transformed filters U[g][e] (K/G x C/G) are computed once per call.
+bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
+  return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
+         s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8;
+}
+
+// Stride-1 backward-input as a forward convolution: dx[c, h] = sum_{k, r} dy[k, h + pad - r dil] w[k, c, r]
+// is a correlation of dy with the filters flipped and transposed to (C, K/G, R, S), with
+// padding dil (R - 1) - pad. It runs on im2col (a copy) instead of col2im (a scatter-add), or
+// on the depthwise kernel. Returns false where it does not apply.
+bool backward_input_as_forward(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  const index_t ph = s.dil_h * (s.R - 1) - s.pad_h, pw = s.dil_w * (s.S - 1) - s.pad_w;
+  if (s.stride_h != 1 || s.stride_w != 1 || ph < 0 || pw < 0) return false;
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, rs = s.R * s.S;
+  // Its im2col has K/G R S rows where col2im has C/G R S: worth it when K is not much larger
+  // than C, or when the flipped convolution runs on Winograd or the depthwise kernel.
+  Conv2dShape t = s;
+  t.C = s.K;
+  t.K = s.C;
+  t.H = s.P;
+  t.W = s.Q;
+  t.P = s.H;
+  t.Q = s.W;
+  t.pad_h = ph;
+  t.pad_w = pw;
+  const ConvKernels& k = g_conv_kernels.current();
+  if (Kg > 2 * Cg && !winograd_applies(k, t) && !is_depthwise(k, t)) return false;
+  std::vector<float> flipped(static_cast<size_t>(s.K * Cg * rs));
+  for (index_t g = 0; g < s.groups; ++g)
+    for (index_t k = 0; k < Kg; ++k)
+      for (index_t c = 0; c < Cg; ++c) {
+        const float* src = w + ((g * Kg + k) * Cg + c) * rs;
+        float* dst = flipped.data() + ((g * Cg + c) * Kg + k) * rs;
+        for (index_t i = 0; i < rs; ++i) dst[i] = src[rs - 1 - i];
+      }
+  conv2d_forward(dx, dy, flipped.data(), nullptr, t);
+  return true;
+}
+
+void winograd_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+                      const Conv2dShape& s) {
+  const index_t Cg = s.C / s.groups, Kg = s.K / s.groups, hw = s.H * s.W, pq = s.P * s.Q;
+  const index_t tiles = ((s.P + 1) / 2) * ((s.Q + 1) / 2);
+  // U = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+  std::vector<float> U(static_cast<size_t>(s.groups * 16 * Kg * Cg));
+  parallel_for(0, s.K, 16, [&](index_t lo, index_t hi) {
+    for (index_t kk = lo; kk < hi; ++kk)
+      for (index_t c = 0; c < Cg; ++c) {
+        const float* g = w + (kk * Cg + c) * 9;
+        float gg[4][3];  // G g
+        for (index_t j = 0; j < 3; ++j) {
+          gg[0][j] = g[j];
+          gg[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+          gg[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+          gg[3][j] = g[6 + j];
+        }
+        const index_t grp = kk / Kg, kl = kk % Kg;
+        for (index_t u = 0; u < 4; ++u) {
+          const float row[4] = {gg[u][0], 0.5f * (gg[u][0] + gg[u][1] + gg[u][2]),
+                                0.5f * (gg[u][0] - gg[u][1] + gg[u][2]), gg[u][2]};
+          for (index_t v = 0; v < 4; ++v) U[((grp * 16 + u * 4 + v) * Kg + kl) * Cg + c] = row[v];
+        }
+      }
+  });
+  const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
+  const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
+  run_tasks(
+      s.N * per_image, 16 * (Cg + Kg) * T, 0,
+      [&](index_t task, float* buf, float*) {
+        const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
+        const index_t tb = std::min(T, tiles - t0);
+        float* v = buf;
+        float* m = buf + 16 * Cg * tb;
+        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
+                      {Kg, tb, Cg});
+        k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
+      },
+      [](const float*) {});
+}
+
+// Direct convolution (cpu/conv.h, ConvDirectFn) for stride-1, ungrouped layers whose
+// reduction C R S is short (a first layer on 1 or 3 channels): there a GEMM spends more on
+// its C tiles than on its C R S-long dot products. 1 x 1 layers stay on GEMM. Measured on (64, 1, 28, 28) with 32 5x5
+// filters: faster than im2col + GEMM.
+constexpr index_t kDirectMaxReduction = 64;
+
+bool direct_applies(const ConvKernels& k, const Conv2dShape& s) {
+  return k.direct_forward && s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.R * s.S > 1 &&
+         s.C * s.R * s.S <= kDirectMaxReduction;
+}
+
+void direct_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+                    const Conv2dShape& s) {
+  const index_t crs = s.C * s.R * s.S, hw = s.H * s.W;
+  std::vector<float> wt(static_cast<size_t>(crs * s.K));  // (C R S, K)
+  for (index_t kk = 0; kk < s.K; ++kk)
+    for (index_t j = 0; j < crs; ++j) wt[j * s.K + kk] = w[kk * crs + j];
+  const index_t rows = s.P + (s.R - 1) * s.dil_h;
+  const index_t ldx = (s.Q + 31) / 32 * 32 + (s.S - 1) * s.dil_w, plane = rows * ldx;
+  run_tasks(
+      s.N, s.C * plane, 0,
+      [&](index_t n, float* xp, float*) {
+        for (index_t c = 0; c < s.C; ++c)
+          for (index_t h = 0; h < rows; ++h) {
+            float* dst = xp + c * plane + h * ldx;
+            const index_t src_h = h - s.pad_h;
+            std::memset(dst, 0, sizeof(float) * static_cast<size_t>(ldx));
+            if (src_h < 0 || src_h >= s.H) continue;
+            const index_t w0 = std::max<index_t>(0, -s.pad_w), w1 = std::min(s.W, ldx - s.pad_w);
+            if (w1 > w0)
+              std::memcpy(dst + s.pad_w + w0, x + (n * s.C + c) * hw + src_h * s.W + w0,
+                          sizeof(float) * static_cast<size_t>(w1 - w0));
+          }
+        k.direct_forward(y + n * s.K * s.P * s.Q, xp, ldx, plane, wt.data(), bias, s);
+      },
+      [](const float*) {});
+}
+
+}  // namespace
+
+void conv2d_forward(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  if (!k.use_gemm) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      Conv2dShape part = s;
+      part.N = hi - lo;
+      k.forward_ref(y + lo * s.K * s.P * s.Q, x + lo * s.C * s.H * s.W, w, bias, part);
+    });
+    return;
+  }
+  if (is_depthwise(k, s)) return depthwise(k, y, x, w, bias, s);
+  if (winograd_applies(k, s)) return winograd_forward(k, y, x, w, bias, s);
+  if (direct_applies(k, s)) return direct_forward(k, y, x, w, bias, s);
+  const Geometry g = geometry(s);
+  const index_t per_image = s.groups * g.tiles;
+  run_tasks(
+      s.N * per_image, g.pointwise ? 0 : g.crs * g.tile, 0,
+      [&](index_t task, float* col, float*) {
+        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
+        const index_t j1 = std::min(g.pq, j0 + g.tile);
+        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
+        GemmOptions opt;
+        if (bias) {
+          opt.ep.bias_mode = GemmBias::per_row;
+          opt.ep.bias = bias + grp * g.Kg;
+        }
+        const float* b = xg + j0;
+        index_t ldb = g.hw;
+        if (!g.pointwise) {
+          im2col(col, xg, s, g.Cg, j0, j1);
+          b = col;
+          ldb = j1 - j0;
+        }
+        sgemm(y + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, w + grp * g.Kg * g.crs, g.crs, b, ldb,
+              {g.Kg, j1 - j0, g.crs}, opt);
+      },
+      [](const float*) {});
+}
+
+void conv2d_backward_input(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  const Geometry g = geometry(s);
+  auto add_bias = [&](index_t n, index_t c0, index_t c1) {
+    if (!bias) return;
+    for (index_t c = c0; c < c1; ++c) {
+      float* plane = dx + (n * s.C + c) * g.hw;
+      for (index_t i = 0; i < g.hw; ++i) plane[i] += bias[c];
+    }
+  };
+  if (!k.use_gemm) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      Conv2dShape part = s;
+      part.N = hi - lo;
+      k.backward_input_ref(dx + lo * s.C * g.hw, dy + lo * s.K * g.pq, w, part);
+      for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
+    });
+    return;
+  }
+  if (!g.pointwise && backward_input_as_forward(dx, dy, w, s)) {
+    parallel_for(0, s.N, 1, [&](index_t lo, index_t hi) {
+      for (index_t n = lo; n < hi; ++n) add_bias(n, 0, s.C);
+    });
+    return;
+  }
+  GemmOptions tr;
+  tr.trans_a = true;
+  run_tasks(
+      s.N * s.groups, g.pointwise ? 0 : g.crs * g.tile, 0,
+      [&](index_t task, float* col, float*) {
+        const index_t n = task / s.groups, grp = task % s.groups;
+        float* dxg = dx + (n * s.C + grp * g.Cg) * g.hw;
+        const float* dyg = dy + (n * s.K + grp * g.Kg) * g.pq;
+        const float* wg = w + grp * g.Kg * g.crs;
+        if (g.pointwise) {
+          sgemm(dxg, g.hw, wg, g.crs, dyg, g.pq, {g.Cg, g.pq, g.Kg}, tr);
+        } else {
+          std::memset(dxg, 0, sizeof(float) * static_cast<size_t>(g.Cg * g.hw));
+          for (index_t j0 = 0; j0 < g.pq; j0 += g.tile) {
+            const index_t j1 = std::min(g.pq, j0 + g.tile);
+            sgemm(col, j1 - j0, wg, g.crs, dyg + j0, g.pq, {g.crs, j1 - j0, g.Kg}, tr);
+            col2im(dxg, col, s, g.Cg, j0, j1);
+          }
+        }
+        add_bias(n, grp * g.Cg, (grp + 1) * g.Cg);
+      },
+      [](const float*) {});
+}
+
+void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  const ConvKernels& k = g_conv_kernels.current();
+  const index_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
+  std::memset(dw, 0, sizeof(float) * static_cast<size_t>(wsize));
+  if (!k.use_gemm) return k.backward_weight_ref(dw, dy, x, s);
+  if (is_depthwise(k, s) && k.depthwise_backward_weight) {
+    Conv2dShape one = s;
+    one.N = one.C = one.K = one.groups = 1;
+    const index_t hw = s.H * s.W, pq = s.P * s.Q, rs = s.R * s.S;
+    parallel_for(0, s.C, 1, [&](index_t lo, index_t hi) {
+      for (index_t c = lo; c < hi; ++c)
+        for (index_t n = 0; n < s.N; ++n)
+          k.depthwise_backward_weight(dw + c * rs, dy + (n * s.C + c) * pq, x + (n * s.C + c) * hw, one);
+    });
+    return;
+  }
+  const Geometry g = geometry(s);
+  const index_t per_image = s.groups * g.tiles, tasks = s.N * per_image;
+  const bool split = tasks >= get_num_threads();  // per-thread copies of dW, summed at the end
+  std::mutex sum_lock;
+  run_tasks(
+      tasks, g.pointwise ? 0 : g.crs * g.tile, split ? wsize : 0,
+      [&](index_t task, float* buf, float* part) {
+        float* acc = split ? part : dw;
+        const index_t n = task / per_image, grp = task % per_image / g.tiles, j0 = task % g.tiles * g.tile;
+        const index_t j1 = std::min(g.pq, j0 + g.tile);
+        const float* xg = x + (n * s.C + grp * g.Cg) * g.hw;
+        const float* b = xg + j0;
+        index_t ldb = g.hw;
+        if (!g.pointwise) {
+          im2col(buf, xg, s, g.Cg, j0, j1);
+          b = buf;
+          ldb = j1 - j0;
+        }
+        GemmOptions opt;
+        opt.trans_b = true;
+        opt.beta = 1.0f;
+        sgemm(acc + grp * g.Kg * g.crs, g.crs, dy + (n * s.K + grp * g.Kg) * g.pq + j0, g.pq, b, ldb,
+              {g.Kg, g.crs, j1 - j0}, opt);
+      },
+      [&](const float* part) {
+        if (!split) return;
+        std::lock_guard<std::mutex> hold(sum_lock);
+        for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
+      });
+}
+
+void conv_bias_backward(float* db, const float* t, index_t N, index_t K, index_t L) {
+  const NormReduceFn reduce = g_norm_kernels.current().reduce;
+  const ChannelShape cs{N, K, L};
+  std::vector<double> sums(static_cast<size_t>(K));
+  parallel_for(0, K, std::max<index_t>(1, (1 << 15) / std::max<index_t>(N * L, 1)), [&](index_t c0, index_t c1) {
+    reduce(sums.data(), nullptr, t, nullptr, nullptr, nullptr, cs, c0, c1);
+    for (index_t c = c0; c < c1; ++c) db[c] = static_cast<float>(sums[c]);
+  });
+}
+
+}  // namespace fl

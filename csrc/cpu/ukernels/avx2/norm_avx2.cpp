@@ -1,0 +1,20 @@
+// AVX2+FMA batch-norm kernels: the ISA-generic templates of norm_impl.h on Vec8.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "core/tensor.h"
+#include "cpu/norm.h"
+
+// Included inside an anonymous namespace so that this ISA's instantiations never merge with
+// another ISA's at link time (see activation_avx2.cpp).
+namespace {
+#include "cpu/ukernels/avx2/vec_avx2.h"
+#include "cpu/ukernels/norm_impl.h"
+}  // namespace
+
+namespace fl {
+void register_norm_avx2(NormKernels& t) { norm::register_all<Vec8>(t); }
+}  // namespace fl

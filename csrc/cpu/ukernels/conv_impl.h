@@ -1,0 +1,238 @@
+// Convolution micro-kernels written once against the Vec interface and instantiated per ISA
+// (ukernels/avx2/conv_avx2.cpp, ukernels/avx512/conv_avx512.cpp). Include only inside an
+// anonymous namespace, after the ISA's Vec header.
+//
+// Holds the depthwise forward and weight-gradient kernels and the Winograd transforms.
+//
+// Depthwise forward, contract (cpu/conv.h): one plane, s.N = s.C = s.K = 1; y is P x Q, x is
+// H x W, w is R x S, bias one float or null. Vectorised along each output row over the
+// interior columns (window::interior_cols): V::width outputs per vector, one fused
+// multiply-add per tap with the tap's weight broadcast; stride 1 loads directly, stride 2
+// deinterleaves two loads. Edge columns and larger strides use the scalar depthwise_at.
+// Depthwise layers have R * S multiply-adds per output and no reuse across channels, so
+// they are bound by loads, which is why this is not a GEMM.
+#pragma once
+#include <algorithm>
+
+#include "cpu/conv.h"
+#include "cpu/ukernels/window_impl.h"
+
+namespace conv {
+using fl::Conv2dShape;
+using fl::index_t;
+
+template <class V> void depthwise_fwd(float* y, const float* x, const float* w, const float* bias,
+                                      const Conv2dShape& s) {
+  index_t qa = 0, qb = 0;
+  if (s.stride_w <= 2) window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
+  const float b = bias ? *bias : 0.0f;
+  const index_t span = (s.S - 1) * s.dil_w;
+  for (index_t p = 0; p < s.P; ++p) {
+    float* yr = y + p * s.Q;
+    const index_t h0 = p * s.stride_h - s.pad_h;
+    for (index_t q = 0; q < std::min(qa, s.Q); ++q) yr[q] = fl::depthwise_at(x, w, s, p, q) + b;
+    for (index_t q = qa; q < qb; q += V::width) {
+      const index_t c = std::min<index_t>(V::width, qb - q);
+      const index_t w0 = q * s.stride_w - s.pad_w;
+      const bool full = c == V::width && w0 + span + s.stride_w * V::width - 1 < s.W;
+      V acc = V::zero();
+      for (index_t r = 0; r < s.R; ++r) {
+        const index_t h = h0 + r * s.dil_h;
+        if (h < 0 || h >= s.H) continue;
+        const float* row = x + h * s.W + w0;
+        for (index_t t = 0; t < s.S; ++t)
+          acc = V::fmadd(window::load_taps<V>(row + t * s.dil_w, s.stride_w, c, full), V::set1(w[r * s.S + t]), acc);
+      }
+      acc = acc + V::set1(b);
+      if (c == V::width) V::store(yr + q, acc); else V::store_n(yr + q, acc, c);
+    }
+    for (index_t q = std::max(qa, qb); q < s.Q; ++q) yr[q] = fl::depthwise_at(x, w, s, p, q) + b;
+  }
+}
+
+// Depthwise weight gradient of one plane pair: per output row and tap row, the interior
+// columns by vectors (one accumulator per tap, summed across lanes at the end), edge
+// columns by depthwise_dw_at. Filters above kMaxTaps taps take the scalar loop throughout.
+constexpr index_t kMaxTaps = 49;
+
+template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float* x, const Conv2dShape& s) {
+  index_t qa = 0, qb = 0;
+  const index_t taps = s.R * s.S;
+  if (s.stride_w <= 2 && taps <= kMaxTaps)
+    window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
+  const index_t span = (s.S - 1) * s.dil_w;
+  V acc[kMaxTaps];
+  for (index_t i = 0; i < std::min(taps, kMaxTaps); ++i) acc[i] = V::zero();
+  for (index_t p = 0; p < s.P; ++p) {
+    const float* gr = dy + p * s.Q;
+    for (index_t q = 0; q < std::min(qa, s.Q); ++q) fl::depthwise_dw_at(dw, gr[q], x, s, p, q);
+    for (index_t q = std::max(qa, qb); q < s.Q; ++q) fl::depthwise_dw_at(dw, gr[q], x, s, p, q);
+    const index_t h0 = p * s.stride_h - s.pad_h;
+    for (index_t q = qa; q < qb; q += V::width) {
+      const index_t c = std::min<index_t>(V::width, qb - q);
+      const index_t w0 = q * s.stride_w - s.pad_w;
+      const bool full = c == V::width && w0 + span + s.stride_w * V::width - 1 < s.W;
+      const V g = c == V::width ? V::load(gr + q) : V::load_n(gr + q, c);
+      for (index_t r = 0; r < s.R; ++r) {
+        const index_t h = h0 + r * s.dil_h;
+        if (h < 0 || h >= s.H) continue;
+        const float* row = x + h * s.W + w0;
+        for (index_t t = 0; t < s.S; ++t)
+          acc[r * s.S + t] = V::fmadd(g, window::load_taps<V>(row + t * s.dil_w, s.stride_w, c, full),
+                                      acc[r * s.S + t]);
+      }
+    }
+  }
+  if (qa < qb)
+    for (index_t i = 0; i < taps; ++i) dw[i] += V::hsum(acc[i]);
+}
+
+// ---- direct convolution for small C R S (contract in cpu/conv.h) ----
+// Register tile: KB output channels x 2 vectors of output columns, 2 KB accumulators (16 of
+// 32 registers at KB = 8 on AVX-512; 12 of 16 at KB = 6 on AVX2, leaving room for the two
+// input vectors and a broadcast). Per tap: two unmasked loads from the padded copy, KB
+// broadcasts of wt[tap][k], 2 KB multiply-adds. The padded copy makes every load in bounds
+// and every lane beyond Q harmless (it is masked at the store).
+template <class V, int KB>
+void direct_block(float* y, const float* xp, index_t ldx, index_t plane, const float* wt, const float* bias,
+                  const Conv2dShape& s, index_t k0) {
+  const index_t pq = s.P * s.Q;
+  for (index_t p = 0; p < s.P; ++p)
+    for (index_t q = 0; q < s.Q; q += 2 * V::width) {
+      V acc[KB][2];
+      for (int kk = 0; kk < KB; ++kk) acc[kk][0] = acc[kk][1] = V::zero();
+      const float* wj = wt + k0;
+      for (index_t c = 0; c < s.C; ++c)
+        for (index_t r = 0; r < s.R; ++r) {
+          const float* row = xp + c * plane + (p + r * s.dil_h) * ldx + q;
+          for (index_t t = 0; t < s.S; ++t, wj += s.K) {
+            const V x0 = V::load(row + t * s.dil_w), x1 = V::load(row + t * s.dil_w + V::width);
+            for (int kk = 0; kk < KB; ++kk) {
+              const V wk = V::set1(wj[kk]);
+              acc[kk][0] = V::fmadd(wk, x0, acc[kk][0]);
+              acc[kk][1] = V::fmadd(wk, x1, acc[kk][1]);
+            }
+          }
+        }
+      const index_t n = std::min<index_t>(2 * V::width, s.Q - q);
+      for (int kk = 0; kk < KB; ++kk) {
+        const V b = V::set1(bias ? bias[k0 + kk] : 0.0f);
+        float* dst = y + (k0 + kk) * pq + p * s.Q + q;
+        if (n >= V::width) {
+          V::store(dst, acc[kk][0] + b);
+          V::store_n(dst + V::width, acc[kk][1] + b, n - V::width);
+        } else {
+          V::store_n(dst, acc[kk][0] + b, n);
+        }
+      }
+    }
+}
+
+template <class V> void direct_fwd(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
+                                   const float* bias, const Conv2dShape& s) {
+  constexpr int kb = V::width == 16 ? 8 : 6;
+  index_t k0 = 0;
+  for (; k0 + kb <= s.K; k0 += kb) direct_block<V, kb>(y, xp, ldx, plane, wt, bias, s, k0);
+  for (; k0 < s.K; ++k0) direct_block<V, 1>(y, xp, ldx, plane, wt, bias, s, k0);
+}
+
+// ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
+// Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
+// input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
+// is one stride-2 load (window::load_taps). Chunks that touch the left or right padding
+// gather their lanes with bounds checks instead. B^T d B and A^T m A are adds only, so the
+// transforms are exact on small integers, as the filter transform's halves are.
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     A^T = [1 1 1 0; 0 1 -1 -1]
+
+// Tiles [t, t + n) of one tile row of a block starting at t0 with T tiles: n <= width.
+inline index_t tile_chunk(index_t t, index_t t0, index_t T, index_t TQ, index_t width) {
+  return std::min(std::min(width, TQ - t % TQ), t0 + T - t);
+}
+
+template <class V> void wino_input(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
+                                   index_t T) {
+  const index_t TQ = (s.Q + 1) / 2;
+  for (index_t c = 0; c < Cg; ++c) {
+    const float* xc = x + c * s.H * s.W;
+    for (index_t t = t0; t < t0 + T;) {
+      const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
+      const index_t w0 = 2 * j - s.pad_w;
+      const bool interior = w0 >= 0 && w0 + 2 * (n - 1) + 3 < s.W;
+      const bool full = n == V::width && w0 + 2 * V::width + 2 < s.W;
+      V d[4][4];
+      for (index_t a = 0; a < 4; ++a) {
+        const index_t h = 2 * i - s.pad_h + a;
+        if (h < 0 || h >= s.H) {
+          for (auto& e : d[a]) e = V::zero();
+          continue;
+        }
+        const float* row = xc + h * s.W;
+        if (interior) {
+          for (index_t b = 0; b < 4; ++b) d[a][b] = window::load_taps<V>(row + w0 + b, 2, n, full);
+          continue;
+        }
+        float lanes[4][V::width] = {};
+        for (index_t l = 0; l < n; ++l)
+          for (index_t b = 0; b < 4; ++b) {
+            const index_t col = w0 + 2 * l + b;
+            if (col >= 0 && col < s.W) lanes[b][l] = row[col];
+          }
+        for (index_t b = 0; b < 4; ++b) d[a][b] = V::load(lanes[b]);
+      }
+      V r[4][4];  // B^T d, then (B^T d) B in place per row
+      for (index_t b = 0; b < 4; ++b) {
+        r[0][b] = d[0][b] - d[2][b];
+        r[1][b] = d[1][b] + d[2][b];
+        r[2][b] = d[2][b] - d[1][b];
+        r[3][b] = d[1][b] - d[3][b];
+      }
+      for (index_t u = 0; u < 4; ++u) {
+        const V e[4] = {r[u][0] - r[u][2], r[u][1] + r[u][2], r[u][2] - r[u][1], r[u][1] - r[u][3]};
+        for (index_t k = 0; k < 4; ++k) {
+          float* dst = v + ((u * 4 + k) * Cg + c) * T + (t - t0);
+          if (n == V::width) V::store(dst, e[k]); else V::store_n(dst, e[k], n);
+        }
+      }
+      t += n;
+    }
+  }
+}
+
+template <class V> void wino_output(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
+                                    index_t t0, index_t T) {
+  const index_t TQ = (s.Q + 1) / 2;
+  for (index_t k = 0; k < Kg; ++k) {
+    const V b = V::set1(bias ? bias[k] : 0.0f);
+    float* yk = y + k * s.P * s.Q;
+    for (index_t t = t0; t < t0 + T;) {
+      const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
+      V q[4][4];
+      for (index_t e = 0; e < 16; ++e) {
+        const float* src = m + (e * Kg + k) * T + (t - t0);
+        q[e / 4][e % 4] = n == V::width ? V::load(src) : V::load_n(src, n);
+      }
+      const index_t cols = std::min(2 * n, s.Q - 2 * j);
+      for (index_t u = 0; u < 2 && 2 * i + u < s.P; ++u) {
+        V a[4];  // row u of A^T q
+        for (index_t c = 0; c < 4; ++c) a[c] = u == 0 ? q[0][c] + q[1][c] + q[2][c] : q[1][c] - q[2][c] - q[3][c];
+        V lo, hi;
+        V::zip(a[0] + a[1] + a[2] + b, a[1] - a[2] - a[3] + b, lo, hi);
+        float* dst = yk + (2 * i + u) * s.Q + 2 * j;
+        if (cols >= V::width) V::store(dst, lo); else V::store_n(dst, lo, cols);
+        if (cols > V::width) V::store_n(dst + V::width, hi, cols - V::width);
+      }
+      t += n;
+    }
+  }
+}
+
+template <class V> void register_all(fl::ConvKernels& t) {
+  t.direct_forward = direct_fwd<V>;
+  t.winograd_input = wino_input<V>;
+  t.winograd_output = wino_output<V>;
+  t.depthwise_forward = depthwise_fwd<V>;
+  t.depthwise_backward_weight = depthwise_bwd_w<V>;
+  t.use_gemm = true;
+}
+
+}  // namespace conv

@@ -1,0 +1,136 @@
+"""Norm family: batch_norm forward (training and eval, running statistics) and backward, on
+every ISA level, against float64 oracles, finite differences and PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastlayers.functional as F
+import reference as ref
+from helpers import assert_close, numeric_grad
+
+# (N, C), (N, C, L) and (N, C, H, W); L of 1, below, equal to and above the vector widths.
+SHAPES = [(8, 5), (1, 3, 7), (4, 20, 16), (3, 4, 59), (2, 3, 7, 9), (5, 2, 1, 1), (2, 17, 6, 6)]
+
+
+def data(rng, shape, offset=3.0):
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 2 + offset).astype(np.float32)
+    w = rng.standard_normal(C).astype(np.float32)
+    b = rng.standard_normal(C).astype(np.float32)
+    return x, w, b
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_training_forward_and_running_stats(isa, rng, shape):
+    x, w, b = data(rng, shape)
+    C = shape[1]
+    rm = rng.standard_normal(C).astype(np.float32)
+    rv = rng.uniform(0.5, 2, C).astype(np.float32)
+    rm0, rv0 = rm.astype(np.float64), rv.astype(np.float64)
+    y, mean, invstd = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2, return_stats=True)
+    assert_close(y, ref.batch_norm(x, weight=w, bias=b), rtol=1e-5, atol=2e-5)
+    axes = (0,) + tuple(range(2, x.ndim))
+    x64 = x.astype(np.float64)
+    m = x64.size // C
+    assert_close(mean, x64.mean(axis=axes), rtol=1e-6, atol=1e-6)
+    assert_close(invstd, 1 / np.sqrt(x64.var(axis=axes) + 1e-5), rtol=1e-5, atol=0)
+    assert_close(rm, 0.8 * rm0 + 0.2 * x64.mean(axis=axes), rtol=1e-6, atol=1e-6)
+    assert_close(rv, 0.8 * rv0 + 0.2 * x64.var(axis=axes) * m / (m - 1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_eval_forward(isa, rng, shape):
+    x, w, b = data(rng, shape)
+    C = shape[1]
+    rm = rng.standard_normal(C).astype(np.float32)
+    rv = rng.uniform(0.5, 2, C).astype(np.float32)
+    before = rm.copy(), rv.copy()
+    y = F.batch_norm(x, rm, rv, w, b, training=False)
+    assert_close(y, ref.batch_norm(x, rm, rv, w, b), rtol=1e-5, atol=2e-5)
+    np.testing.assert_array_equal(rm, before[0])
+    np.testing.assert_array_equal(rv, before[1])
+    assert_close(F.batch_norm(x, rm, rv), ref.batch_norm(x, rm, rv), rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward(isa, rng, shape):
+    x, w, b = data(rng, shape)
+    g = rng.standard_normal(shape).astype(np.float32)
+    dx, dw, db = F.batch_norm_backward(g, x, w, training=True)
+    edx, edw, edb = ref.batch_norm_backward(g, x, w)
+    assert_close(dx, edx, rtol=1e-4, atol=1e-4)
+    assert_close(dw, edw, rtol=1e-4, atol=1e-4)
+    assert_close(db, edb, rtol=1e-5, atol=1e-4)
+    # statistics handed over from the forward give the same result
+    _, mean, invstd = F.batch_norm(x, None, None, w, b, training=True, return_stats=True)
+    dx2, dw2, _ = F.batch_norm_backward(g, x, w, save_mean=mean, save_invstd=invstd)
+    assert_close(dx2, dx, rtol=1e-6, atol=1e-6)
+    assert_close(dw2, dw, rtol=1e-6, atol=1e-6)
+    rm = rng.standard_normal(shape[1]).astype(np.float32)
+    rv = rng.uniform(0.5, 2, shape[1]).astype(np.float32)
+    dx, dw, db = F.batch_norm_backward(g, x, w, rm, rv, training=False)
+    edx, edw, edb = ref.batch_norm_backward(g, x, w, rm, rv)
+    assert_close(dx, edx, rtol=1e-5, atol=1e-5)
+    assert_close(dw, edw, rtol=1e-4, atol=1e-4)
+    assert_close(db, edb, rtol=1e-5, atol=1e-4)
+
+
+def test_gradient_numeric(rng):
+    x, w, b = data(rng, (3, 2, 2, 3), offset=0.0)
+    g = rng.standard_normal(x.shape)
+    dx, dw, db = F.batch_norm_backward(g, x, w)
+    num = numeric_grad(lambda v: ref.batch_norm(v, weight=w, bias=b), x, g)
+    assert_close(dx, num, rtol=1e-3, atol=1e-3)
+    num_w = numeric_grad(lambda v: ref.batch_norm(x, weight=v, bias=b), w, g)
+    assert_close(dw, num_w, rtol=1e-3, atol=1e-3)
+
+
+def test_large_mean_is_stable(isa, rng):
+    """Two-pass statistics: a mean far from zero does not wash out the variance."""
+    x = (rng.standard_normal((16, 4, 8, 8)) + 1000).astype(np.float32)
+    y = F.batch_norm(x, None, None, training=True)
+    assert_close(y, ref.batch_norm(x), rtol=1e-3, atol=1e-3)
+
+
+def test_torch_parity(isa, rng, torch):
+    for shape in [(16, 6), (4, 6, 11), (4, 6, 9, 7)]:
+        x, w, b = data(rng, shape)
+        C = shape[1]
+        rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+        tx = torch.from_numpy(x).requires_grad_()
+        tw, tb = torch.from_numpy(w).requires_grad_(), torch.from_numpy(b).requires_grad_()
+        trm, trv = torch.zeros(C), torch.ones(C)
+        for _ in range(3):  # a few steps of running statistics
+            y = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.1)
+            ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, training=True, momentum=0.1)
+        assert_close(y, ty.detach().numpy(), rtol=1e-5, atol=1e-5)
+        assert_close(rm, trm.numpy(), rtol=1e-6, atol=1e-6)
+        assert_close(rv, trv.numpy(), rtol=1e-6, atol=1e-6)
+        g = rng.standard_normal(shape).astype(np.float32)
+        ty.backward(torch.from_numpy(g))
+        dx, dw, db = F.batch_norm_backward(g, x, w)
+        assert_close(dx, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+        assert_close(dw, tw.grad.numpy(), rtol=1e-4, atol=1e-4)
+        assert_close(db, tb.grad.numpy(), rtol=1e-5, atol=1e-5)
+        ye = F.batch_norm(x, rm, rv, w, b, training=False)
+        assert_close(ye, torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, tw, tb).detach().numpy(),
+                     rtol=1e-5, atol=1e-5)
+
+
+def test_bad_input():
+    x = np.zeros((4, 3, 5), np.float32)
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    with pytest.raises(ValueError, match=r"weight: expected shape \(3,\).*\(4,\)"):
+        F.batch_norm(x, rm, rv, np.ones(4, np.float32))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(np.zeros((1, 3), np.float32), None, None, training=True)
+    with pytest.raises(ValueError, match="required"):
+        F.batch_norm(x, None, None, training=False)
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        F.batch_norm(np.zeros(3, np.float32), rm, rv)
+    with pytest.raises(TypeError, match="running_mean"):
+        F.batch_norm(x, np.zeros(3), rv, training=True)
+    with pytest.raises(ValueError, match="grad_out"):
+        F.batch_norm_backward(np.zeros((4, 3, 4), np.float32), x)
+    assert F.batch_norm(np.zeros((0, 3, 5), np.float32), rm, rv).shape == (0, 3, 5)
