@@ -1,0 +1,237 @@
+// CUDA kernels of the conv family (launchers in conv.cuh): implicit GEMM. Unverified on a GPU
+// at the time of writing; tools/cuda_emu checks them against the CPU reference kernels.
+//
+// Each op is a GEMM per group whose operands are never materialised: the kernel reads their
+// elements straight from the tensors (the im2col matrix is implicit).
+//   forward          Y[k][(n,p,q)]   = sum over (c,r,s)   W[k][(c,r,s)]  * X~[(c,r,s)][(n,p,q)]
+//   backward-input   DX[c][(n,h,w)]  = sum over (k,r,s)   W'[c][(k,r,s)] * DY~[(k,r,s)][(n,h,w)]
+//   backward-weight  DW[k][(c,r,s)]  = sum over (n,p,q)   DY[k][(n,p,q)] * X~'[(n,p,q)][(c,r,s)]
+// X~ gathers input pixels (zero in the padding); DY~ reads dy at the output (p, q) that tap
+// (r, s) of pixel (h, w) came from, zero where h + pad - r dil is not a multiple of the
+// stride or falls outside the output. Sizes per group: Cg = C / G, Kg = K / G.
+//
+// One kernel template runs the three: a block computes a 64 x 64 tile of the GEMM output with
+// 256 threads; per 16-deep step of the reduction it stages the A slice (16 x 64) and B slice
+// (16 x 64) in shared memory (each thread gathers 4 elements of each, zero past the edges),
+// then each thread accumulates a 4 x 4 register block (rows ty + 16 i, columns tx + 16 j, so a
+// warp reads 16 consecutive floats of a shared row: no bank conflicts). blockIdx.z numbers
+// (group, reduction split). The backward-weight reduction (N P Q) is long and its output
+// small, so it is split over up to kMaxSplits blocks that add into a zeroed dw atomically.
+// Correctness before speed: no double buffering or vector loads, index arithmetic per element,
+// and depthwise layers (Kg = Cg = 1) use 1/64 of each tile.
+#include <algorithm>
+
+#include "cuda/common.cuh"
+#include "cuda/conv.cuh"
+
+namespace fl {
+namespace cuda {
+namespace {
+
+constexpr int kBM = 64, kBN = 64, kBK = 16, kThreads = 256;
+constexpr index_t kMaxSplits = 64;
+
+// ---- the three problems: sizes, operand gathers, output store ----------------------------
+
+struct ConvGeom {
+  Conv2dShape s;
+  index_t Cg, Kg, RS, PQ, HW;
+  // Input pixel read by tap (c, r, t) of output (img, p, q) in group grp; 0 in the padding.
+  // k_crs is the flat (c, r, t) index, n_pq the flat (img, p, q) index.
+  __device__ __forceinline__ float x_tap(const float* x, index_t grp, index_t k_crs, index_t n_pq) const {
+    const index_t c = k_crs / RS, r = (k_crs % RS) / s.S, t = k_crs % s.S;
+    const index_t img = n_pq / PQ, p = (n_pq % PQ) / s.Q, q = n_pq % s.Q;
+    const index_t h = p * s.stride_h - s.pad_h + r * s.dil_h, w = q * s.stride_w - s.pad_w + t * s.dil_w;
+    return h >= 0 && h < s.H && w >= 0 && w < s.W ? x[((img * s.C + grp * Cg + c) * s.H + h) * s.W + w] : 0.0f;
+  }
+};
+
+ConvGeom make_geom(const Conv2dShape& s) {
+  return ConvGeom{s, s.C / s.groups, s.K / s.groups, s.R * s.S, s.P * s.Q, s.H * s.W};
+}
+
+struct Forward {
+  ConvGeom g;
+  float* y;
+  const float* x;
+  const float* w;
+  const float* bias;
+  __device__ index_t M() const { return g.Kg; }
+  __device__ index_t N() const { return g.s.N * g.PQ; }
+  __device__ index_t K() const { return g.Cg * g.RS; }
+  __device__ float a(index_t grp, index_t m, index_t k) const { return w[(grp * g.Kg + m) * g.Cg * g.RS + k]; }
+  __device__ float b(index_t grp, index_t k, index_t n) const { return g.x_tap(x, grp, k, n); }
+  __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
+    const index_t k = grp * g.Kg + m, img = n / g.PQ;
+    y[(img * g.s.K + k) * g.PQ + n % g.PQ] = bias ? acc + bias[k] : acc;
+  }
+};
+
+struct BackwardInput {
+  ConvGeom g;
+  float* dx;
+  const float* dy;
+  const float* w;
+  const float* bias;
+  __device__ index_t M() const { return g.Cg; }
+  __device__ index_t N() const { return g.s.N * g.HW; }
+  __device__ index_t K() const { return g.Kg * g.RS; }
+  __device__ float a(index_t grp, index_t m, index_t k) const {
+    const index_t kk = k / g.RS, rs = k % g.RS;
+    return w[((grp * g.Kg + kk) * g.Cg + m) * g.RS + rs];
+  }
+  // dy at the output (p, q) whose tap (r, t) reads pixel (h, wc), or 0.
+  __device__ float b(index_t grp, index_t k, index_t n) const {
+    const Conv2dShape& s = g.s;
+    const index_t kk = k / g.RS, r = (k % g.RS) / s.S, t = k % s.S;
+    const index_t img = n / g.HW, h = (n % g.HW) / s.W, wc = n % s.W;
+    const index_t ph = h + s.pad_h - r * s.dil_h, qw = wc + s.pad_w - t * s.dil_w;
+    if (ph < 0 || qw < 0 || ph % s.stride_h || qw % s.stride_w) return 0.0f;
+    const index_t p = ph / s.stride_h, q = qw / s.stride_w;
+    if (p >= s.P || q >= s.Q) return 0.0f;
+    return dy[((img * s.K + grp * g.Kg + kk) * s.P + p) * s.Q + q];
+  }
+  __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
+    const index_t c = grp * g.Cg + m, img = n / g.HW;
+    dx[(img * g.s.C + c) * g.HW + n % g.HW] = bias ? acc + bias[c] : acc;
+  }
+};
+
+struct BackwardWeight {
+  ConvGeom g;
+  float* dw;
+  const float* dy;
+  const float* x;
+  __device__ index_t M() const { return g.Kg; }
+  __device__ index_t N() const { return g.Cg * g.RS; }
+  __device__ index_t K() const { return g.s.N * g.PQ; }
+  __device__ float a(index_t grp, index_t m, index_t k) const {
+    const index_t img = k / g.PQ;
+    return dy[(img * g.s.K + grp * g.Kg + m) * g.PQ + k % g.PQ];
+  }
+  __device__ float b(index_t grp, index_t k, index_t n) const { return g.x_tap(x, grp, n, k); }
+  __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
+    atomicAdd(dw + (grp * g.Kg + m) * g.Cg * g.RS + n, acc);
+  }
+};
+
+// ---- the implicit-GEMM kernel ----------------------------------------------------------------
+
+// C[m][n] = sum over k in this block's split of A[m][k] B[k][n]; blockIdx.z = group * splits
+// + split, each split covering `kchunk` (a multiple of kBK) of the reduction.
+template <class Problem>
+__global__ void __launch_bounds__(kThreads) igemm_kernel(Problem pr, index_t splits, index_t kchunk) {
+  __shared__ float As[kBK][kBM];
+  __shared__ float Bs[kBK][kBN];
+  const index_t grp = blockIdx.z / splits, split = blockIdx.z % splits;
+  const index_t M = pr.M(), N = pr.N(), K = pr.K();
+  const index_t m0 = static_cast<index_t>(blockIdx.y) * kBM, n0 = static_cast<index_t>(blockIdx.x) * kBN;
+  const index_t k_begin = split * kchunk, k_end = K < k_begin + kchunk ? K : k_begin + kchunk;
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  float acc[4][4] = {};
+  for (index_t k0 = k_begin; k0 < k_end; k0 += kBK) {
+    for (int u = 0; u < kBM * kBK / kThreads; ++u) {
+      const int e = tid + u * kThreads;
+      // A: consecutive threads take consecutive k (weights and dy are contiguous along it)
+      const int ka = e % kBK, ma = e / kBK;
+      const index_t gm = m0 + ma, gk = k0 + ka;
+      As[ka][ma] = gm < M && gk < k_end ? pr.a(grp, gm, gk) : 0.0f;
+      // B: consecutive threads take consecutive n (neighbouring pixels)
+      const int kb = e / kBN, nb = e % kBN;
+      const index_t gn = n0 + nb, gkb = k0 + kb;
+      Bs[kb][nb] = gn < N && gkb < k_end ? pr.b(grp, gkb, gn) : 0.0f;
+    }
+    __syncthreads();
+    for (int kk = 0; kk < kBK; ++kk) {
+      float av[4], bv[4];
+      for (int i = 0; i < 4; ++i) av[i] = As[kk][ty + 16 * i];
+      for (int j = 0; j < 4; ++j) bv[j] = Bs[kk][tx + 16 * j];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const index_t m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+      if (m < M && n < N) pr.store(grp, m, n, acc[i][j]);
+    }
+}
+
+template <class Problem>
+void launch_igemm(const Problem& pr, index_t M, index_t N, index_t K, index_t groups, index_t splits,
+                  cudaStream_t stream, const char* name) {
+  if (M <= 0 || N <= 0) return;
+  index_t kchunk = (K + splits - 1) / splits;
+  kchunk = std::max<index_t>(kBK, (kchunk + kBK - 1) / kBK * kBK);
+  splits = std::max<index_t>(1, (K + kchunk - 1) / kchunk);
+  const index_t gx = (N + kBN - 1) / kBN, gy = (M + kBM - 1) / kBM, gz = groups * splits;
+  FL_CHECK_ARG(gx < (index_t(1) << 31) && gy <= 65535 && gz <= 65535, name, ": problem too large for one launch (",
+               gx, " x ", gy, " x ", gz, " blocks)");
+  igemm_kernel<Problem><<<dim3(static_cast<unsigned>(gx), static_cast<unsigned>(gy), static_cast<unsigned>(gz)),
+                          kThreads, 0, stream>>>(pr, splits, kchunk);
+  check_launch(name);
+}
+
+__global__ void zero_kernel(float* p, index_t n) {
+  for (index_t i = global_index(); i < n; i += grid_stride()) p[i] = 0.0f;
+}
+
+// One block per channel k: db[k] = sum over (n, l) of t[(n K + k) L + l], a fixed-order tree.
+__global__ void __launch_bounds__(kThreads) bias_grad_kernel(float* db, const float* t, index_t N, index_t K,
+                                                             index_t L) {
+  __shared__ float smem[kThreads];
+  const index_t k = blockIdx.x;
+  float a = 0.0f;
+  for (index_t i = threadIdx.x; i < N * L; i += kThreads) a += t[((i / L) * K + k) * L + i % L];
+  smem[threadIdx.x] = a;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) smem[threadIdx.x] += smem[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) db[k] = smem[0];
+}
+
+}  // namespace
+}  // namespace cuda
+
+void conv2d_forward_cuda(float* y, const float* x, const float* w, const float* bias, const Conv2dShape& s,
+                         cudaStream_t stream) {
+  using namespace cuda;
+  const ConvGeom g = make_geom(s);
+  launch_igemm(Forward{g, y, x, w, bias}, g.Kg, s.N * g.PQ, g.Cg * g.RS, s.groups, 1, stream, "conv2d_forward");
+}
+
+void conv2d_backward_input_cuda(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s,
+                                cudaStream_t stream) {
+  using namespace cuda;
+  const ConvGeom g = make_geom(s);
+  launch_igemm(BackwardInput{g, dx, dy, w, bias}, g.Cg, s.N * g.HW, g.Kg * g.RS, s.groups, 1, stream,
+               "conv2d_backward_input");
+}
+
+void conv2d_backward_weight_cuda(float* dw, const float* dy, const float* x, const Conv2dShape& s,
+                                 cudaStream_t stream) {
+  using namespace cuda;
+  const ConvGeom g = make_geom(s);
+  const index_t n = s.K * g.Cg * g.RS;
+  if (n <= 0) return;
+  zero_kernel<<<grid_for(n), kBlock, 0, stream>>>(dw, n);
+  check_launch("conv2d_backward_weight zero");
+  const index_t red = s.N * g.PQ;
+  // about 1024 reduction steps per block, at most kMaxSplits blocks per output tile
+  index_t splits = std::min<index_t>(kMaxSplits, std::max<index_t>(1, red / 1024));
+  splits = std::max<index_t>(1, std::min<index_t>(splits, 65535 / std::max<index_t>(1, s.groups)));
+  launch_igemm(BackwardWeight{g, dw, dy, x}, g.Kg, g.Cg * g.RS, red, s.groups, splits, stream,
+               "conv2d_backward_weight");
+}
+
+void conv_bias_backward_cuda(float* db, const float* t, index_t N, index_t K, index_t L, cudaStream_t stream) {
+  using namespace cuda;
+  if (K <= 0) return;
+  bias_grad_kernel<<<static_cast<unsigned>(K), kThreads, 0, stream>>>(db, t, N, K, L);
+  check_launch("conv_bias_backward");
+}
+
+}  // namespace fl
