@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _cuda_optim
 from ._array import as_f32
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler", "StepLR",
@@ -158,6 +158,9 @@ class SGD(Optimizer):
             live = self._live(group)
             if not live:
                 continue
+            if _cuda_optim.on_device(live):
+                _cuda_optim.sgd_step(self.state, group, live)
+                continue
             bufs, first = [], []
             for p in live:
                 st = self.state.setdefault(p, {})
@@ -191,6 +194,9 @@ class Adam(Optimizer):
         for group in self.param_groups:
             live = self._live(group)
             if not live:
+                continue
+            if _cuda_optim.on_device(live):
+                _cuda_optim.adam_step(self.state, group, live, self._decoupled)
                 continue
             ms, vs, vmaxs, steps = [], [], [], []
             for p in live:
