@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import fastlayers.functional as F
-from fastlayers import _core, _cuda_conv, _cuda_norm, _cuda_optim, _cuda_pool, cuda, nn, optim
+from fastlayers import _core, _cuda_activation, _cuda_conv, _cuda_norm, _cuda_optim, _cuda_pool, cuda, nn, optim
 
 from helpers import assert_close
 from test_cuda import FakeGpuArray, no_gpu
@@ -56,6 +56,8 @@ def _param_on_fake_gpu():
     lambda: optim.SGD([_param_on_fake_gpu()], lr=0.1, momentum=0.9).step(),
     lambda: optim.Adam([_param_on_fake_gpu()]).step(),
     lambda: optim.AdamW([_param_on_fake_gpu()], amsgrad=True).step(),
+    lambda: nn.Sequential(nn.Linear(2, 3), nn.ReLU()).to("cuda"),
+    lambda: nn.Linear(2, 3).to("cuda:0"),
 ])
 def test_entry_points_without_gpu_raise(call):
     with pytest.raises(RuntimeError, match="CUDA is not available|without CUDA"):
@@ -292,6 +294,49 @@ def check_optim(rng):
                     assert vg == v
 
 
+def _mlp(seed):
+    import fastlayers
+    fastlayers.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 6), nn.Tanh(), nn.Maxout(6, 3), nn.Linear(3, 2))
+
+
+def check_module_to(rng):
+    cpu, gpu = _mlp(7), _mlp(7).to("cuda")
+    assert all(isinstance(p.data, cuda.Array) for p in gpu.parameters())
+    x = rng.standard_normal((4, 5)).astype(np.float32)
+    oc, og = optim.Adam(cpu.parameters(), lr=1e-2), optim.Adam(gpu.parameters(), lr=1e-2)
+    for _ in range(3):
+        y = cpu(x)
+        yd = gpu(_dev(x))
+        assert isinstance(yd, cuda.Array)
+        assert_close(yd.numpy(), y, rtol=1e-5, atol=1e-6)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        for _ in range(2):  # twice: the second backward accumulates into the grads
+            dx = cpu.backward(dy)
+            dxd = gpu.backward(_dev(dy))
+        assert_close(dxd.numpy(), dx, rtol=1e-5, atol=1e-6)
+        for (k, pc), (_, pg) in zip(cpu.named_parameters(), gpu.named_parameters()):
+            assert_close(pg.grad.numpy(), pc.grad, rtol=1e-5, atol=1e-6)
+        oc.step()
+        og.step()
+        cpu.zero_grad()
+        gpu.zero_grad()
+    sd = gpu.state_dict()
+    assert all(isinstance(v, np.ndarray) for v in sd.values())
+    for k, v in cpu.state_dict().items():
+        assert_close(sd[k], v, rtol=1e-5, atol=1e-6)
+    other = _mlp(8).to("cuda")
+    other.load_state_dict(sd)
+    assert_close(other(_dev(x)).numpy(), cpu(x), rtol=1e-5, atol=1e-6)
+    back = other.to("cpu")
+    assert back is other and all(isinstance(p.data, np.ndarray) for p in back.parameters())
+    assert_close(back(x), cpu(x), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="device"):
+        other.to("cuda:x")
+    with pytest.raises(ValueError, match="expected input of shape"):
+        gpu(_dev(np.ones((2, 4), np.float32)))
+
+
 # ---- on the host stand-in (any machine) -----------------------------------------------------------
 
 class LayerCore(FakeCore):
@@ -370,7 +415,7 @@ class LayerCore(FakeCore):
 @pytest.fixture
 def stand_in(monkeypatch):
     core = LayerCore()
-    for mod in (cuda, _cuda_conv, _cuda_pool, _cuda_norm, _cuda_optim):
+    for mod in (cuda, _cuda_activation, _cuda_conv, _cuda_pool, _cuda_norm, _cuda_optim):
         monkeypatch.setattr(mod, "_core", core)
     monkeypatch.setattr(cuda, "_usable_count", 0)
     return core
@@ -390,6 +435,10 @@ def test_norm_glue(stand_in, rng):
 
 def test_optim_glue(stand_in, rng):
     check_optim(rng)
+
+
+def test_module_to_glue(stand_in, rng):
+    check_module_to(rng)
 
 
 def test_stand_in_memory_is_host(stand_in):
@@ -416,6 +465,11 @@ def test_norm_gpu(rng):
 @pytest.mark.cuda
 def test_optim_gpu(rng):
     check_optim(rng)
+
+
+@pytest.mark.cuda
+def test_module_to_gpu(rng):
+    check_module_to(rng)
 
 
 @pytest.mark.cuda
