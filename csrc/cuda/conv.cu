@@ -17,8 +17,10 @@
 // warp reads 16 consecutive floats of a shared row: no bank conflicts). blockIdx.z numbers
 // (group, reduction split). The backward-weight reduction (N P Q) is long and its output
 // small, so it is split over up to kMaxSplits blocks that add into a zeroed dw atomically.
-// Correctness before speed: no double buffering or vector loads, index arithmetic per element,
-// and depthwise layers (Kg = Cg = 1) use 1/64 of each tile.
+// Correctness before speed: no double buffering or vector loads, index arithmetic per element.
+// Depthwise layers (Cg = Kg = 1), which would fill 1/64 of each tile, have direct kernels:
+// one thread per output (forward) or input (backward-input), one block per weight
+// (backward-weight, a deterministic tree over N P Q).
 #include <algorithm>
 
 #include "cuda/common.cuh"
@@ -173,6 +175,59 @@ void launch_igemm(const Problem& pr, index_t M, index_t N, index_t K, index_t gr
   check_launch(name);
 }
 
+// ---- depthwise (Cg = Kg = 1): direct kernels, no GEMM tile to waste -----------------------
+
+// One thread per output (img, k, p, q): the R x S taps of channel k, in the reference's order.
+__global__ void depthwise_forward_kernel(float* y, const float* x, const float* w, const float* bias, ConvGeom g,
+                                         index_t total) {
+  const Conv2dShape& s = g.s;
+  for (index_t o = global_index(); o < total; o += grid_stride()) {
+    const index_t pq = o % g.PQ, k = (o / g.PQ) % s.K;
+    float acc = 0.0f;
+    for (index_t rs = 0; rs < g.RS; ++rs) acc += g.x_tap(x, k, rs, (o / (g.PQ * s.K)) * g.PQ + pq) * w[k * g.RS + rs];
+    y[o] = bias ? acc + bias[k] : acc;
+  }
+}
+
+// One thread per input (img, c, h, w): dy at the outputs whose taps read it.
+__global__ void depthwise_backward_input_kernel(float* dx, const float* dy, const float* w, const float* bias,
+                                                ConvGeom g, index_t total) {
+  const Conv2dShape& s = g.s;
+  for (index_t i = global_index(); i < total; i += grid_stride()) {
+    const index_t hw = i % g.HW, c = (i / g.HW) % s.C, img = i / (g.HW * s.C);
+    const index_t h = hw / s.W, wc = hw % s.W;
+    const float* dyc = dy + (img * s.K + c) * g.PQ;
+    float acc = 0.0f;
+    for (index_t r = 0; r < s.R; ++r) {
+      const index_t ph = h + s.pad_h - r * s.dil_h;
+      if (ph < 0 || ph % s.stride_h || ph / s.stride_h >= s.P) continue;
+      for (index_t t = 0; t < s.S; ++t) {
+        const index_t qw = wc + s.pad_w - t * s.dil_w;
+        if (qw < 0 || qw % s.stride_w || qw / s.stride_w >= s.Q) continue;
+        acc += dyc[(ph / s.stride_h) * s.Q + qw / s.stride_w] * w[c * g.RS + r * s.S + t];
+      }
+    }
+    dx[i] = bias ? acc + bias[c] : acc;
+  }
+}
+
+// One block per weight (k, r, t): the sum over (img, p, q) of dy * x, a fixed-order tree.
+__global__ void __launch_bounds__(kThreads) depthwise_backward_weight_kernel(float* dw, const float* dy,
+                                                                             const float* x, ConvGeom g) {
+  __shared__ float smem[kThreads];
+  const index_t k = blockIdx.x / g.RS, rs = blockIdx.x % g.RS, red = g.s.N * g.PQ;
+  float acc = 0.0f;
+  for (index_t n = threadIdx.x; n < red; n += kThreads)
+    acc += dy[((n / g.PQ) * g.s.K + k) * g.PQ + n % g.PQ] * g.x_tap(x, k, rs, n);
+  smem[threadIdx.x] = acc;
+  __syncthreads();
+  for (int half = kThreads / 2; half > 0; half /= 2) {
+    if (static_cast<int>(threadIdx.x) < half) smem[threadIdx.x] += smem[threadIdx.x + half];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) dw[blockIdx.x] = smem[0];
+}
+
 __global__ void zero_kernel(float* p, index_t n) {
   for (index_t i = global_index(); i < n; i += grid_stride()) p[i] = 0.0f;
 }
@@ -200,6 +255,13 @@ void conv2d_forward_cuda(float* y, const float* x, const float* w, const float* 
                          cudaStream_t stream) {
   using namespace cuda;
   const ConvGeom g = make_geom(s);
+  if (g.Cg == 1 && g.Kg == 1) {
+    const index_t total = s.N * s.K * g.PQ;
+    if (total <= 0) return;
+    depthwise_forward_kernel<<<grid_for(total), kBlock, 0, stream>>>(y, x, w, bias, g, total);
+    check_launch("depthwise_forward_kernel");
+    return;
+  }
   launch_igemm(Forward{g, y, x, w, bias}, g.Kg, s.N * g.PQ, g.Cg * g.RS, s.groups, 1, stream, "conv2d_forward");
 }
 
@@ -207,6 +269,13 @@ void conv2d_backward_input_cuda(float* dx, const float* dy, const float* w, cons
                                 cudaStream_t stream) {
   using namespace cuda;
   const ConvGeom g = make_geom(s);
+  if (g.Cg == 1 && g.Kg == 1) {
+    const index_t total = s.N * s.C * g.HW;
+    if (total <= 0) return;
+    depthwise_backward_input_kernel<<<grid_for(total), kBlock, 0, stream>>>(dx, dy, w, bias, g, total);
+    check_launch("depthwise_backward_input_kernel");
+    return;
+  }
   launch_igemm(BackwardInput{g, dx, dy, w, bias}, g.Cg, s.N * g.HW, g.Kg * g.RS, s.groups, 1, stream,
                "conv2d_backward_input");
 }
@@ -217,6 +286,11 @@ void conv2d_backward_weight_cuda(float* dw, const float* dy, const float* x, con
   const ConvGeom g = make_geom(s);
   const index_t n = s.K * g.Cg * g.RS;
   if (n <= 0) return;
+  if (g.Cg == 1 && g.Kg == 1) {
+    depthwise_backward_weight_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(dw, dy, x, g);
+    check_launch("depthwise_backward_weight_kernel");
+    return;
+  }
   zero_kernel<<<grid_for(n), kBlock, 0, stream>>>(dw, n);
   check_launch("conv2d_backward_weight zero");
   const index_t red = s.N * g.PQ;

@@ -19,7 +19,8 @@ void conv2d_forward_cuda(float* y, const float* x, const float* w, const float* 
 // dx = dL/dx from dy (overwrites), then bias (C floats or null) added per input channel.
 void conv2d_backward_input_cuda(float* dx, const float* dy, const float* w, const float* bias, const Conv2dShape& s,
                                 cudaStream_t stream);
-// dw = dL/dw (overwrites; split over the reduction with atomic adds, so the last bits vary).
+// dw = dL/dw (overwrites; split over the reduction with atomic adds, so the last bits vary,
+// except for depthwise layers).
 void conv2d_backward_weight_cuda(float* dw, const float* dy, const float* x, const Conv2dShape& s,
                                  cudaStream_t stream);
 // db[k] = sum of t[n, k, :] over n and the L positions (t is (N, K, L)).

@@ -229,7 +229,8 @@ void test_conv(std::mt19937& r) {
   const Case cases[] = {
       {2, 3, 7, 6, 5, 3, 2, 1, 1, 1, 0, 1, 1, 1},   // plain, asymmetric filter
       {1, 4, 9, 9, 6, 3, 3, 2, 2, 1, 1, 2, 2, 2},   // stride, dilation, groups
-      {2, 3, 5, 7, 3, 3, 3, 2, 1, 1, 1, 1, 1, 3},   // depthwise
+      {2, 3, 5, 7, 3, 3, 3, 2, 1, 1, 1, 1, 1, 3},   // depthwise: direct kernels
+      {1, 2, 6, 5, 4, 3, 2, 1, 2, 1, 0, 2, 1, 2},   // channel multiplier 2 (Cg = 1, Kg = 2): GEMM
       {3, 2, 1, 17, 3, 1, 5, 1, 3, 0, 2, 1, 1, 1},  // conv1d (H = 1)
       {1, 2, 4, 4, 70, 1, 1, 1, 1, 0, 0, 1, 1, 1},  // 1 x 1, K over two tiles
       {4, 2, 24, 24, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1}, // long reduction: backward-weight in 2 splits
