@@ -12,12 +12,13 @@
 //
 // One kernel template runs the three: a block computes a 64 x 64 tile of the GEMM output with
 // 256 threads; per 16-deep step of the reduction it stages the A slice (16 x 64) and B slice
-// (16 x 64) in shared memory (each thread gathers 4 elements of each, zero past the edges),
-// then each thread accumulates a 4 x 4 register block (rows ty + 16 i, columns tx + 16 j, so a
+// (16 x 64) in double-buffered shared memory (each thread gathers 4 elements of each, zero
+// past the edges, the next slice while the current one is multiplied), then each thread
+// accumulates a 4 x 4 register block (rows ty + 16 i, columns tx + 16 j, so a
 // warp reads 16 consecutive floats of a shared row: no bank conflicts). blockIdx.z numbers
 // (group, reduction split). The backward-weight reduction (N P Q) is long and its output
 // small, so it is split over up to kMaxSplits blocks that add into a zeroed dw atomically.
-// Correctness before speed: no double buffering or vector loads, index arithmetic per element.
+// Correctness before speed: no vector loads, index arithmetic per gathered element.
 // Depthwise layers (Cg = Kg = 1), which would fill 1/64 of each tile, have direct kernels:
 // one thread per output (forward) or input (backward-input), one block per weight
 // (backward-weight, a deterministic tree over N P Q).
@@ -120,38 +121,60 @@ struct BackwardWeight {
 // ---- the implicit-GEMM kernel ----------------------------------------------------------------
 
 // C[m][n] = sum over k in this block's split of A[m][k] B[k][n]; blockIdx.z = group * splits
-// + split, each split covering `kchunk` (a multiple of kBK) of the reduction.
+// + split, each split covering `kchunk` (a multiple of kBK) of the reduction. Shared tiles are
+// double-buffered: the next slice is gathered into registers while the current one is
+// multiplied, then stored to the other buffer, so one barrier per slice suffices (a buffer is
+// rewritten only after every thread passed the barrier that follows its last read).
 template <class Problem>
 __global__ void __launch_bounds__(kThreads) igemm_kernel(Problem pr, index_t splits, index_t kchunk) {
-  __shared__ float As[kBK][kBM];
-  __shared__ float Bs[kBK][kBN];
+  constexpr int kUnits = kBM * kBK / kThreads;  // elements of each operand a thread gathers per slice
+  __shared__ float As[2][kBK][kBM];
+  __shared__ float Bs[2][kBK][kBN];
   const index_t grp = blockIdx.z / splits, split = blockIdx.z % splits;
   const index_t M = pr.M(), N = pr.N(), K = pr.K();
   const index_t m0 = static_cast<index_t>(blockIdx.y) * kBM, n0 = static_cast<index_t>(blockIdx.x) * kBN;
   const index_t k_begin = split * kchunk, k_end = K < k_begin + kchunk ? K : k_begin + kchunk;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  float acc[4][4] = {};
-  for (index_t k0 = k_begin; k0 < k_end; k0 += kBK) {
-    for (int u = 0; u < kBM * kBK / kThreads; ++u) {
+  float ra[kUnits], rb[kUnits];
+  // A: consecutive threads take consecutive k (weights and dy are contiguous along it);
+  // B: consecutive threads take consecutive n (neighbouring pixels). Zero past the edges.
+  auto gather = [&](index_t k0) {
+    for (int u = 0; u < kUnits; ++u) {
       const int e = tid + u * kThreads;
-      // A: consecutive threads take consecutive k (weights and dy are contiguous along it)
-      const int ka = e % kBK, ma = e / kBK;
-      const index_t gm = m0 + ma, gk = k0 + ka;
-      As[ka][ma] = gm < M && gk < k_end ? pr.a(grp, gm, gk) : 0.0f;
-      // B: consecutive threads take consecutive n (neighbouring pixels)
-      const int kb = e / kBN, nb = e % kBN;
-      const index_t gn = n0 + nb, gkb = k0 + kb;
-      Bs[kb][nb] = gn < N && gkb < k_end ? pr.b(grp, gkb, gn) : 0.0f;
+      const index_t gm = m0 + e / kBK, gk = k0 + e % kBK;
+      ra[u] = gm < M && gk < k_end ? pr.a(grp, gm, gk) : 0.0f;
+      const index_t gn = n0 + e % kBN, gkb = k0 + e / kBN;
+      rb[u] = gn < N && gkb < k_end ? pr.b(grp, gkb, gn) : 0.0f;
     }
-    __syncthreads();
+  };
+  auto stage = [&](int buf) {
+    for (int u = 0; u < kUnits; ++u) {
+      const int e = tid + u * kThreads;
+      As[buf][e % kBK][e / kBK] = ra[u];
+      Bs[buf][e / kBN][e % kBN] = rb[u];
+    }
+  };
+  float acc[4][4] = {};
+  if (k_begin < k_end) {
+    gather(k_begin);
+    stage(0);
+  }
+  __syncthreads();
+  int buf = 0;
+  for (index_t k0 = k_begin; k0 < k_end; k0 += kBK) {
+    const bool more = k0 + kBK < k_end;
+    if (more) gather(k0 + kBK);
+#pragma unroll
     for (int kk = 0; kk < kBK; ++kk) {
       float av[4], bv[4];
-      for (int i = 0; i < 4; ++i) av[i] = As[kk][ty + 16 * i];
-      for (int j = 0; j < 4; ++j) bv[j] = Bs[kk][tx + 16 * j];
+      for (int i = 0; i < 4; ++i) av[i] = As[buf][kk][ty + 16 * i];
+      for (int j = 0; j < 4; ++j) bv[j] = Bs[buf][kk][tx + 16 * j];
       for (int i = 0; i < 4; ++i)
         for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
+    if (more) stage(buf ^ 1);
     __syncthreads();
+    buf ^= 1;
   }
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < 4; ++j) {
