@@ -482,3 +482,23 @@ def test_conv_gpu_random_larger(rng):
     g = rng.standard_normal(y.shape).astype(np.float32)
     for gv, wv in zip(F.conv2d_backward(_dev(g), _dev(x), _dev(w), 1, 1), F.conv2d_backward(g, x, w, 1, 1)):
         assert_close(gv.numpy(), wv, rtol=1e-3, atol=1e-3)
+
+
+def test_bench_cases_run(stand_in, monkeypatch):
+    """The CNN CUDA benchmark module builds and runs its cases (on the stand-in, tiny shapes)."""
+    from fastlayers._bench import cuda_conv as bench
+    monkeypatch.setattr(bench, "_core", stand_in)  # _kernel_ms times on the stand-in
+    monkeypatch.setattr(stand_in, "cuda_time_ms", lambda fn, repeat, device: [fn() for _ in range(repeat)] and 2.0,
+                        raising=False)
+    conv = [("tiny", (2, 3, 6, 6), (4, 3, 3, 3), 1, 1), ("tiny dw", (2, 4, 5, 5), (4, 1, 3, 3), 1, 4)]
+    monkeypatch.setattr(bench, "_specs", lambda quick: (conv, (2, 3, 4, 4), (2, 3, 4, 4)))
+    monkeypatch.setattr(bench, "_torch_cuda", lambda: None)
+    cases = bench.cases(True)
+    assert [c.op for c in cases] == ["cuda conv2d tiny", "cuda conv2d+bwd tiny", "cuda conv2d tiny dw",
+                                     "cuda conv2d+bwd tiny dw", "cuda max_pool2d 2x2", "cuda batch_norm train"]
+    assert cases[0].flops == 2.0 * 2 * 4 * 6 * 6 * 3 * 9 and cases[1].flops == 3 * cases[0].flops
+    for c in cases:
+        c.ours()
+    lines = []
+    rows = bench.event_table(True, echo=lines.append)
+    assert len(rows) == 4 and len(lines) == 5 and all(r["kernel_ms"] == 2.0 for r in rows)
