@@ -325,6 +325,16 @@ def check_module_to(rng):
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     for k, v in cpu.state_dict().items():
         assert_close(sd[k], v, rtol=1e-5, atol=1e-6)
+    p = nn.Parameter(np.zeros((2, 3), np.float32))
+    p.data = _dev(p.data)
+    p.accumulate(_dev(np.ones((2, 3), np.float32)))
+    p.accumulate(_dev(np.arange(6, dtype=np.float32).reshape(2, 3)))
+    np.testing.assert_array_equal(p.grad.numpy(), 1 + np.arange(6, dtype=np.float32).reshape(2, 3))
+    gpu.zero_grad(set_to_none=False)  # grads are None after the loop: a no-op
+    gpu(_dev(x))
+    gpu.backward(_dev(np.ones((4, 2), np.float32)))
+    gpu.zero_grad(set_to_none=False)
+    assert all(not p.grad.numpy().any() for p in gpu.parameters())
     other = _mlp(8).to("cuda")
     other.load_state_dict(sd)
     assert_close(other(_dev(x)).numpy(), cpu(x), rtol=1e-5, atol=1e-6)

@@ -56,6 +56,20 @@ def copy_into(target, arr: np.ndarray) -> None:
     cuda._core.cuda_copy(target._mem, src._mem, target.nbytes)
 
 
+def accumulate(grad, g) -> None:
+    """grad += g on the device: a rank-1 SGEMM (ones(1, 1) @ g + 1 * grad), always in float32
+    (whatever set_matmul_precision says)."""
+    cuda = _cuda()
+    grad = cuda._operand(grad, "grad", out=True)
+    g = cuda._operand(g, "grad", grad.device)
+    if g.shape != grad.shape:
+        raise ValueError(f"grad: expected shape {grad.shape}, got {g.shape}")
+    n = grad.size
+    if n:
+        one = _ones_row(1, grad.device)
+        cuda._core.cuda_sgemm(grad._mem, one._mem, g._mem, 1, n, 1, False, False, 1.0, 1.0, None, -1, 0.0, 0)
+
+
 def on_device(param) -> bool:
     return param is not None and _is_gpu(param.data)
 

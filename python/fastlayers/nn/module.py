@@ -41,8 +41,10 @@ class Parameter:
         """grad += g; takes ownership of g when grad is None (g must be a fresh array)."""
         if self.grad is None:
             self.grad = g
-        else:
+        elif isinstance(self.grad, np.ndarray):
             self.grad += g
+        else:  # on the GPU
+            _cuda_nn.accumulate(self.grad, g)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, grad={'set' if self.grad is not None else 'None'})"
@@ -164,8 +166,10 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None:
+            elif isinstance(p.grad, np.ndarray):
                 p.grad[...] = 0.0
+            elif p.grad is not None:
+                _cuda_nn.copy_into(p.grad, np.zeros(p.grad.shape, np.float32))
 
     def to(self, device) -> "Module":
         """Moves every parameter and float buffer, in place, to 'cpu' (NumPy arrays) or to
