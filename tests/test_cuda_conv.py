@@ -292,6 +292,18 @@ def check_optim(rng):
                     np.testing.assert_allclose(vg.numpy(), v, rtol=1e-6, atol=1e-7)
                 else:
                     assert vg == v
+        # state_dict holds host copies; loaded into a fresh device optimizer, the steps continue alike
+        sd = og.state_dict()
+        assert all(isinstance(v, (np.ndarray, int, float)) for st in sd["state"].values() for v in st.values())
+        og2 = make(gpu)
+        og2.load_state_dict(sd)
+        for pc, pg in zip(cpu, gpu):
+            g = rng.standard_normal(pc.data.shape).astype(np.float32)
+            pc.grad, pg.grad = g, _dev(g)
+        oc.step()
+        og2.step()
+        for pc, pg in zip(cpu, gpu):
+            np.testing.assert_allclose(pg.data.numpy(), pc.data, rtol=1e-6, atol=1e-7)
 
 
 def _mlp(seed):

@@ -24,6 +24,14 @@ def on_device(params) -> bool:
     return bool(gpu) and all(gpu)
 
 
+def copy_state(v):
+    """A state_dict entry: NumPy copies of host and device arrays (so that it saves and loads
+    anywhere; a device parameter's state moves back to its device on the next step)."""
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    return v.numpy() if isinstance(v, Array) else v
+
+
 def _pair(p) -> tuple[Array, Array]:
     """The parameter and its gradient as float32 device Arrays of one shape, on one device."""
     data = _operand(p.data, "param", out=True)
