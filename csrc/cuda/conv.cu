@@ -63,7 +63,22 @@ struct Forward {
   __device__ index_t N() const { return g.s.N * g.PQ; }
   __device__ index_t K() const { return g.Cg * g.RS; }
   __device__ float a(index_t grp, index_t m, index_t k) const { return w[(grp * g.Kg + m) * g.Cg * g.RS + k]; }
-  __device__ float b(index_t grp, index_t k, index_t n) const { return g.x_tap(x, grp, k, n); }
+  // Column n = output pixel (img, p, q): its input planes and window origin, decoded once.
+  struct Col {
+    const float* x;
+    index_t h0, w0;
+  };
+  __device__ Col col(index_t grp, index_t n) const {
+    const Conv2dShape& s = g.s;
+    const index_t img = n / g.PQ, p = (n % g.PQ) / s.Q, q = n % s.Q;
+    return {x + (img * s.C + grp * g.Cg) * g.HW, p * s.stride_h - s.pad_h, q * s.stride_w - s.pad_w};
+  }
+  __device__ float b(const Col& cl, index_t k) const {
+    const Conv2dShape& s = g.s;
+    const index_t c = k / g.RS, rs = k - c * g.RS, r = rs / s.S, t = rs - r * s.S;
+    const index_t h = cl.h0 + r * s.dil_h, wc = cl.w0 + t * s.dil_w;
+    return h >= 0 && h < s.H && wc >= 0 && wc < s.W ? cl.x[c * g.HW + h * s.W + wc] : 0.0f;
+  }
   __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
     const index_t k = grp * g.Kg + m, img = n / g.PQ;
     y[(img * g.s.K + k) * g.PQ + n % g.PQ] = bias ? acc + bias[k] : acc;
@@ -83,16 +98,25 @@ struct BackwardInput {
     const index_t kk = k / g.RS, rs = k % g.RS;
     return w[((grp * g.Kg + kk) * g.Cg + m) * g.RS + rs];
   }
-  // dy at the output (p, q) whose tap (r, t) reads pixel (h, wc), or 0.
-  __device__ float b(index_t grp, index_t k, index_t n) const {
+  // Column n = input pixel (img, h, w): its dy planes and padded position, decoded once.
+  struct Col {
+    const float* dy;
+    index_t hp, wp;
+  };
+  __device__ Col col(index_t grp, index_t n) const {
     const Conv2dShape& s = g.s;
-    const index_t kk = k / g.RS, r = (k % g.RS) / s.S, t = k % s.S;
     const index_t img = n / g.HW, h = (n % g.HW) / s.W, wc = n % s.W;
-    const index_t ph = h + s.pad_h - r * s.dil_h, qw = wc + s.pad_w - t * s.dil_w;
+    return {dy + (img * s.K + grp * g.Kg) * g.PQ, h + s.pad_h, wc + s.pad_w};
+  }
+  // dy at the output (p, q) whose tap (r, t) reads the column's pixel, or 0.
+  __device__ float b(const Col& cl, index_t k) const {
+    const Conv2dShape& s = g.s;
+    const index_t kk = k / g.RS, rs = k - kk * g.RS, r = rs / s.S, t = rs - r * s.S;
+    const index_t ph = cl.hp - r * s.dil_h, qw = cl.wp - t * s.dil_w;
     if (ph < 0 || qw < 0 || ph % s.stride_h || qw % s.stride_w) return 0.0f;
     const index_t p = ph / s.stride_h, q = qw / s.stride_w;
     if (p >= s.P || q >= s.Q) return 0.0f;
-    return dy[((img * s.K + grp * g.Kg + kk) * s.P + p) * s.Q + q];
+    return cl.dy[kk * g.PQ + p * s.Q + q];
   }
   __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
     const index_t c = grp * g.Cg + m, img = n / g.HW;
@@ -112,7 +136,22 @@ struct BackwardWeight {
     const index_t img = k / g.PQ;
     return dy[(img * g.s.K + grp * g.Kg + m) * g.PQ + k % g.PQ];
   }
-  __device__ float b(index_t grp, index_t k, index_t n) const { return g.x_tap(x, grp, n, k); }
+  // Column n = weight tap (c, r, t): its input plane and tap offsets, decoded once.
+  struct Col {
+    const float* x;
+    index_t dh, dw;
+  };
+  __device__ Col col(index_t grp, index_t n) const {
+    const Conv2dShape& s = g.s;
+    const index_t c = n / g.RS, r = (n % g.RS) / s.S, t = n % s.S;
+    return {x + (grp * g.Cg + c) * g.HW, r * s.dil_h - s.pad_h, t * s.dil_w - s.pad_w};
+  }
+  __device__ float b(const Col& cl, index_t k) const {
+    const Conv2dShape& s = g.s;
+    const index_t img = k / g.PQ, pq = k - img * g.PQ, p = pq / s.Q, q = pq - p * s.Q;
+    const index_t h = p * s.stride_h + cl.dh, wc = q * s.stride_w + cl.dw;
+    return h >= 0 && h < s.H && wc >= 0 && wc < s.W ? cl.x[img * s.C * g.HW + h * s.W + wc] : 0.0f;
+  }
   __device__ void store(index_t grp, index_t m, index_t n, float acc) const {
     atomicAdd(dw + (grp * g.Kg + m) * g.Cg * g.RS + n, acc);
   }
@@ -136,6 +175,11 @@ __global__ void __launch_bounds__(kThreads) igemm_kernel(Problem pr, index_t spl
   const index_t k_begin = split * kchunk, k_end = K < k_begin + kchunk ? K : k_begin + kchunk;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
   float ra[kUnits], rb[kUnits];
+  // Every B element this thread gathers lies in one column (kThreads is a multiple of kBN),
+  // so the column's decoding happens once per block.
+  static_assert(kThreads % kBN == 0, "a thread's B elements must share one column");
+  const index_t gn = n0 + tid % kBN;
+  const typename Problem::Col col = pr.col(grp, gn < N ? gn : 0);
   // A: consecutive threads take consecutive k (weights and dy are contiguous along it);
   // B: consecutive threads take consecutive n (neighbouring pixels). Zero past the edges.
   auto gather = [&](index_t k0) {
@@ -143,8 +187,8 @@ __global__ void __launch_bounds__(kThreads) igemm_kernel(Problem pr, index_t spl
       const int e = tid + u * kThreads;
       const index_t gm = m0 + e / kBK, gk = k0 + e % kBK;
       ra[u] = gm < M && gk < k_end ? pr.a(grp, gm, gk) : 0.0f;
-      const index_t gn = n0 + e % kBN, gkb = k0 + e / kBN;
-      rb[u] = gn < N && gkb < k_end ? pr.b(grp, gkb, gn) : 0.0f;
+      const index_t gkb = k0 + e / kBN;
+      rb[u] = gn < N && gkb < k_end ? pr.b(col, gkb) : 0.0f;
     }
   };
   auto stage = [&](int buf) {
