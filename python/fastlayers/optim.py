@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from . import _core
+from . import _core, _cuda_optim
 from ._array import as_f32
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler", "StepLR",
@@ -94,8 +94,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                                           for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {k: _cuda_optim.copy_state(v) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -158,6 +157,9 @@ class SGD(Optimizer):
             live = self._live(group)
             if not live:
                 continue
+            if _cuda_optim.on_device(live):
+                _cuda_optim.sgd_step(self.state, group, live)
+                continue
             bufs, first = [], []
             for p in live:
                 st = self.state.setdefault(p, {})
@@ -191,6 +193,9 @@ class Adam(Optimizer):
         for group in self.param_groups:
             live = self._live(group)
             if not live:
+                continue
+            if _cuda_optim.on_device(live):
+                _cuda_optim.adam_step(self.state, group, live, self._decoupled)
                 continue
             ms, vs, vmaxs, steps = [], [], [], []
             for p in live:

@@ -146,6 +146,17 @@ inline float __uint_as_float(unsigned u) {
   return f;
 }
 inline void __trap() { std::abort(); }
+// Fibers of one OS thread never interleave inside a call: a plain read-modify-write is atomic.
+inline float atomicAdd(float* p, float v) {
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
+// Correctly rounded single operations (no FMA contraction): what the host computes anyway.
+inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
+inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
+inline float __fmul_rn(float a, float b) { volatile float r = a * b; return r; }
+inline float __fdiv_rn(float a, float b) { volatile float r = a / b; return r; }
 using std::isnan;
 
 // ---- runtime ----
@@ -184,10 +195,12 @@ void emu_launch(void (*kernel)(P...), dim3 grid, dim3 block, A... args) {
   gridDim = grid;
   blockDim = block;
   emu::body = [&] { kernel(P(args)...); };
-  for (unsigned by = 0; by < grid.y; ++by)
-    for (unsigned bx = 0; bx < grid.x; ++bx) {
-      blockIdx.x = bx;
-      blockIdx.y = by;
-      emu::run_block(block.x);
-    }
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        blockIdx.x = bx;
+        blockIdx.y = by;
+        blockIdx.z = bz;
+        emu::run_block(block.x);
+      }
 }

@@ -1,5 +1,6 @@
 // Compares the emulated CUDA kernels (activation.cu, gemm.cu run by run.py's host emulation)
-// with the CPU reference kernels and a double-precision GEMM. Prints one line per failure and
+// with the CPU reference kernels and a double-precision GEMM; emu_layers.cpp checks optim, pool,
+// norm and conv. Prints one line per failure and
 // a summary; exits non-zero when anything differs.
 #include <cmath>
 #include <cstdint>
@@ -14,43 +15,12 @@
 #include "cuda/copy.cuh"
 #include "cuda/gemm.cuh"
 #include "cuda/memory.cuh"
+#include "emu_check.h"
 
 using fl::index_t;
+using namespace emu_check;
 
 namespace {
-int g_fail = 0, g_checks = 0;
-
-bool same(float a, float b, float rtol, float atol) {
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
-  if (std::isinf(a) || std::isinf(b)) return a == b;
-  return std::fabs(a - b) <= atol + rtol * std::fabs(b);
-}
-
-void expect(const char* what, const std::vector<float>& got, const std::vector<float>& want, float rtol = 0,
-            float atol = 0) {
-  ++g_checks;
-  for (size_t i = 0; i < want.size(); ++i)
-    if (!same(got[i], want[i], rtol, atol)) {
-      std::printf("FAIL %s: [%zu] got %.9g want %.9g\n", what, i, got[i], want[i]);
-      ++g_fail;
-      return;
-    }
-}
-
-std::vector<float> randn(size_t n, std::mt19937& r, float scale = 1.0f) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(r);
-  return v;
-}
-
-std::vector<float> randint(size_t n, std::mt19937& r, int lo, int hi) {
-  std::uniform_int_distribution<int> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = static_cast<float>(d(r));
-  return v;
-}
-
 void test_elementwise(const fl::ActivationKernels& ref, std::mt19937& r) {
   const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 88.7f, -88.7f, 89.5f, -104.0f, 1e-40f, -1e-40f,
                             20.0f, -20.0f, 9.0f, -9.0f, 3.4e38f, -3.4e38f};
@@ -235,14 +205,6 @@ void test_convert() {
     ++g_fail;
   }
 }
-void check(bool ok, const char* what) {
-  ++g_checks;
-  if (!ok) {
-    std::printf("FAIL %s\n", what);
-    ++g_fail;
-  }
-}
-
 void test_allocator() {
   namespace c = fl::cuda;
   check(c::device_alloc(0, 0).ptr == nullptr, "alloc: zero bytes give no block");
@@ -282,8 +244,8 @@ int main(int argc, char** argv) {
   fl::ActivationKernels ref{};
   fl::register_activation_ref(ref);
   std::mt19937 r(1234);
-  const bool gemm_only = argc > 1 && std::string(argv[1]) == "gemm";
-  if (!gemm_only) {
+  const std::string only = argc > 1 ? argv[1] : "";
+  if (only.empty()) {
     test_elementwise(ref, r);
     test_softmax(ref, r);
     test_maxout(r);
@@ -291,7 +253,8 @@ int main(int argc, char** argv) {
     test_convert();
     test_allocator();
   }
-  test_sgemm(ref, r);
+  if (only.empty() || only == "gemm") test_sgemm(ref, r);
+  if (only.empty() || only == "layers") test_layers(r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }

@@ -1,21 +1,23 @@
-"""pytest plugin: runs the GPU-marked tests of tests/test_cuda.py without a GPU, on the host-memory
+"""pytest plugin: runs the GPU-marked tests of tests/test_cuda.py and tests/test_cuda_conv.py without a GPU, on the host-memory
 stand-in for the CUDA entry points of tests/test_cuda_glue.py (CPU kernels behind the Python
 device layer). It checks the test code and the Python layer, not the CUDA kernels (run.py
 checks those). Tests that need PyTorch with CUDA still skip.
 
-    PYTHONPATH=python:tools/cuda_emu python -m pytest -p fake_gpu_plugin tests/test_cuda.py -m "cuda and not large"
+    PYTHONPATH=python:tools/cuda_emu python -m pytest -p fake_gpu_plugin tests/test_cuda.py \
+        tests/test_cuda_conv.py -m "cuda and not large"
 """
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests"))
 
+import test_cuda_conv as layers  # noqa: E402
 import test_cuda_glue as glue  # noqa: E402
 
-from fastlayers import _core, _cuda_activation, cuda  # noqa: E402
+from fastlayers import _core, _cuda_activation, _cuda_conv, _cuda_norm, _cuda_optim, _cuda_pool, cuda  # noqa: E402
 
 
-class _Core(glue.FakeCore):
+class _Core(layers.LayerCore):
     """The stand-in, plus the allocator statistics some GPU tests read."""
 
     def __init__(self):
@@ -35,5 +37,5 @@ class _Core(glue.FakeCore):
 
 _fake = _Core()
 _core.cuda_probe = lambda: (1, "")  # conftest then keeps the cuda-marked tests
-cuda._core = _fake
-_cuda_activation._core = _fake
+for _mod in (cuda, _cuda_activation, _cuda_conv, _cuda_norm, _cuda_optim, _cuda_pool):
+    _mod._core = _fake

@@ -1,15 +1,16 @@
 """Checks fastlayers' CUDA kernels on a machine without a GPU, by host emulation.
 
 Rewrites each `kernel<<<grid, block, smem, stream>>>(args)` launch of csrc/cuda/activation.cu,
-gemm.cu and copy.cu (and takes memory.cu, the caching allocator, as it is) into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
+gemm.cu, copy.cu, optim.cu, pool.cu, norm.cu and conv.cu (and takes memory.cu, the caching
+allocator, as it is) into `emu_launch(&kernel, grid, block, args)`, compiles them with g++ against
 the emulated runtime here (cuda_runtime_api.h: one fiber per CUDA thread, barriers for
 __syncthreads and warp exchanges; cuda/mma_tf32.cuh: the tensor-core fragment layout), and
-runs emu_main.cpp, which compares every kernel with the CPU reference kernels and checks the
+runs emu_main.cpp and emu_layers.cpp, which compare every kernel with the CPU reference kernels and checks the
 allocator's buckets, reuse, statistics and out-of-memory retry.
 
 This checks indexing, tiling, edge handling, barriers and the fragment layouts; it says
 nothing about performance, and float rounding follows the host's libm, not CUDA's.
-Usage: python3 tools/cuda_emu/run.py [gemm]   (about 15 s; tests/test_cuda_emulation.py runs it)
+Usage: python3 tools/cuda_emu/run.py [gemm|layers]   (about 25 s; tests/test_cuda_emulation.py runs it)
 """
 import os
 import re
@@ -47,7 +48,8 @@ def rewrite(src):
 
 def main():
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("activation.cu", "gemm.cu", "copy.cu", "memory.cu"):
+        kernels = ("activation.cu", "gemm.cu", "copy.cu", "memory.cu", "optim.cu", "pool.cu", "norm.cu", "conv.cu")
+        for name in kernels:
             with open(os.path.join(ROOT, "csrc", "cuda", name)) as fh:
                 text = rewrite(fh.read())
             assert "<<<" not in text, name
@@ -55,9 +57,10 @@ def main():
                 fh.write(text)
         exe = os.path.join(tmp, "emu")
         cmd = [os.environ.get("CXX", "g++"), "-std=c++17", "-O2", f"-I{HERE}", f"-I{os.path.join(ROOT, 'csrc')}", f"-I{tmp}",
-               "-o", exe, os.path.join(HERE, "emu_main.cpp"), os.path.join(ROOT, "csrc/cpu/ref/activation_ref.cpp"),
-               os.path.join(tmp, "activation_emu.cpp"), os.path.join(tmp, "gemm_emu.cpp"),
-               os.path.join(tmp, "copy_emu.cpp"), os.path.join(tmp, "memory_emu.cpp")]
+               "-o", exe, os.path.join(HERE, "emu_main.cpp"), os.path.join(HERE, "emu_layers.cpp")]
+        cmd += [os.path.join(ROOT, "csrc", "cpu", "ref", f"{fam}_ref.cpp") for fam in ("activation", "optim", "pool",
+                                                                                    "norm", "conv")]
+        cmd += [os.path.join(tmp, name.replace(".cu", "_emu.cpp")) for name in kernels]
         subprocess.run(cmd, check=True)
         return subprocess.run([exe] + sys.argv[1:]).returncode
 

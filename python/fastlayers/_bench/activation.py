@@ -59,7 +59,6 @@ def cases(quick: bool = False) -> list[Case]:
         """PyTorch's op on the same memory, writing into ty where torch offers out=."""
         return (lambda: fn(tx, *args, **kw)) if torch else None
 
-    nnf = torch.nn.functional if torch else None
     rows = lambda a: a.reshape(-1, 1024)  # noqa: E731
     out = [
         Case("activation", "relu", shape, lambda: F.relu(x, out=y), lambda: np.maximum(x, 0, out=y),

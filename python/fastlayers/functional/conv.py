@@ -9,6 +9,7 @@ Backward functions return one gradient each (``*_backward_input``, ``*_backward_
 ``*_backward_bias``); ``conv2d_backward`` and friends return (grad_input, grad_weight,
 grad_bias). Transposed convolution is conv2d with the roles of input and output exchanged:
 its forward is conv2d's backward-input and its backward-input is conv2d's forward.
+GPU inputs run the CUDA kernels (fastlayers._cuda_conv); mixing devices is a TypeError.
 """
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import numbers
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _cuda_conv
 from .._array import as_f32, check_out
+from .._device import device_of
 
 
 def check_out_separate(out, shape: tuple, inputs: tuple) -> np.ndarray:
@@ -129,6 +131,8 @@ def _unbatch(out_shape: tuple, batched: bool) -> tuple:
 
 
 def _conv(x, weight, bias, stride, padding, dilation, groups, dims, out):
+    if device_of(input=x, weight=weight, bias=bias, out=out) is not None:
+        return _cuda_conv.conv(x, weight, bias, stride, padding, dilation, groups, dims, out)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
     xs = _batched(x.shape, dims, "input")
@@ -152,6 +156,8 @@ def _grad_shapes(grad_out, x_shape, w_shape, stride, padding, dilation, groups, 
 
 
 def _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, dims, out):
+    if device_of(grad_out=grad_out, weight=weight, out=out) is not None:
+        return _cuda_conv.backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, dims, out)
     weight = as_f32(weight, "weight")
     input_shape = tuple(int(v) for v in input_shape)
     shape, grad_out = _grad_shapes(grad_out, input_shape, weight.shape, stride, padding, dilation, groups, dims)
@@ -161,6 +167,8 @@ def _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilatio
 
 
 def _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, dims, out):
+    if device_of(grad_out=grad_out, input=x, out=out) is not None:
+        return _cuda_conv.backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, dims, out)
     x = as_f32(x, "input")
     weight_shape = tuple(int(v) for v in weight_shape)
     shape, grad_out = _grad_shapes(grad_out, x.shape, weight_shape, stride, padding, dilation, groups, dims)
@@ -171,6 +179,8 @@ def _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, 
 
 def _bias_grad(grad_out, dims: int) -> np.ndarray:
     """Sum of grad_out over every axis but the channel axis (batched or unbatched)."""
+    if device_of(grad_out=grad_out) is not None:
+        return _cuda_conv.bias_grad(grad_out, dims)
     grad_out = as_f32(grad_out, "grad_out")
     gs = _batched(grad_out.shape, dims, "grad_out")
     db = np.empty(gs[1], np.float32)
@@ -202,6 +212,8 @@ def conv2d_backward_bias(grad_out) -> np.ndarray:
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, bias: bool = True):
     """(grad_input, grad_weight, grad_bias or None)."""
+    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
+        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, 2, bias)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
     return (conv2d_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups),
@@ -229,6 +241,8 @@ def conv1d_backward_bias(grad_out) -> np.ndarray:
 
 
 def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, bias: bool = True):
+    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
+        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, 1, bias)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
     return (conv1d_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups),
@@ -276,6 +290,8 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
                      out=None) -> np.ndarray:
     """Transposed 2-D convolution (the gradient of conv2d with respect to its input) of
     (N, C_in, H, W) with weight (C_in, C_out/groups, R, S), plus bias (C_out,)."""
+    if device_of(input=x, weight=weight, bias=bias, out=out) is not None:
+        return _cuda_conv.transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, out)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
     xs = _batched(x.shape, 2, "input")
@@ -300,6 +316,9 @@ def _transpose_grad(grad_out, x_shape, w_shape, stride, padding, output_padding,
 
 def conv_transpose2d_backward_input(grad_out, weight, input_shape, stride=1, padding=0, output_padding=0, groups=1,
                                     dilation=1, *, out=None) -> np.ndarray:
+    if device_of(grad_out=grad_out, weight=weight, out=out) is not None:
+        return _cuda_conv.transpose_backward_input(grad_out, weight, input_shape, stride, padding, output_padding,
+                                                   groups, dilation, out)
     weight = as_f32(weight, "weight")
     input_shape = tuple(int(v) for v in input_shape)
     shape, grad_out = _transpose_grad(grad_out, input_shape, weight.shape, stride, padding, output_padding, groups,
@@ -311,6 +330,9 @@ def conv_transpose2d_backward_input(grad_out, weight, input_shape, stride=1, pad
 
 def conv_transpose2d_backward_weight(grad_out, x, weight_shape, stride=1, padding=0, output_padding=0, groups=1,
                                      dilation=1, *, out=None) -> np.ndarray:
+    if device_of(grad_out=grad_out, input=x, out=out) is not None:
+        return _cuda_conv.transpose_backward_weight(grad_out, x, weight_shape, stride, padding, output_padding,
+                                                    groups, dilation, out)
     x = as_f32(x, "input")
     weight_shape = tuple(int(v) for v in weight_shape)
     shape, grad_out = _transpose_grad(grad_out, x.shape, weight_shape, stride, padding, output_padding, groups,
@@ -323,6 +345,9 @@ def conv_transpose2d_backward_weight(grad_out, x, weight_shape, stride=1, paddin
 def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                               bias: bool = True):
     """(grad_input, grad_weight, grad_bias or None) of conv_transpose2d."""
+    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
+        return _cuda_conv.transpose_backward(grad_out, x, weight, stride, padding, output_padding, groups, dilation,
+                                             bias)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
     args = (stride, padding, output_padding, groups, dilation)

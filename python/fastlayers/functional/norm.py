@@ -8,13 +8,15 @@ PyTorch does. In eval mode the running statistics normalise.
 
 The backward takes the forward's input and recomputes the batch statistics (one read of x),
 unless the forward's ``return_stats=True`` output (mean, invstd) is passed back in.
+GPU inputs run the CUDA kernels (fastlayers._cuda_norm); mixing devices is a TypeError.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _cuda_norm
 from .._array import as_f32, as_float_param, check_out
+from .._device import device_of
 
 
 def _nlc(shape: tuple, name: str = "input") -> tuple[int, int, int]:
@@ -43,6 +45,10 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
 
     With return_stats, returns (y, mean, invstd): the statistics used, for batch_norm_backward.
     """
+    if device_of(input=x, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
+                 out=out) is not None:
+        return _cuda_norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
+                                     return_stats, out)
     x = as_f32(x, "input")
     N, C, L = _nlc(x.shape)
     running_mean = _channel(running_mean, C, "running_mean", writable=True)
@@ -71,6 +77,10 @@ def batch_norm_backward(grad_out, x, weight=None, running_mean=None, running_var
     otherwise through the running statistics, which act as constants. grad_weight is
     sum(grad_out * x_hat) and grad_bias sum(grad_out) per channel.
     """
+    if device_of(grad_out=grad_out, x=x, weight=weight, running_mean=running_mean, running_var=running_var,
+                 save_mean=save_mean, save_invstd=save_invstd, out=out) is not None:
+        return _cuda_norm.batch_norm_backward(grad_out, x, weight, running_mean, running_var, training, eps,
+                                              save_mean, save_invstd, out)
     grad_out = as_f32(grad_out, "grad_out")
     x = as_f32(x, "x")
     if x.shape != grad_out.shape:

@@ -4,7 +4,8 @@ Arguments, output sizes and error rules follow torch.nn.functional. Inputs are b
 (N, C, H, W) / (N, C, L) or unbatched (C, H, W) / (C, L); every (n, c) plane is pooled on
 its own. Max pooling's indices are int64 flat positions h * W + w within the input plane,
 as PyTorch's, and ``max_pool2d_backward`` routes grad_out by them. Average pooling's backward
-takes the forward's arguments again (it needs no saved tensor).
+takes the forward's arguments again (it needs no saved tensor). GPU inputs run the CUDA
+kernels (fastlayers._cuda_pool); mixing devices is a TypeError.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import numbers
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _cuda_pool
 from .._array import as_f32
+from .._device import device_of
 from .conv import check_out_separate
 
 
@@ -78,6 +80,8 @@ def _pool_geometry(in_shape, spatial, kernel_size, stride, padding, dilation, ce
 
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims, out):
+    if device_of(input=x, out=out) is not None:
+        return _cuda_pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims, out)
     x = as_f32(x, "input")
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode, dims, False)
@@ -89,6 +93,8 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indic
 
 
 def _max_pool_backward(grad_out, indices, input_shape, dims, out):
+    if device_of(grad_out=grad_out, indices=indices, out=out) is not None:
+        return _cuda_pool.max_pool_backward(grad_out, indices, input_shape, dims, out)
     grad_out = as_f32(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     indices = np.ascontiguousarray(indices)
@@ -143,6 +149,9 @@ def _avg_args(ceil_mode, count_include_pad, divisor_override):
 
 
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dims, out):
+    if device_of(input=x, out=out) is not None:
+        return _cuda_pool.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
+                                   dims, out)
     x = as_f32(x, "input")
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, 1, ceil_mode, dims, True)
@@ -154,6 +163,9 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, div
 
 def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, dims, out):
+    if device_of(grad_out=grad_out, out=out) is not None:
+        return _cuda_pool.avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
+                                            count_include_pad, divisor_override, dims, out)
     grad_out = as_f32(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     planes, spatial = _planes(input_shape, dims, "input_shape")
@@ -208,6 +220,8 @@ def _adaptive_size(output_size, spatial) -> tuple:
 
 def adaptive_avg_pool2d(x, output_size, *, out=None) -> np.ndarray:
     """Output (p, q) averages rows [floor(pH/P), ceil((p+1)H/P)) and likewise columns."""
+    if device_of(input=x, out=out) is not None:
+        return _cuda_pool.adaptive_avg_pool2d(x, output_size, out)
     x = as_f32(x, "input")
     planes, spatial = _planes(x.shape, 2)
     size = _adaptive_size(output_size, spatial)
@@ -218,6 +232,8 @@ def adaptive_avg_pool2d(x, output_size, *, out=None) -> np.ndarray:
 
 
 def adaptive_avg_pool2d_backward(grad_out, input_shape, *, out=None) -> np.ndarray:
+    if device_of(grad_out=grad_out, out=out) is not None:
+        return _cuda_pool.adaptive_avg_pool2d_backward(grad_out, input_shape, out)
     grad_out = as_f32(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     planes, size = _planes(grad_out.shape, 2, "grad_out")
@@ -239,6 +255,8 @@ def global_avg_pool2d(x, keepdim: bool = True) -> np.ndarray:
 
 def global_avg_pool2d_backward(grad_out, input_shape, *, out=None) -> np.ndarray:
     """Spreads grad_out ((N, C) or (N, C, 1, 1)) evenly over each plane of input_shape."""
+    if device_of(grad_out=grad_out, out=out) is not None:
+        return _cuda_pool.global_avg_pool2d_backward(grad_out, input_shape, out)
     grad_out = as_f32(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     if grad_out.shape == input_shape[:-2]:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .. import _cuda_nn
 from .. import functional as F
 from .._array import as_f32
 from . import init
@@ -38,6 +39,8 @@ class _Affine(Module):
             init.uniform_(self.bias.data, -bound, bound)
 
     def _input(self, x) -> np.ndarray:
+        if _cuda_nn.on_device(self.weight):
+            return _cuda_nn.affine_input(x, self.weight.data, type(self).__name__)
         x = as_f32(x, "input")
         k = self.weight.data.shape[1]
         if x.ndim < 1 or x.shape[-1] != k:
@@ -45,7 +48,15 @@ class _Affine(Module):
                              f"got {x.shape}")
         return x
 
+    def _affine(self, x, activation=None):
+        b = None if self.bias is None else self.bias.data
+        if _cuda_nn.on_device(self.weight):
+            return _cuda_nn.linear(x, self.weight.data, b, activation)
+        return F.linear(x, self.weight.data, b, activation)
+
     def _affine_backward(self, grad_z, x, need_input_grad: bool = True):
+        if _cuda_nn.on_device(self.weight):
+            return _cuda_nn.affine_backward(self.weight, self.bias, grad_z, x, need_input_grad)
         if need_input_grad:
             gx, gw, gb = F.linear_backward(grad_z, x, self.weight.data, need_bias=self.bias is not None)
         else:  # parameter gradients only: saves the grad_x GEMM (a third of the layer's backward)
@@ -77,7 +88,7 @@ class Linear(_Affine):
         """``activation`` (a functional.linear activation spec) is applied in the same pass;
         Sequential passes it when an activation module follows, which then backs it out."""
         x = self._input(x)
-        y = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data, activation)
+        y = self._affine(x, activation)
         if self.training:
             self._x = x
         return y
@@ -109,7 +120,7 @@ class Maxout(_Affine):
 
     def forward(self, x):
         x = self._input(x)
-        z = F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+        z = self._affine(x)
         if self.training:
             self._x, self._z = x, z
         return F.maxout(z, self.pieces, axis=-1)

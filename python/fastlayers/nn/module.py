@@ -12,6 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import _cuda_nn
 from .._array import as_f32
 
 
@@ -40,8 +41,10 @@ class Parameter:
         """grad += g; takes ownership of g when grad is None (g must be a fresh array)."""
         if self.grad is None:
             self.grad = g
-        else:
+        elif isinstance(self.grad, np.ndarray):
             self.grad += g
+        else:  # on the GPU
+            _cuda_nn.accumulate(self.grad, g)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, grad={'set' if self.grad is not None else 'None'})"
@@ -163,28 +166,35 @@ class Module:
         for p in self.parameters():
             if set_to_none:
                 p.grad = None
-            elif p.grad is not None:
+            elif isinstance(p.grad, np.ndarray):
                 p.grad[...] = 0.0
+            elif p.grad is not None:
+                _cuda_nn.copy_into(p.grad, np.zeros(p.grad.shape, np.float32))
 
     def to(self, device) -> "Module":
-        """'cpu' is where parameters live; device ('cuda') parameters are not wired into the
-        modules yet, so asking for one raises RuntimeError."""
-        name = str(device)
-        if name == "cpu":
-            return self
-        if name.startswith("cuda"):
-            raise RuntimeError(f"{type(self).__name__}.to({name!r}): modules keep parameters on the CPU in this "
-                               "version; CUDA module support is not wired yet (see fastlayers.info())")
-        raise ValueError(f"device: expected 'cpu' or 'cuda', got {device!r}")
+        """Moves every parameter and float buffer, in place, to 'cpu' (NumPy arrays) or to
+        'cuda' / 'cuda:N' (fastlayers.cuda Arrays; RuntimeError without a usable GPU), and
+        drops the gradients. On the device, Linear / Maxout run on fastlayers.cuda.linear and
+        matmul, other modules where their functional ops have device paths. Returns self."""
+        index = _cuda_nn.parse_device(device)
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data, p.grad = _cuda_nn.move(p.data, index), None
+            for k, b in m._buffers.items():
+                m._buffers[k] = _cuda_nn.move(b, index)
+                object.__setattr__(m, k, m._buffers[k])
+            m.clear_cache()
+        return self
 
     # ---- state ----
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter and buffer, keyed by PyTorch's dotted names."""
+        """Host (NumPy) copies of every parameter and buffer, keyed by PyTorch's dotted names."""
         sd = OrderedDict()
         for mp, m in self.named_modules():  # per module: parameters, then buffers (PyTorch's order)
             pre = f"{mp}." if mp else ""
-            sd.update((pre + k, p.data.copy()) for k, p in m._parameters.items() if p is not None)
-            sd.update((pre + k, np.array(b, copy=True)) for k, b in m._buffers.items() if b is not None)
+            sd.update((pre + k, _cuda_nn.host_copy(p.data)) for k, p in m._parameters.items() if p is not None)
+            sd.update((pre + k, _cuda_nn.host_copy(b)) for k, b in m._buffers.items() if b is not None)
         return sd
 
     def load_state_dict(self, state_dict, strict: bool = True) -> tuple[list, list]:
@@ -207,7 +217,10 @@ class Module:
             target = own[k].data if k in own else bufs[k]
             if arr.shape != target.shape:
                 raise ValueError(f"load_state_dict: {k} has shape {arr.shape}, the model expects {target.shape}")
-            np.copyto(target, arr, casting="unsafe")
+            if isinstance(target, np.ndarray):
+                np.copyto(target, arr, casting="unsafe")
+            else:  # a parameter or buffer on the GPU
+                _cuda_nn.copy_into(target, arr)
         return missing, unexpected
 
     # ---- repr ----

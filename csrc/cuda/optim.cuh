@@ -1,0 +1,32 @@
+// CUDA launchers of the optim family: the fused SGD and Adam / AdamW updates of
+// csrc/cpu/optim.h on device memory, one kernel per parameter, with exactly the reference
+// kernels' term order (csrc/cpu/ref/optim_ref.cpp). Plain C++ declarations: raw device
+// pointers to n contiguous floats. Launchers never synchronise; a bad launch throws
+// std::runtime_error. Unverified on a GPU at the time of writing (checked by host emulation).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cmath>
+
+#include "core/tensor.h"
+#include "cpu/optim.h"
+
+namespace fl {
+
+// p -= lr * d as SgdHyper says; buf == nullptr means momentum == 0.
+void sgd_update_cuda(float* p, float* buf, const float* g, index_t n, const SgdHyper& h, cudaStream_t stream);
+// Adam / AdamW (h.decoupled); vmax == nullptr means amsgrad off.
+void adam_update_cuda(float* p, float* m, float* v, float* vmax, const float* g, index_t n, const AdamHyper& h,
+                      cudaStream_t stream);
+
+// The AdamHyper of step `step` (>= 1): bias corrections in double, as torch.optim computes them.
+inline AdamHyper adam_hyper(double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                            long long step) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  return AdamHyper{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+                   static_cast<float>(weight_decay), static_cast<float>(1.0 - lr * weight_decay),
+                   static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), decoupled};
+}
+
+}  // namespace fl
