@@ -399,3 +399,27 @@ def test_bench_cases_run(fake, monkeypatch):
     assert len(rows) == 6 and len(lines) == 7
     assert all(r["kernel_ms"] == 1.0 for r in rows)
     assert cuda.get_matmul_precision() == "float32"
+
+
+def test_functional_gemm_ops_route_device_arrays(fake, rng):
+    """functional.matmul / linear / linear_backward run on the device their inputs live on."""
+    x = rng.integers(-3, 4, (2, 3, 6)).astype(np.float32)
+    w = rng.integers(-3, 4, (4, 6)).astype(np.float32)
+    b = rng.integers(-3, 4, 4).astype(np.float32)
+    dx, dw, db = (cuda.to_device(v) for v in (x, w, b))
+    c = F.matmul(cuda.to_device(x[0]), dw, trans_b=True)
+    assert isinstance(c, cuda.Array)
+    np.testing.assert_array_equal(c.numpy(), x[0] @ w.T)
+    y = F.linear(dx, dw, db, ("leaky_relu", 0.5))
+    np.testing.assert_array_equal(y.numpy(), F.linear(x, w, b, ("leaky_relu", 0.5)))
+    assert_close(F.linear(dx, dw, db, ("gelu", "tanh")).numpy(), F.linear(x, w, b, ("gelu", "tanh")), 1e-6, 1e-6)
+    g = rng.integers(-3, 4, (2, 3, 4)).astype(np.float32)
+    gx, gw, gb = F.linear_backward(cuda.to_device(g), dx, dw)
+    rx, rw, rb = F.linear_backward(g, x, w)
+    for got, ref in ((gx, rx), (gw, rw), (gb, rb)):
+        assert isinstance(got, cuda.Array)
+        np.testing.assert_array_equal(got.numpy(), ref)
+    with pytest.raises(TypeError, match="mixing devices"):
+        F.linear(x, dw)
+    with pytest.raises(TypeError, match="mixing devices"):
+        F.matmul(cuda.to_device(x[0]), w.T)

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _core
 from .._array import as_f32, as_float_param, check_out
+from .._device import device_of
 
 # op codes of csrc/cpu/activation.h (enum ActOp)
 _ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "elu": 4, "gelu": 5}
@@ -64,6 +65,9 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
         r = _core.matmul2d(a, b, ta, tb, alpha, beta, out)
         if r is not None:
             return r
+    if device_of(a=a, b=b, out=out) is not None:  # GPU operands: our CUDA SGEMM (2-D)
+        from .. import cuda
+        return cuda.matmul(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
     shape_a = a.shape if type(a) is np.ndarray else np.shape(a)
     shape_b = b.shape if type(b) is np.ndarray else np.shape(b)
     a, trans_a = _operand(a, "a", ta)
@@ -129,6 +133,8 @@ def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
     ('elu', alpha) (default 1.0), ('gelu', 'tanh') for the tanh approximation.
     Returns (..., out_features).
     """
+    if device_of(x=x, weight=weight, bias=bias, out=out) is not None:
+        return _linear_cuda(x, weight, bias, activation, out)
     x = as_f32(x, "x")
     # A weight in Fortran order (e.g. the transpose of an (in, out) array) is read as it is.
     w, trans_w = _operand(weight, "weight", True)
@@ -154,6 +160,32 @@ def linear(x, weight, bias=None, activation=None, *, out=None) -> np.ndarray:
     return out
 
 
+def _linear_cuda(x, weight, bias, activation, out):
+    """linear on device arrays: fastlayers.cuda.linear with the same activation spelling."""
+    from .. import cuda
+    name, param = (activation, None) if not isinstance(activation, tuple) else activation
+    if name == "gelu" and param == "tanh":
+        name, param = "gelu_tanh", None
+    elif name == "gelu" and param == "none":
+        param = None
+    return cuda.linear(x, weight, bias, name, activation_param=param, out=out)
+
+
+def _linear_backward_cuda(grad_out, x, weight, need_bias: bool):
+    """linear_backward on device arrays: the same transposed GEMMs, and grad_bias as ones @ grad_out."""
+    from .. import cuda
+    K = weight.shape[1]
+    g2 = grad_out.reshape(-1, weight.shape[0])
+    x2 = x.reshape(-1, K)
+    grad_x = cuda.matmul(g2, weight).reshape(*x.shape)
+    grad_w = cuda.matmul(g2, x2, trans_a=True)
+    grad_b = None
+    if need_bias:
+        ones = cuda.to_device(np.ones((1, g2.shape[0]), np.float32), g2.device)
+        grad_b = cuda.matmul(ones, g2).reshape(weight.shape[0])
+    return grad_x, grad_w, grad_b
+
+
 def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
     """Gradients of y = x @ weight.T + bias: (grad_x, grad_weight, grad_bias).
 
@@ -163,9 +195,11 @@ def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
     leading axes, or None when need_bias is False. (An activation fused into linear is undone
     first with its own backward, e.g. functional.relu_backward.)
     """
-    grad_out = as_f32(grad_out, "grad_out")
-    x = as_f32(x, "x")
-    weight = as_f32(weight, "weight")
+    on_gpu = device_of(grad_out=grad_out, x=x, weight=weight) is not None
+    if not on_gpu:
+        grad_out = as_f32(grad_out, "grad_out")
+        x = as_f32(x, "x")
+        weight = as_f32(weight, "weight")
     if weight.ndim != 2:
         raise ValueError(f"weight: expected a 2-D array (out_features, in_features), got shape {weight.shape}")
     N, K = weight.shape
@@ -174,6 +208,8 @@ def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
     if grad_out.shape != x.shape[:-1] + (N,):
         raise ValueError(f"grad_out: expected shape {x.shape[:-1] + (N,)} for x {x.shape} and weight "
                          f"{weight.shape}, got {grad_out.shape}")
+    if on_gpu:
+        return _linear_backward_cuda(grad_out, x, weight, need_bias)
     M = int(np.prod(x.shape[:-1], dtype=np.int64))
     grad_x = np.empty(x.shape, dtype=np.float32)
     grad_w = np.empty(weight.shape, dtype=np.float32)
