@@ -19,6 +19,8 @@
 // Backward-weight accumulates dY col^T into per-thread copies of dW, summed in a fixed order.
 #include "cpu/conv.h"
 
+#include "core/scratch.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -138,27 +140,17 @@ void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, inde
                    });
 }
 
-// A grow-only per-thread buffer kept between calls: freshly mapped pages cost more than the
-// im2col that fills them.
-class ThreadBuffer {
- public:
-  ~ThreadBuffer() { std::free(p_); }
+// Per-thread im2col / accumulator buffers (core/scratch.h). An allocation failure throws
+// std::bad_alloc (MemoryError in Python) -- inside a parallel region that still ends the
+// process, a known gap.
+struct ThreadBuffer {
+  ScratchBuffer buf;
   float* get(index_t n) {
-    const size_t bytes = static_cast<size_t>(std::max<index_t>(n, 16)) * sizeof(float);
-    if (bytes > cap_) {
-      std::free(p_);
-      cap_ = (std::max(bytes, cap_ + cap_ / 2) + 4095) / 4096 * 4096;
-      p_ = static_cast<float*>(std::aligned_alloc(64, cap_));
-      if (!p_) throw std::bad_alloc();
-    }
-    return p_;
+    float* p = buf.get(n);
+    if (!p) throw std::bad_alloc();
+    return p;
   }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
 };
-
 thread_local ThreadBuffer t_col, t_acc, t_tmp;
 
 // A thread team costs a few microseconds to wake, far more on a busy machine: each thread

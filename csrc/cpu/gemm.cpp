@@ -18,6 +18,8 @@
 // the finished tile's rows through the activation table (tile_activation).
 #include "cpu/gemm.h"
 
+#include "core/scratch.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -56,28 +58,7 @@ constexpr index_t kSplitN = 16;
 // 1/16 cycle per MAC).
 constexpr index_t kPackCostMacs = 8;
 
-// A grow-only, 64-byte aligned buffer owned by one thread and kept between calls: freshly
-// mapped pages cost more than the packing itself on this machine.
-class PackBuffer {
- public:
-  ~PackBuffer() { std::free(p_); }
-  float* get(index_t n) {
-    const size_t bytes = static_cast<size_t>(std::max<index_t>(n, 16)) * sizeof(float);
-    if (bytes > cap_) {
-      std::free(p_);
-      cap_ = (std::max(bytes, cap_ + cap_ / 2) + 4095) / 4096 * 4096;
-      p_ = static_cast<float*>(std::aligned_alloc(64, cap_));
-      if (!p_) cap_ = 0;
-    }
-    return p_;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t cap_ = 0;
-};
-
-thread_local PackBuffer t_pack_a, t_pack_b;
+thread_local ScratchBuffer t_pack_a, t_pack_b;
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 // Multiply-adds of a product (K = 0 counts as 1 for the C update), in double: no overflow.

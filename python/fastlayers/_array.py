@@ -86,3 +86,18 @@ def as_float_param(value, name: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{name}: expected a real number, got {type(value).__name__}")
     return float(value)
+
+
+def int_tuple(v, name: str, n: int) -> tuple:
+    """(v,) * n for an int, or a tuple of n ints (a 1-tuple is repeated): kernel sizes, strides."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return (int(v),) * n
+    try:
+        t = tuple(v)
+    except TypeError:
+        raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {type(v).__name__}") from None
+    if len(t) == 1:
+        t = t * n
+    if len(t) != n or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in t):
+        raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
+    return tuple(int(e) for e in t)

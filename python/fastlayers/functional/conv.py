@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 
 from .. import _core, _cuda_conv
-from .._array import as_f32, check_out
+from .._array import as_f32, check_out, int_tuple
 from .._device import device_of
 
 
@@ -30,18 +30,7 @@ def check_out_separate(out, shape: tuple, inputs: tuple) -> np.ndarray:
     return check_out(out, shape, inputs=inputs)
 
 
-def _tuple(v, name: str, n: int) -> tuple:
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        return (int(v),) * n
-    try:
-        t = tuple(v)
-    except TypeError:
-        raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {type(v).__name__}") from None
-    if len(t) == 1:
-        t = t * n
-    if len(t) != n or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in t):
-        raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
-    return tuple(int(e) for e in t)
+_tuple = int_tuple
 
 
 def _groups(groups) -> int:

@@ -14,23 +14,13 @@ import numbers
 import numpy as np
 
 from .. import _core, _cuda_pool
-from .._array import as_f32
+from .._array import as_f32, int_tuple
 from .._device import device_of
 from .conv import check_out_separate
 
 
 def _pair(v, name: str, n: int = 2) -> tuple:
-    if isinstance(v, (numbers.Integral,)) and not isinstance(v, bool):
-        return (int(v),) * n
-    try:
-        t = tuple(v)
-    except TypeError:
-        raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {type(v).__name__}") from None
-    if len(t) == 1:
-        t = t * n
-    if len(t) != n or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in t):
-        raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
-    return tuple(int(e) for e in t)
+    return int_tuple(v, name, n)
 
 
 def _out_size(size, k, s, p, d, ceil_mode) -> int:
