@@ -201,13 +201,18 @@ def conv2d_backward_bias(grad_out) -> np.ndarray:
 
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, bias: bool = True):
     """(grad_input, grad_weight, grad_bias or None)."""
+    return _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, bias, 2)
+
+
+def _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, bias: bool, dims: int):
+    """The three gradients of conv{dims}d, on the device the arguments live on."""
     if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
-        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, 2, bias)
+        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, dims, bias)
     x = as_f32(x, "input")
     weight = as_f32(weight, "weight")
-    return (conv2d_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups),
-            conv2d_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups),
-            conv2d_backward_bias(grad_out) if bias else None)
+    return (_conv_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups, dims, None),
+            _conv_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups, dims, None),
+            _bias_grad(grad_out, dims) if bias else None)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None) -> np.ndarray:
@@ -230,13 +235,8 @@ def conv1d_backward_bias(grad_out) -> np.ndarray:
 
 
 def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1, bias: bool = True):
-    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
-        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, 1, bias)
-    x = as_f32(x, "input")
-    weight = as_f32(weight, "weight")
-    return (conv1d_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups),
-            conv1d_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups),
-            conv1d_backward_bias(grad_out) if bias else None)
+    """(grad_input, grad_weight, grad_bias or None)."""
+    return _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, bias, 1)
 
 
 # ---- conv_transpose2d ----
