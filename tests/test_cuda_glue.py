@@ -423,3 +423,17 @@ def test_functional_gemm_ops_route_device_arrays(fake, rng):
         F.linear(x, dw)
     with pytest.raises(TypeError, match="mixing devices"):
         F.matmul(cuda.to_device(x[0]), w.T)
+
+
+@pytest.mark.parametrize("name", ["ReLU", "Sigmoid", "Tanh", "GELU", "ELU", "LeakyReLU", "Softmax", "LogSoftmax"])
+def test_activation_modules_run_on_device_arrays(fake, name, rng):
+    from fastlayers import nn
+    x = rng.standard_normal((4, 7)).astype(np.float32)
+    g = rng.standard_normal((4, 7)).astype(np.float32)
+    cpu, dev = getattr(nn, name)(), getattr(nn, name)()
+    y = dev(cuda.to_device(x))
+    assert isinstance(y, cuda.Array)
+    assert_close(y.numpy(), cpu(x), 1e-6, 1e-6)
+    dx = dev.backward(cuda.to_device(g))
+    assert isinstance(dx, cuda.Array)
+    assert_close(dx.numpy(), cpu.backward(g), 1e-6, 1e-6)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .._array import as_f32
+from .._device import device_of
 from .module import Module
 
 
@@ -36,7 +37,8 @@ class _Activation(Module):
             self._s = y
 
     def forward(self, x):
-        x = as_f32(x, "input")
+        if device_of(input=x) is None:  # device arrays go to the functional ops as they are
+            x = as_f32(x, "input")
         y = self._forward(x)
         if self.training:
             self._s = y if self._saves_output else x
