@@ -181,8 +181,8 @@ def _linear_backward_cuda(grad_out, x, weight, need_bias: bool):
     grad_w = cuda.matmul(g2, x2, trans_a=True)
     grad_b = None
     if need_bias:
-        ones = cuda.to_device(np.ones((1, g2.shape[0]), np.float32), g2.device)
-        grad_b = cuda.matmul(ones, g2).reshape(weight.shape[0])
+        from .._cuda_nn import _ones_row  # cached per (rows, device): no upload per call
+        grad_b = cuda.matmul(_ones_row(g2.shape[0], g2.device), g2).reshape(weight.shape[0])
     return grad_x, grad_w, grad_b
 
 
