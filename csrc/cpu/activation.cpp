@@ -48,6 +48,12 @@ void over_slabs(AxisShape s, const Body& body) {
 }  // namespace
 
 void softmax_forward(float* y, const float* x, AxisShape s, bool log) {
+  if (s.inner == 1) {  // along the last axis: contiguous rows
+    const SoftmaxRowsFn rows = g_activation_kernels.current().softmax_rows;
+    const index_t grain = std::max<index_t>(1, kElementGrain / std::max<index_t>(s.n, 1));
+    parallel_for(0, s.outer, grain, [&](index_t lo, index_t hi) { rows(y + lo * s.n, x + lo * s.n, hi - lo, s.n, log); });
+    return;
+  }
   const SoftmaxForwardFn f = g_activation_kernels.current().softmax_forward;
   over_slabs(s, [&](index_t o, index_t j0, index_t j1) {
     const index_t off = o * s.n * s.inner + j0;

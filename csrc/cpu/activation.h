@@ -22,6 +22,9 @@ using ActBackwardFn = void (*)(float* dx, const float* dy, const float* s, index
 // Softmax over the axis of one (n, width) slab whose rows are `stride` floats apart
 // (stride >= width; stride == width == 1 is a contiguous row of n). log: log_softmax.
 using SoftmaxForwardFn = void (*)(float* y, const float* x, index_t n, index_t stride, index_t width, bool log);
+// Softmax along the last axis of `rows` contiguous rows of n floats (the common case, kept
+// apart so that a kernel can overlap one row's memory traffic with another row's arithmetic).
+using SoftmaxRowsFn = void (*)(float* y, const float* x, index_t rows, index_t n, bool log);
 // dx from dy and the forward's output y over the same slab layout.
 using SoftmaxBackwardFn = void (*)(float* dx, const float* dy, const float* y, index_t n, index_t stride,
                                    index_t width, bool log);
@@ -37,6 +40,7 @@ struct ActivationKernels {
   ActForwardFn forward[kActOpCount];
   ActBackwardFn backward[kActOpCount];
   SoftmaxForwardFn softmax_forward;
+  SoftmaxRowsFn softmax_rows;
   SoftmaxBackwardFn softmax_backward;
   MaxoutForwardFn maxout_forward;
   MaxoutBackwardFn maxout_backward;

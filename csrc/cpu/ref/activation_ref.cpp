@@ -95,6 +95,9 @@ void softmax_fwd(float* y, const float* x, index_t n, index_t stride, index_t wi
     }
   }
 }
+void softmax_rows(float* y, const float* x, index_t rows, index_t n, bool log) {
+  for (index_t r = 0; r < rows; ++r) softmax_fwd(y + r * n, x + r * n, n, 1, 1, log);
+}
 void softmax_bwd(float* dx, const float* dy, const float* y, index_t n, index_t stride, index_t width, bool log) {
   for (index_t j = 0; j < width; ++j) {
     double s = 0.0;
@@ -152,6 +155,7 @@ void register_activation_ref(ActivationKernels& t) {
   t.backward[int(ActOp::gelu)] = gelu_bwd;
   t.backward[int(ActOp::gelu_tanh)] = gelu_tanh_bwd;
   t.softmax_forward = softmax_fwd;
+  t.softmax_rows = softmax_rows;
   t.softmax_backward = softmax_bwd;
   t.maxout_forward = maxout_forward_ref;
   t.maxout_backward = maxout_backward_ref;
