@@ -9,9 +9,9 @@
 struct Vec8 {
   using M = __m256;  // lane mask: all ones or all zeros per lane
   static constexpr int width = 8;
-  // Independent vectors that element-wise kernels evaluate in lock step (vmath_impl.h, Lanes);
-  // fewer than AVX-512's 8: there are only 16 registers.
-  static constexpr int ilp = 2;
+  // Independent vectors that element-wise kernels evaluate in lock step (vmath_impl.h, Lanes).
+  // 4 measured faster than 2 despite the 16 registers (tanh 22 -> 19.5 cycles per 16 floats).
+  static constexpr int ilp = 4;
   __m256 v;
 
   static Vec8 load(const float* p) { return {_mm256_loadu_ps(p)}; }
