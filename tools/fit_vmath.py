@@ -1,0 +1,70 @@
+"""Fits the polynomial coefficients of csrc/cpu/ukernels/vmath_impl.h and prints them.
+
+    python tools/fit_vmath.py        (needs numpy and scipy; development only)
+
+Near-minimax fits by Lawson's iteratively reweighted least squares on Chebyshev-spaced
+points, then the error is re-measured with the coefficients rounded to float32 and, for
+erfc, with float32 Horner steps (each step one fused multiply-add, rounded once), which is
+how the kernels evaluate them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def lawson(f, lo, hi, basis, weight, iters=100, n=20000):
+    """Coefficients c minimising max |sum c_k b_k(x) - f(x)| * weight(x) on [lo, hi]."""
+    x = (lo + hi) / 2 + (hi - lo) / 2 * np.cos(np.linspace(0, np.pi, n))
+    a = np.stack([b(x) for b in basis], 1)
+    y, w0, w = f(x), weight(x), np.full(n, 1.0 / n)
+    for _ in range(iters):
+        sw = np.sqrt(w) * w0
+        c, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
+        e = np.abs(a @ c - y) * w0
+        w = w * e
+        w /= w.sum()
+    return c, float(e.max())
+
+
+def horner32(c, s):
+    """sum c_k s^k in float32 fused-multiply-add steps (c[0] is the constant term)."""
+    s = np.float32(s).astype(np.float64)
+    p = np.full_like(s, np.float32(c[-1]))
+    for v in c[-2::-1]:
+        p = np.float32(p * s + np.float32(v)).astype(np.float64)
+    return p
+
+
+def show(name, c, err):
+    coeffs = ", ".join(f"{float(np.float32(v))!r}f" for v in c)
+    print(f"{name}: max weighted error {err:.2e}\n  {{{coeffs}}}")
+
+
+def main():
+    from scipy.special import erfc
+
+    half_ln2 = math.log(2) / 2
+    # exp(r) = 1 + r + r^2 P(r), P of degree 4, relative error on [-ln2/2, ln2/2].
+    basis = [lambda r, k=k: r**k for k in range(2, 7)]
+    c, e = lawson(lambda r: np.exp(r) - 1 - r, -half_ln2, half_ln2, basis, lambda r: np.exp(-r))
+    show("exp_core P (x^2 ... x^6)", c, e)
+    # expm1(r) = r + r^2 P(r), relative error.
+    c, e = lawson(lambda r: np.expm1(r) - r, -half_ln2, half_ln2, basis, lambda r: 1 / np.abs(np.expm1(r) + 1e-300))
+    show("expm1_core P (x^2 ... x^6)", c, e)
+    # erfc(z) = t exp(-z^2 + s Q(s)), t = 1/(1 + z/2), s = 1 - t; weight 1/max(1, 2 z^2).
+    zmax = 14.5 / math.sqrt(2)
+    smax = (zmax / 2) / (1 + zmax / 2)
+    z_of = lambda s: 2 * s / (1 - s)  # noqa: E731
+    target = lambda s: np.log(erfc(z_of(s)) / (1 - s)) + z_of(s) ** 2  # noqa: E731
+    weight = lambda s: 1 / np.maximum(1, 2 * z_of(s) ** 2)  # noqa: E731
+    basis = [lambda s, k=k: s**k for k in range(1, 9)]
+    c, _ = lawson(target, 1e-9, smax, basis, weight)
+    s = np.linspace(0, smax, 300001)[1:]
+    err = float((np.abs(horner32(np.concatenate([[0.0], c]), s) - target(s)) * weight(s)).max())
+    show("erfc_scaled_abs Q (s^1 ... s^8, float32 Horner)", c, err)
+
+
+if __name__ == "__main__":
+    main()
