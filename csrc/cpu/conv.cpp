@@ -311,12 +311,12 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
   const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
   const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
   run_tasks(
-      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, [&](index_t task, float* buf) {
+      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T + winograd_pad_floats(s), [&](index_t task, float* buf) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
         float* m = buf + 16 * Cg * tb;
-        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_input(v, buf + 16 * (Cg + Kg) * tb, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
         sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
                       {Kg, tb, Cg});
         k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
@@ -336,12 +336,12 @@ void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, 
   opt.trans_b = true;
   opt.beta = 1.0f;
   const std::vector<const float*> parts = run_reduce_tasks(
-      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize, [&](index_t task, float* buf, float* part) {
+      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T + winograd_pad_floats(s), usize, [&](index_t task, float* buf, float* part) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
         float* g = buf + 16 * Cg * tb;
-        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_input(v, buf + 16 * (Cg + Kg) * tb, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
         k.winograd_grad_output(g, dy + (n * s.K + grp * Kg) * pq, s, Kg, t0, tb);
         sgemm_batched(16, part + grp * 16 * Kg * Cg, Cg, Kg * Cg, g, tb, Kg * tb, v, tb, Cg * tb, {Kg, Cg, tb},
                       opt);

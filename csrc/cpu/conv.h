@@ -38,8 +38,16 @@ using ConvBackwardWeightFn = void (*)(float* dw, const float* dy, const float* x
 // Cg planes of x (H x W each), zeros outside the input. Output: y (Kg planes of P x Q) at
 // tile t = A^T m A + bias[k] from m[e][k][t - t0] (bias: Kg floats or null); positions past
 // P or Q are not written.
-using WinogradInputFn = void (*)(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
-                                 index_t T);
+// The kernel first copies the rows the block reads of each plane into `pad` (scratch of
+// winograd_pad_floats(s) floats), zero-padded, so that every load of the transform is a
+// whole vector in bounds.
+using WinogradInputFn = void (*)(float* v, float* pad, const float* x, const Conv2dShape& s, index_t Cg,
+                                 index_t t0, index_t T);
+// The zero-padded plane of the input transform: rows of winograd_pad_ld(s) floats (2 ceil(Q/2)
+// + 2 columns, rounded up, plus the 32 floats a stride-2 vector load of 16 lanes may reach),
+// 2 ceil(P/2) + 2 rows.
+inline index_t winograd_pad_ld(const Conv2dShape& s) { return (2 * ((s.Q + 1) / 2) + 2 + 15) / 16 * 16 + 32; }
+inline index_t winograd_pad_floats(const Conv2dShape& s) { return (2 * ((s.P + 1) / 2) + 2) * winograd_pad_ld(s); }
 using WinogradOutputFn = void (*)(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
                                   index_t t0, index_t T);
 // Weight gradient's transform of dy (Kg planes of P x Q): g[e][k][t - t0] = (A m A^T)[e] for

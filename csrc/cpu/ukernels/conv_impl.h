@@ -139,9 +139,12 @@ template <class V> void direct_fwd(float* y, const float* xp, index_t ldx, index
 // ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
 // Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
 // input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
-// is one stride-2 load (window::load_taps). Chunks that touch the left or right padding
-// gather their lanes with bounds checks instead. B^T d B and A^T m A are adds only, so the
-// transforms are exact on small integers, as the filter transform's halves are.
+// is one stride-2 load (window::load_taps). The rows of the block are first copied into a
+// zero-padded plane (padded column 2 j + b holds input column 2 j + b - pad_w), wide enough
+// that every such load is whole and in bounds: no edge cases, and no gathers, whose scalar
+// stores followed by a vector load stall on store forwarding.
+// B^T d B and A^T m A are adds only, so the transforms are exact on small integers, as the
+// filter transform's halves are.
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     A^T = [1 1 1 0; 0 1 -1 -1]
 
 // Tiles [t, t + n) of one tile row of a block starting at t0 with T tiles: n <= width.
@@ -149,35 +152,37 @@ inline index_t tile_chunk(index_t t, index_t t0, index_t T, index_t TQ, index_t 
   return std::min(std::min(width, TQ - t % TQ), t0 + T - t);
 }
 
-template <class V> void wino_input(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
-                                   index_t T) {
-  const index_t TQ = (s.Q + 1) / 2;
+// Rows [h0, h0 + rows) of plane x (H x W), zero outside it, into pad (rows ld floats apart),
+// input column w at padded column w + pad_w.
+template <class V> void pad_rows(float* pad, index_t ld, const float* x, const Conv2dShape& s, index_t h0,
+                                 index_t rows) {
+  const index_t w1 = std::min(s.W, ld - s.pad_w);  // input columns that fit
+  for (index_t r = 0; r < rows; ++r) {
+    float* dst = pad + r * ld;
+    for (index_t i = 0; i < ld; i += V::width) V::store(dst + i, V::zero());
+    const index_t h = h0 + r;
+    if (h < 0 || h >= s.H) continue;
+    const float* src = x + h * s.W;
+    float* d = dst + s.pad_w;
+    index_t w = std::max<index_t>(0, -s.pad_w);
+    for (; w + V::width <= w1; w += V::width) V::store(d + w, V::load(src + w));
+    if (w < w1) V::store_n(d + w, V::load_n(src + w, w1 - w), w1 - w);
+  }
+}
+
+template <class V> void wino_input(float* v, float* pad, const float* x, const Conv2dShape& s, index_t Cg,
+                                   index_t t0, index_t T) {
+  const index_t TQ = (s.Q + 1) / 2, ld = fl::winograd_pad_ld(s);
+  const index_t i0 = t0 / TQ, i1 = (t0 + T - 1) / TQ;  // tile rows of the block
+  const index_t rows = 2 * (i1 - i0) + 4;
   for (index_t c = 0; c < Cg; ++c) {
-    const float* xc = x + c * s.H * s.W;
+    pad_rows<V>(pad, ld, x + c * s.H * s.W, s, 2 * i0 - s.pad_h, rows);
     for (index_t t = t0; t < t0 + T;) {
       const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
-      const index_t w0 = 2 * j - s.pad_w;
-      const bool interior = w0 >= 0 && w0 + 2 * (n - 1) + 3 < s.W;
-      const bool full = n == V::width && w0 + 2 * V::width + 2 < s.W;
       V d[4][4];
       for (index_t a = 0; a < 4; ++a) {
-        const index_t h = 2 * i - s.pad_h + a;
-        if (h < 0 || h >= s.H) {
-          for (auto& e : d[a]) e = V::zero();
-          continue;
-        }
-        const float* row = xc + h * s.W;
-        if (interior) {
-          for (index_t b = 0; b < 4; ++b) d[a][b] = window::load_taps<V>(row + w0 + b, 2, n, full);
-          continue;
-        }
-        float lanes[4][V::width] = {};
-        for (index_t l = 0; l < n; ++l)
-          for (index_t b = 0; b < 4; ++b) {
-            const index_t col = w0 + 2 * l + b;
-            if (col >= 0 && col < s.W) lanes[b][l] = row[col];
-          }
-        for (index_t b = 0; b < 4; ++b) d[a][b] = V::load(lanes[b]);
+        const float* row = pad + (2 * (i - i0) + a) * ld + 2 * j;
+        for (index_t b = 0; b < 4; ++b) d[a][b] = V::even(V::load(row + b), V::load(row + b + V::width));
       }
       V r[4][4];  // B^T d, then (B^T d) B in place per row
       for (index_t b = 0; b < 4; ++b) {
