@@ -37,6 +37,10 @@ CASES = [
     ((1, 64, 27, 27), (6, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1),
     # direct kernel (stride 1, C R S <= 64): dilation, K not a multiple of the register tile, Q > 32
     ((2, 2, 9, 45), (13, 2, 3, 5), (1, 1), (1, 3), (2, 1), 1),
+    # direct forward and weight gradient: C R S = 9 (tap blocks of 5 and 4), K = 7 (a filter
+    # block and single filters), Q = 16 (one whole vector) and Q = 33 (a one-lane tail)
+    ((3, 1, 12, 16), (7, 1, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 1, 5, 33), (7, 1, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     # Winograd F(2x2, 3x3): 3 x 3, stride 1, >= 8 channels per group, >= 14 x 14 outputs;
     # odd sizes, pads 0-2
     ((2, 8, 15, 17), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),

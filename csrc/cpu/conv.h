@@ -64,6 +64,11 @@ using WinogradGradOutputFn = void (*)(float* g, const float* dy, const Conv2dSha
 using ConvDirectFn = void (*)(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
                               const float* bias, const Conv2dShape& s);
 
+// Its adjoint for the weight gradient of one image: dw (K x C R S) += the sums over (p, q) of
+// dy[k][p][q] xp[c][p + r dil_h][q + t dil_w], with xp as above; C R S <= 64.
+using ConvDirectBackwardWeightFn = void (*)(float* dw, const float* dy, const float* xp, index_t ldx,
+                                            index_t plane, const Conv2dShape& s);
+
 struct ConvKernels {
   // The whole ops with plain loops (the reference); the scalar level runs only these.
   ConvForwardFn forward_ref;
@@ -76,6 +81,7 @@ struct ConvKernels {
   // products of dy (P x Q) and x (H x W). Null at the scalar level.
   ConvBackwardWeightFn depthwise_backward_weight;
   ConvDirectFn direct_forward;  // null at the scalar level
+  ConvDirectBackwardWeightFn direct_backward_weight;  // null at the scalar level
   // Winograd transforms (vector kernels; null at the scalar level).
   WinogradInputFn winograd_input;
   WinogradOutputFn winograd_output;
