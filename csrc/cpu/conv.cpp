@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -141,8 +142,10 @@ void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, inde
 }
 
 // Per-thread im2col / accumulator buffers (core/scratch.h). An allocation failure throws
-// std::bad_alloc (MemoryError in Python) -- inside a parallel region that still ends the
-// process, a known gap.
+// std::bad_alloc (MemoryError in Python); inside a parallel region the exception is caught
+// by run_tasks / run_reduce_tasks (Guard), the other threads stop taking tasks, and it is
+// rethrown once the region has ended (an exception escaping an OpenMP region would end the
+// process).
 struct ThreadBuffer {
   ScratchBuffer buf;
   float* get(index_t n) {
@@ -152,6 +155,31 @@ struct ThreadBuffer {
   }
 };
 thread_local ThreadBuffer t_col, t_acc, t_tmp;
+
+// Carries the first exception out of a parallel region: run(f) calls f unless a thread has
+// already failed, catching what it throws; rethrow() throws it after the region.
+class Guard {
+ public:
+  template <class F> void run(const F& f) {
+    if (failed_) return;
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> hold(lock_);
+      if (!error_) error_ = std::current_exception();
+      failed_ = true;
+    }
+  }
+  bool failed() const { return failed_; }
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex lock_;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+};
 
 // A thread team costs a few microseconds to wake, far more on a busy machine: each thread
 // gets at least this many multiply-adds (about 8 us of work), else fewer threads run.
@@ -191,10 +219,14 @@ void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, const B
     return;
   }
   std::atomic<index_t> next{0};
+  Guard guard;
   parallel_for(0, std::min<index_t>(get_num_threads(), tasks / grain), 1, [&](index_t, index_t) {
-    float* col = t_col.get(col_floats);
-    for (index_t i = next++; i < tasks; i = next++) body(i, col);
+    guard.run([&] {
+      float* col = t_col.get(col_floats);
+      for (index_t i = next++; i < tasks && !guard.failed(); i = next++) body(i, col);
+    });
   });
+  guard.rethrow();
 }
 
 // As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-thread
@@ -205,17 +237,22 @@ std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task,
                                            index_t acc_floats, const Body& body) {
   std::vector<std::pair<index_t, const float*>> parts;
   std::mutex lock;
+  Guard guard;
+  parts.reserve(static_cast<size_t>(get_num_threads()));
   auto range = [&](index_t lo, index_t hi) {
-    float* col = t_col.get(col_floats);
-    float* acc = t_acc.get(acc_floats);
-    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
-    for (index_t i = lo; i < hi; ++i) body(i, col, acc);
-    std::lock_guard<std::mutex> hold(lock);
-    parts.emplace_back(lo, acc);
+    guard.run([&] {
+      float* col = t_col.get(col_floats);
+      float* acc = t_acc.get(acc_floats);
+      std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
+      for (index_t i = lo; i < hi && !guard.failed(); ++i) body(i, col, acc);
+      std::lock_guard<std::mutex> hold(lock);
+      parts.emplace_back(lo, acc);
+    });
   };
   const index_t grain = task_grain(macs_per_task);
   if (tasks >= get_num_threads() * grain) parallel_for(0, tasks, grain, range);
   else range(0, tasks);
+  guard.rethrow();
   std::sort(parts.begin(), parts.end());
   std::vector<const float*> out;
   for (const auto& p : parts) out.push_back(p.second);
