@@ -37,6 +37,10 @@ CASES = [
     ((1, 64, 27, 27), (6, 64, 5, 5), (1, 1), (2, 2), (1, 1), 1),
     # direct kernel (stride 1, C R S <= 64): dilation, K not a multiple of the register tile, Q > 32
     ((2, 2, 9, 45), (13, 2, 3, 5), (1, 1), (1, 3), (2, 1), 1),
+    # direct forward and weight gradient: C R S = 9 (tap blocks of 5 and 4), K = 7 (a filter
+    # block and single filters), Q = 16 (one whole vector) and Q = 33 (a one-lane tail)
+    ((3, 1, 12, 16), (7, 1, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((2, 1, 5, 33), (7, 1, 3, 3), (1, 1), (1, 1), (1, 1), 1),
     # Winograd F(2x2, 3x3): 3 x 3, stride 1, >= 8 channels per group, >= 14 x 14 outputs;
     # odd sizes, pads 0-2
     ((2, 8, 15, 17), (8, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1),
@@ -203,3 +207,34 @@ def test_out_must_not_alias_input():
         F.avg_pool2d(x, 3, 1, 1, out=x)
     y = np.empty((1, 2, 5, 5), np.float32)
     assert F.conv2d(x, np.ones((2, 2, 3, 3), np.float32), padding=1, out=y) is y
+
+
+_ALLOC_FAILURE = r"""
+import resource, sys
+import numpy as np
+import fastlayers
+import fastlayers.functional as F
+fastlayers.set_num_threads(2)
+F.conv2d(np.ones((8, 64, 32, 32), np.float32), np.ones((64, 64, 1, 1), np.float32))  # threads up, no im2col
+x = np.ones((8, 64, 32, 32), np.float32)
+w = np.ones((64, 64, 5, 5), np.float32)
+out = np.empty((8, 64, 32, 32), np.float32)
+with open("/proc/self/statm") as f:
+    vm = int(f.read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (vm + (1 << 20), resource.RLIM_INFINITY))
+try:
+    F.conv2d(x, w, None, 1, 2, out=out)  # im2col tiles of 4 MB per thread
+except MemoryError:
+    print("MemoryError")
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="RLIMIT_AS and /proc: Linux")
+def test_scratch_allocation_failure_is_memory_error():
+    """A per-thread buffer that cannot be allocated inside a parallel region raises MemoryError
+    in the caller instead of ending the process (std::terminate)."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _ALLOC_FAILURE], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "MemoryError" in r.stdout

@@ -21,6 +21,9 @@ MAX_CASES = [
     (1, 59, (1, 3), (1, 2), (0, 1), (1, 2), False),
     (8, 37, (2, 4), (2, 2), (0, 2), (1, 1), True),
     (1, 1, (1, 1), (1, 1), (0, 0), (1, 1), False),
+    # 2 x 2 stride 2 (the vector backward): odd last row and column; Q = 17 (a one-lane tail)
+    (7, 9, (2, 2), (2, 2), (0, 0), (1, 1), False),
+    (5, 35, (2, 2), (2, 2), (0, 0), (1, 1), False),
 ]
 AVG_CASES = [
     (56, 56, (2, 2), (2, 2), (0, 0), False),
@@ -119,16 +122,41 @@ def test_pool1d(isa, rng):
     assert_close(a, ref.avg_pool2d(x[:, :, None, :], (1, 4), (1, 3), (0, 2), True)[:, :, 0], rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 35)])
+def test_max_pool2d_backward_indices_anywhere(isa, rng, shape):
+    """Indices need not lie in their own window (any index of the plane is valid): the 2 x 2
+    vector kernel must notice and give the scatter's result."""
+    N, C, H, W = shape
+    P, Q = H // 2, W // 2
+    g = small_ints(rng, (N, C, P, Q))
+    idx = rng.integers(0, H * W, size=g.shape).astype(np.int64)
+    idx[0, 0] = (np.arange(P)[:, None] * 2 * W + np.arange(Q) * 2)  # one plane inside its windows
+    dx = F.max_pool2d_backward(g, idx, shape)
+    expect = np.zeros((N * C, H * W))
+    np.add.at(expect, (np.arange(N * C)[:, None], idx.reshape(N * C, -1)), g.reshape(N * C, -1))
+    np.testing.assert_array_equal(dx, expect.reshape(shape))
+
+
 def test_vector_kernels_match_reference(rng):
     """Each ISA's kernels against the scalar reference on realistic random shapes, bit for bit."""
     x = rng.standard_normal((4, 16, 33, 61)).astype(np.float32)
+
+    def gy(y):
+        return np.random.default_rng(7).standard_normal(y.shape).astype(np.float32)
     before = fastlayers.get_isa()
     try:
         results = {}
         for level in fastlayers.available_isas():
             fastlayers.set_isa(level)
+            y2, i2 = F.max_pool2d(x, 2, return_indices=True)
             results[level] = (F.max_pool2d(x, 3, 2, 1, return_indices=True), F.avg_pool2d(x, 3, 1, 1),
-                              F.max_pool2d(x, (2, 2), 1, ceil_mode=True))
+                              F.max_pool2d(x, (2, 2), 1, ceil_mode=True),
+                              F.max_pool2d_backward(gy(y2), i2, x.shape),
+                              F.avg_pool2d_backward(gy(F.avg_pool2d(x, 3, 1, 1)), x.shape, 3, 1, 1),
+                              F.avg_pool2d_backward(gy(F.avg_pool2d(x, 3, 2, 1, True, False)), x.shape, 3, 2, 1,
+                                                    True, False),
+                              F.avg_pool2d_backward(gy(F.avg_pool2d(x, 2)), x.shape, 2),
+                              F.avg_pool2d_backward(gy(F.avg_pool2d(x, (2, 4), (1, 3))), x.shape, (2, 4), (1, 3)))
     finally:
         fastlayers.set_isa(before)
     base = results["scalar"]

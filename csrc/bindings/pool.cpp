@@ -78,9 +78,8 @@ void init_pool(py::module_& m) {
     const int64_t* pi = index_view(idx, vdy.size, "indices", false);
     if (vdx.size == 0) return;
     py::gil_scoped_release nogil;
-    FL_CHECK_ARG(pool_indices_valid(pi, vdy.size, s.H * s.W), "indices: a value lies outside the input plane of ",
+    FL_CHECK_ARG(max_pool2d_backward(vdx.data, vdy.data, pi, planes, s), "indices: a value lies outside the input plane of ",
                  s.H, " x ", s.W, " (expected flat positions in [0, ", s.H * s.W, "))");
-    max_pool2d_backward(vdx.data, vdy.data, pi, planes, s);
   });
   m.def("avg_pool2d_forward", [](py::array y, py::array x, index_t planes, std::array<index_t, 12> shape,
                                  bool count_include_pad, index_t divisor_override) {

@@ -25,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -141,8 +142,10 @@ void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, inde
 }
 
 // Per-thread im2col / accumulator buffers (core/scratch.h). An allocation failure throws
-// std::bad_alloc (MemoryError in Python) -- inside a parallel region that still ends the
-// process, a known gap.
+// std::bad_alloc (MemoryError in Python); inside a parallel region the exception is caught
+// by run_tasks / run_reduce_tasks (Guard), the other threads stop taking tasks, and it is
+// rethrown once the region has ended (an exception escaping an OpenMP region would end the
+// process).
 struct ThreadBuffer {
   ScratchBuffer buf;
   float* get(index_t n) {
@@ -152,6 +155,31 @@ struct ThreadBuffer {
   }
 };
 thread_local ThreadBuffer t_col, t_acc, t_tmp;
+
+// Carries the first exception out of a parallel region: run(f) calls f unless a thread has
+// already failed, catching what it throws; rethrow() throws it after the region.
+class Guard {
+ public:
+  template <class F> void run(const F& f) {
+    if (failed_) return;
+    try {
+      f();
+    } catch (...) {
+      std::lock_guard<std::mutex> hold(lock_);
+      if (!error_) error_ = std::current_exception();
+      failed_ = true;
+    }
+  }
+  bool failed() const { return failed_; }
+  void rethrow() {
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  std::mutex lock_;
+  std::exception_ptr error_;
+  std::atomic<bool> failed_{false};
+};
 
 // A thread team costs a few microseconds to wake, far more on a busy machine: each thread
 // gets at least this many multiply-adds (about 8 us of work), else fewer threads run.
@@ -191,10 +219,14 @@ void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, const B
     return;
   }
   std::atomic<index_t> next{0};
+  Guard guard;
   parallel_for(0, std::min<index_t>(get_num_threads(), tasks / grain), 1, [&](index_t, index_t) {
-    float* col = t_col.get(col_floats);
-    for (index_t i = next++; i < tasks; i = next++) body(i, col);
+    guard.run([&] {
+      float* col = t_col.get(col_floats);
+      for (index_t i = next++; i < tasks && !guard.failed(); i = next++) body(i, col);
+    });
   });
+  guard.rethrow();
 }
 
 // As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-thread
@@ -205,17 +237,22 @@ std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task,
                                            index_t acc_floats, const Body& body) {
   std::vector<std::pair<index_t, const float*>> parts;
   std::mutex lock;
+  Guard guard;
+  parts.reserve(static_cast<size_t>(get_num_threads()));
   auto range = [&](index_t lo, index_t hi) {
-    float* col = t_col.get(col_floats);
-    float* acc = t_acc.get(acc_floats);
-    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
-    for (index_t i = lo; i < hi; ++i) body(i, col, acc);
-    std::lock_guard<std::mutex> hold(lock);
-    parts.emplace_back(lo, acc);
+    guard.run([&] {
+      float* col = t_col.get(col_floats);
+      float* acc = t_acc.get(acc_floats);
+      std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
+      for (index_t i = lo; i < hi && !guard.failed(); ++i) body(i, col, acc);
+      std::lock_guard<std::mutex> hold(lock);
+      parts.emplace_back(lo, acc);
+    });
   };
   const index_t grain = task_grain(macs_per_task);
   if (tasks >= get_num_threads() * grain) parallel_for(0, tasks, grain, range);
   else range(0, tasks);
+  guard.rethrow();
   std::sort(parts.begin(), parts.end());
   std::vector<const float*> out;
   for (const auto& p : parts) out.push_back(p.second);
@@ -248,6 +285,66 @@ bool is_depthwise(const ConvKernels& k, const Conv2dShape& s) {
 bool winograd_applies(const ConvKernels& k, const Conv2dShape& s) {
   return k.winograd_input && s.R == 3 && s.S == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dil_h == 1 &&
          s.dil_w == 1 && s.C / s.groups >= 8 && s.K / s.groups >= 8 && s.P * s.Q >= 196;
+}
+
+// Direct convolution (cpu/conv.h, ConvDirectFn) for stride-1, ungrouped layers whose
+// reduction C R S is short (a first layer on 1 or 3 channels): there a GEMM spends more on
+// its C tiles than on its C R S-long dot products. 1 x 1 layers stay on GEMM. Measured on (64, 1, 28, 28) with 32 5x5
+// filters: faster than im2col + GEMM.
+constexpr index_t kDirectMaxReduction = 64;
+
+bool direct_applies(const ConvKernels& k, const Conv2dShape& s) {
+  // the padded copy of one image stays within 16 MB per thread
+  const index_t padded = s.C * (s.P + (s.R - 1) * s.dil_h) * (s.Q + 32 + (s.S - 1) * s.dil_w);
+  return k.direct_forward && s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.R * s.S > 1 &&
+         s.C * s.R * s.S <= kDirectMaxReduction && padded <= (1 << 22);
+}
+
+// The zero-padded copy of image x (C planes) the direct kernels read (cpu/conv.h).
+struct DirectPad {
+  index_t rows, ldx, plane;
+  explicit DirectPad(const Conv2dShape& s)
+      : rows(s.P + (s.R - 1) * s.dil_h), ldx((s.Q + 31) / 32 * 32 + (s.S - 1) * s.dil_w), plane(rows * ldx) {}
+  void fill(float* xp, const float* x, const Conv2dShape& s) const {
+    for (index_t c = 0; c < s.C; ++c)
+      for (index_t h = 0; h < rows; ++h) {
+        float* dst = xp + c * plane + h * ldx;
+        const index_t src_h = h - s.pad_h;
+        std::memset(dst, 0, sizeof(float) * static_cast<size_t>(ldx));
+        if (src_h < 0 || src_h >= s.H) continue;
+        const index_t w0 = std::max<index_t>(0, -s.pad_w), w1 = std::min(s.W, ldx - s.pad_w);
+        if (w1 > w0)
+          std::memcpy(dst + s.pad_w + w0, x + c * s.H * s.W + src_h * s.W + w0,
+                      sizeof(float) * static_cast<size_t>(w1 - w0));
+      }
+  }
+};
+
+void direct_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
+                    const Conv2dShape& s) {
+  const index_t crs = s.C * s.R * s.S, hw = s.H * s.W;
+  std::vector<float> wt(static_cast<size_t>(crs * s.K));  // (C R S, K)
+  for (index_t kk = 0; kk < s.K; ++kk)
+    for (index_t j = 0; j < crs; ++j) wt[j * s.K + kk] = w[kk * crs + j];
+  const DirectPad pad(s);
+  run_tasks(s.N, s.K * crs * s.P * s.Q, s.C * pad.plane, [&](index_t n, float* xp) {
+    pad.fill(xp, x + n * s.C * hw, s);
+    k.direct_forward(y + n * s.K * s.P * s.Q, xp, pad.ldx, pad.plane, wt.data(), bias, s);
+  });
+}
+
+// The weight gradient on the same padded copies: threads over images, per-thread dW.
+void direct_backward_weight(const ConvKernels& k, float* dw, const float* dy, const float* x,
+                            const Conv2dShape& s) {
+  const index_t wsize = s.K * s.C * s.R * s.S, hw = s.H * s.W, pq = s.P * s.Q;
+  const DirectPad pad(s);
+  const std::vector<const float*> parts =
+      run_reduce_tasks(s.N, wsize * pq, s.C * pad.plane, wsize, [&](index_t n, float* xp, float* acc) {
+        pad.fill(xp, x + n * s.C * hw, s);
+        k.direct_backward_weight(acc, dy + n * s.K * pq, xp, pad.ldx, pad.plane, s);
+      });
+  for (const float* part : parts)
+    for (index_t i = 0; i < wsize; ++i) dw[i] += part[i];
 }
 
 // Stride-1 backward-input as a forward convolution: dx[c, h] = sum_{k, r} dy[k, h + pad - r dil] w[k, c, r]
@@ -311,12 +408,12 @@ void winograd_forward(const ConvKernels& k, float* y, const float* x, const floa
   const index_t T = std::min(tiles, std::max<index_t>(64, kColFloats / (16 * (Cg + Kg)) / 16 * 16));
   const index_t blocks = (tiles + T - 1) / T, per_image = s.groups * blocks;
   run_tasks(
-      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, [&](index_t task, float* buf) {
+      s.N * per_image, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T + winograd_pad_floats(s), [&](index_t task, float* buf) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
         float* m = buf + 16 * Cg * tb;
-        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_input(v, buf + 16 * (Cg + Kg) * tb, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
         sgemm_batched(16, m, tb, Kg * tb, U.data() + grp * 16 * Kg * Cg, Cg, Kg * Cg, v, tb, Cg * tb,
                       {Kg, tb, Cg});
         k.winograd_output(y + (n * s.K + grp * Kg) * pq, m, bias ? bias + grp * Kg : nullptr, s, Kg, t0, tb);
@@ -336,12 +433,12 @@ void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, 
   opt.trans_b = true;
   opt.beta = 1.0f;
   const std::vector<const float*> parts = run_reduce_tasks(
-      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T, usize, [&](index_t task, float* buf, float* part) {
+      tasks, 16 * Kg * Cg * T, 16 * (Cg + Kg) * T + winograd_pad_floats(s), usize, [&](index_t task, float* buf, float* part) {
         const index_t n = task / per_image, grp = task % per_image / blocks, t0 = task % blocks * T;
         const index_t tb = std::min(T, tiles - t0);
         float* v = buf;
         float* g = buf + 16 * Cg * tb;
-        k.winograd_input(v, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
+        k.winograd_input(v, buf + 16 * (Cg + Kg) * tb, x + (n * s.C + grp * Cg) * hw, s, Cg, t0, tb);
         k.winograd_grad_output(g, dy + (n * s.K + grp * Kg) * pq, s, Kg, t0, tb);
         sgemm_batched(16, part + grp * 16 * Kg * Cg, Cg, Kg * Cg, g, tb, Kg * tb, v, tb, Cg * tb, {Kg, Cg, tb},
                       opt);
@@ -367,44 +464,6 @@ void winograd_backward_weight(const ConvKernels& k, float* dw, const float* dy, 
         out[r * 3 + 2] = 0.5f * (z[r][1] + z[r][2]) + z[r][3];
       }
     }
-}
-
-// Direct convolution (cpu/conv.h, ConvDirectFn) for stride-1, ungrouped layers whose
-// reduction C R S is short (a first layer on 1 or 3 channels): there a GEMM spends more on
-// its C tiles than on its C R S-long dot products. 1 x 1 layers stay on GEMM. Measured on (64, 1, 28, 28) with 32 5x5
-// filters: faster than im2col + GEMM.
-constexpr index_t kDirectMaxReduction = 64;
-
-bool direct_applies(const ConvKernels& k, const Conv2dShape& s) {
-  // the padded copy of one image stays within 16 MB per thread
-  const index_t padded = s.C * (s.P + (s.R - 1) * s.dil_h) * (s.Q + 32 + (s.S - 1) * s.dil_w);
-  return k.direct_forward && s.groups == 1 && s.stride_h == 1 && s.stride_w == 1 && s.R * s.S > 1 &&
-         s.C * s.R * s.S <= kDirectMaxReduction && padded <= (1 << 22);
-}
-
-void direct_forward(const ConvKernels& k, float* y, const float* x, const float* w, const float* bias,
-                    const Conv2dShape& s) {
-  const index_t crs = s.C * s.R * s.S, hw = s.H * s.W;
-  std::vector<float> wt(static_cast<size_t>(crs * s.K));  // (C R S, K)
-  for (index_t kk = 0; kk < s.K; ++kk)
-    for (index_t j = 0; j < crs; ++j) wt[j * s.K + kk] = w[kk * crs + j];
-  const index_t rows = s.P + (s.R - 1) * s.dil_h;
-  const index_t ldx = (s.Q + 31) / 32 * 32 + (s.S - 1) * s.dil_w, plane = rows * ldx;
-  run_tasks(
-      s.N, s.K * crs * s.P * s.Q, s.C * plane, [&](index_t n, float* xp) {
-        for (index_t c = 0; c < s.C; ++c)
-          for (index_t h = 0; h < rows; ++h) {
-            float* dst = xp + c * plane + h * ldx;
-            const index_t src_h = h - s.pad_h;
-            std::memset(dst, 0, sizeof(float) * static_cast<size_t>(ldx));
-            if (src_h < 0 || src_h >= s.H) continue;
-            const index_t w0 = std::max<index_t>(0, -s.pad_w), w1 = std::min(s.W, ldx - s.pad_w);
-            if (w1 > w0)
-              std::memcpy(dst + s.pad_w + w0, x + (n * s.C + c) * hw + src_h * s.W + w0,
-                          sizeof(float) * static_cast<size_t>(w1 - w0));
-          }
-        k.direct_forward(y + n * s.K * s.P * s.Q, xp, ldx, plane, wt.data(), bias, s);
-      });
 }
 
 }  // namespace
@@ -523,6 +582,7 @@ void conv2d_backward_weight(float* dw, const float* dy, const float* x, const Co
     return;
   }
   if (winograd_applies(k, s)) return winograd_backward_weight(k, dw, dy, x, s);
+  if (direct_applies(k, s) && k.direct_backward_weight) return direct_backward_weight(k, dw, dy, x, s);
   const Geometry g = geometry(s);
   const index_t per_block = s.groups * g.tiles, tasks = g.image_blocks * per_block;
   const std::vector<const float*> parts = run_reduce_tasks(

@@ -38,8 +38,16 @@ using ConvBackwardWeightFn = void (*)(float* dw, const float* dy, const float* x
 // Cg planes of x (H x W each), zeros outside the input. Output: y (Kg planes of P x Q) at
 // tile t = A^T m A + bias[k] from m[e][k][t - t0] (bias: Kg floats or null); positions past
 // P or Q are not written.
-using WinogradInputFn = void (*)(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
-                                 index_t T);
+// The kernel first copies the rows the block reads of each plane into `pad` (scratch of
+// winograd_pad_floats(s) floats), zero-padded, so that every load of the transform is a
+// whole vector in bounds.
+using WinogradInputFn = void (*)(float* v, float* pad, const float* x, const Conv2dShape& s, index_t Cg,
+                                 index_t t0, index_t T);
+// The zero-padded plane of the input transform: rows of winograd_pad_ld(s) floats (2 ceil(Q/2)
+// + 2 columns, rounded up, plus the 32 floats a stride-2 vector load of 16 lanes may reach),
+// 2 ceil(P/2) + 2 rows.
+inline index_t winograd_pad_ld(const Conv2dShape& s) { return (2 * ((s.Q + 1) / 2) + 2 + 15) / 16 * 16 + 32; }
+inline index_t winograd_pad_floats(const Conv2dShape& s) { return (2 * ((s.P + 1) / 2) + 2) * winograd_pad_ld(s); }
 using WinogradOutputFn = void (*)(float* y, const float* m, const float* bias, const Conv2dShape& s, index_t Kg,
                                   index_t t0, index_t T);
 // Weight gradient's transform of dy (Kg planes of P x Q): g[e][k][t - t0] = (A m A^T)[e] for
@@ -56,6 +64,11 @@ using WinogradGradOutputFn = void (*)(float* g, const float* dy, const Conv2dSha
 using ConvDirectFn = void (*)(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
                               const float* bias, const Conv2dShape& s);
 
+// Its adjoint for the weight gradient of one image: dw (K x C R S) += the sums over (p, q) of
+// dy[k][p][q] xp[c][p + r dil_h][q + t dil_w], with xp as above; C R S <= 64.
+using ConvDirectBackwardWeightFn = void (*)(float* dw, const float* dy, const float* xp, index_t ldx,
+                                            index_t plane, const Conv2dShape& s);
+
 struct ConvKernels {
   // The whole ops with plain loops (the reference); the scalar level runs only these.
   ConvForwardFn forward_ref;
@@ -68,6 +81,7 @@ struct ConvKernels {
   // products of dy (P x Q) and x (H x W). Null at the scalar level.
   ConvBackwardWeightFn depthwise_backward_weight;
   ConvDirectFn direct_forward;  // null at the scalar level
+  ConvDirectBackwardWeightFn direct_backward_weight;  // null at the scalar level
   // Winograd transforms (vector kernels; null at the scalar level).
   WinogradInputFn winograd_input;
   WinogradOutputFn winograd_output;

@@ -29,20 +29,14 @@ void max_pool2d_forward(float* y, int64_t* idx, const float* x, index_t planes, 
   });
 }
 
-bool pool_indices_valid(const int64_t* idx, index_t count, index_t hw) {
-  std::atomic<bool> ok{true};
-  parallel_for(0, count, kElementGrain, [&](index_t lo, index_t hi) {
-    bool local = true;
-    for (index_t i = lo; i < hi; ++i) local &= idx[i] >= 0 && idx[i] < hw;
-    if (!local) ok = false;
-  });
-  return ok;
-}
-
-void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {
+bool max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {
   const MaxPoolBackwardFn f = g_pool_kernels.current().max_backward;
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
-  over_planes(planes, s, [&](index_t lo, index_t hi) { f(dx + lo * hw, dy + lo * pq, idx + lo * pq, hi - lo, s); });
+  std::atomic<bool> ok{true};
+  over_planes(planes, s, [&](index_t lo, index_t hi) {
+    if (!f(dx + lo * hw, dy + lo * pq, idx + lo * pq, hi - lo, s)) ok = false;
+  });
+  return ok;
 }
 
 void avg_pool2d_forward(float* y, const float* x, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o) {

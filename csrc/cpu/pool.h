@@ -36,7 +36,9 @@ struct AvgPoolOptions {
 // position when non-null. The first maximum wins; a NaN wins over numbers (PyTorch's rule).
 using MaxPoolForwardFn = void (*)(float* y, int64_t* idx, const float* x, index_t planes, const Pool2dShape& s);
 // dx (planes x H x W) = 0, then dx[idx[o]] += dy[o] for every output o of the plane.
-using MaxPoolBackwardFn = void (*)(float* dx, const float* dy, const int64_t* idx, index_t planes,
+// Returns false, with dx unspecified, when an index lies outside [0, H W) (nothing is
+// written outside dx).
+using MaxPoolBackwardFn = bool (*)(float* dx, const float* dy, const int64_t* idx, index_t planes,
                                    const Pool2dShape& s);
 // y = sum over each window / divisor (see avg_divisor); dil must be 1.
 using AvgPoolForwardFn = void (*)(float* y, const float* x, index_t planes, const Pool2dShape& s,
@@ -62,8 +64,13 @@ extern KernelTables<PoolKernels> g_pool_kernels;
 void register_pool_ref(PoolKernels& t);
 void register_pool_avx2(PoolKernels& t);
 void register_pool_avx512(PoolKernels& t);
-// Reference adaptive forward: the vector kernels' fallback for outputs other than 1 x 1.
+// Reference kernels the vector kernels fall back to: adaptive forward for outputs other than
+// 1 x 1, max backward for windows other than 2 x 2 stride 2 (or indices outside their
+// windows), average backward for strides above 2.
 void adaptive_avg_forward_ref(float* y, const float* x, index_t planes, const Pool2dShape& s);
+bool max_pool_backward_ref(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s);
+void avg_pool_backward_ref(float* dx, const float* dy, index_t planes, const Pool2dShape& s,
+                           const AvgPoolOptions& o);
 
 // ---- scalar helpers shared by the reference kernels and the vector kernels' edges ----
 
@@ -123,9 +130,10 @@ inline float avg_pool_at(const float* x, const Pool2dShape& s, const AvgPoolOpti
 
 // ---- drivers: threads over planes; all pointers to contiguous arrays ----
 void max_pool2d_forward(float* y, int64_t* idx, const float* x, index_t planes, const Pool2dShape& s);
-// True when every index of `count` lies in [0, hw): what max_pool2d_backward needs to be safe.
-bool pool_indices_valid(const int64_t* idx, index_t count, index_t hw);
-void max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s);
+// The kernels check the indices against [0, H W) as they go (so the indices are read from
+// memory once, not once for a check and once more for the scatter). Returns false, with dx
+// partly written, when any index lies outside its plane.
+bool max_pool2d_backward(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s);
 void avg_pool2d_forward(float* y, const float* x, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o);
 void avg_pool2d_backward(float* dx, const float* dy, index_t planes, const Pool2dShape& s,
                          const AvgPoolOptions& o);

@@ -98,6 +98,7 @@ void register_conv_ref(ConvKernels& t) {
   t.depthwise_forward = nullptr;
   t.depthwise_backward_weight = nullptr;
   t.direct_forward = nullptr;
+  t.direct_backward_weight = nullptr;
   t.winograd_input = nullptr;
   t.winograd_output = nullptr;
   t.winograd_grad_output = nullptr;

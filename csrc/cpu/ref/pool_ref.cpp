@@ -1,7 +1,7 @@
 // Reference pooling kernels: plain loops over every output (forward), every output index
 // (max backward) or every window row (average backward). They are the algorithmic reference
-// the vector kernels are tested against, the scalar ISA level, and the backward kernels of
-// every level (scatter by index and window spreading are memory-bound).
+// the vector kernels are tested against, the scalar ISA level, and the vector kernels'
+// fallback for the cases those do not cover.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -22,13 +22,21 @@ void max_fwd(float* y, int64_t* idx, const float* x, index_t planes, const Pool2
       }
 }
 
-void max_bwd(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {
+}  // namespace
+
+bool max_pool_backward_ref(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(planes * hw));
   for (index_t n = 0; n < planes; ++n)
-    for (index_t o = 0; o < pq; ++o) dx[n * hw + idx[n * pq + o]] += dy[n * pq + o];
+    for (index_t o = 0; o < pq; ++o) {
+      const int64_t at = idx[n * pq + o];
+      if (at < 0 || at >= hw) return false;
+      dx[n * hw + at] += dy[n * pq + o];
+    }
+  return true;
 }
 
+namespace {
 void avg_fwd(float* y, const float* x, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o) {
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
   for (index_t n = 0; n < planes; ++n)
@@ -39,7 +47,10 @@ void avg_fwd(float* y, const float* x, index_t planes, const Pool2dShape& s, con
 // Row by row: each output row's gradients, divided once by their divisors, are added to
 // every input row and column offset of the window; at stride 1 the innermost loop adds two
 // contiguous ranges, which the compiler vectorises.
-void avg_bwd(float* dx, const float* dy, index_t planes, const Pool2dShape& s, const AvgPoolOptions& o) {
+}  // namespace
+
+void avg_pool_backward_ref(float* dx, const float* dy, index_t planes, const Pool2dShape& s,
+                           const AvgPoolOptions& o) {
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
   std::memset(dx, 0, sizeof(float) * static_cast<size_t>(planes * hw));
   std::vector<float> g(static_cast<size_t>(s.Q));
@@ -64,6 +75,7 @@ void avg_bwd(float* dx, const float* dy, index_t planes, const Pool2dShape& s, c
     }
 }
 
+namespace {
 // Adaptive window [start, end) of output i along an axis of n inputs and m outputs.
 index_t adaptive_start(index_t i, index_t n, index_t m) { return (i * n) / m; }
 index_t adaptive_end(index_t i, index_t n, index_t m) { return ((i + 1) * n + m - 1) / m; }
@@ -101,9 +113,9 @@ void adaptive_avg_forward_ref(float* y, const float* x, index_t planes, const Po
 
 void register_pool_ref(PoolKernels& t) {
   t.max_forward = max_fwd;
-  t.max_backward = max_bwd;
+  t.max_backward = max_pool_backward_ref;
   t.avg_forward = avg_fwd;
-  t.avg_backward = avg_bwd;
+  t.avg_backward = avg_pool_backward_ref;
   t.adaptive_forward = adaptive_avg_forward_ref;
   t.adaptive_backward = adaptive_bwd;
 }

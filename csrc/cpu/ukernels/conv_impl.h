@@ -88,60 +88,159 @@ template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float*
 }
 
 // ---- direct convolution for small C R S (contract in cpu/conv.h) ----
-// Register tile: KB output channels x 2 vectors of output columns, 2 KB accumulators (16 of
-// 32 registers at KB = 8 on AVX-512; 12 of 16 at KB = 6 on AVX2, leaving room for the two
-// input vectors and a broadcast). Per tap: two unmasked loads from the padded copy, KB
-// broadcasts of wt[tap][k], 2 KB multiply-adds. The padded copy makes every load in bounds
-// and every lane beyond Q harmless (it is masked at the store).
-template <class V, int KB>
+// Register tile: KB output channels x PB output rows x 2 vectors of output columns, 2 KB PB
+// accumulators (16 of 32 registers at KB = 8 on AVX-512; 12 of 16 at KB = 6 on AVX2, leaving
+// room for the two input vectors and a broadcast). Per tap: 2 PB unmasked loads from the
+// padded copy, KB broadcasts of wt[tap][k], 2 KB PB multiply-adds. The padded copy makes
+// every load in bounds and every lane beyond Q harmless (it is masked at the store).
+// Channels left over from the KB blocks (all of them when K < KB, e.g. the one output
+// channel of a first layer's input gradient) run with KB = 1 on PB = 4 rows, so that 8
+// independent accumulators hide the multiply-add latency.
+template <class V, int KB, int PB>
 void direct_block(float* y, const float* xp, index_t ldx, index_t plane, const float* wt, const float* bias,
-                  const Conv2dShape& s, index_t k0) {
+                  const Conv2dShape& s, index_t k0, index_t p0) {
   const index_t pq = s.P * s.Q;
-  for (index_t p = 0; p < s.P; ++p)
-    for (index_t q = 0; q < s.Q; q += 2 * V::width) {
-      V acc[KB][2];
-      for (int kk = 0; kk < KB; ++kk) acc[kk][0] = acc[kk][1] = V::zero();
-      const float* wj = wt + k0;
-      for (index_t c = 0; c < s.C; ++c)
-        for (index_t r = 0; r < s.R; ++r) {
-          const float* row = xp + c * plane + (p + r * s.dil_h) * ldx + q;
-          for (index_t t = 0; t < s.S; ++t, wj += s.K) {
-            const V x0 = V::load(row + t * s.dil_w), x1 = V::load(row + t * s.dil_w + V::width);
+  for (index_t q = 0; q < s.Q; q += 2 * V::width) {
+    V acc[KB][PB][2];
+    for (int kk = 0; kk < KB; ++kk)
+      for (int pb = 0; pb < PB; ++pb) acc[kk][pb][0] = acc[kk][pb][1] = V::zero();
+    const float* wj = wt + k0;
+    for (index_t c = 0; c < s.C; ++c)
+      for (index_t r = 0; r < s.R; ++r) {
+        const float* row = xp + c * plane + (p0 + r * s.dil_h) * ldx + q;
+        for (index_t t = 0; t < s.S; ++t, wj += s.K) {
+          for (int pb = 0; pb < PB; ++pb) {
+            const V x0 = V::load(row + pb * ldx + t * s.dil_w), x1 = V::load(row + pb * ldx + t * s.dil_w + V::width);
             for (int kk = 0; kk < KB; ++kk) {
               const V wk = V::set1(wj[kk]);
-              acc[kk][0] = V::fmadd(wk, x0, acc[kk][0]);
-              acc[kk][1] = V::fmadd(wk, x1, acc[kk][1]);
+              acc[kk][pb][0] = V::fmadd(wk, x0, acc[kk][pb][0]);
+              acc[kk][pb][1] = V::fmadd(wk, x1, acc[kk][pb][1]);
             }
           }
         }
-      const index_t n = std::min<index_t>(2 * V::width, s.Q - q);
-      for (int kk = 0; kk < KB; ++kk) {
-        const V b = V::set1(bias ? bias[k0 + kk] : 0.0f);
-        float* dst = y + (k0 + kk) * pq + p * s.Q + q;
+      }
+    const index_t n = std::min<index_t>(2 * V::width, s.Q - q);
+#pragma GCC unroll 16
+    for (int kk = 0; kk < KB; ++kk) {
+      const V b = V::set1(bias ? bias[k0 + kk] : 0.0f);
+#pragma GCC unroll 16
+      for (int pb = 0; pb < PB; ++pb) {
+        float* dst = y + (k0 + kk) * pq + (p0 + pb) * s.Q + q;
         if (n >= V::width) {
-          V::store(dst, acc[kk][0] + b);
-          V::store_n(dst + V::width, acc[kk][1] + b, n - V::width);
+          V::store(dst, acc[kk][pb][0] + b);
+          V::store_n(dst + V::width, acc[kk][pb][1] + b, n - V::width);
         } else {
-          V::store_n(dst, acc[kk][0] + b, n);
+          V::store_n(dst, acc[kk][pb][0] + b, n);
         }
       }
     }
+  }
 }
 
 template <class V> void direct_fwd(float* y, const float* xp, index_t ldx, index_t plane, const float* wt,
                                    const float* bias, const Conv2dShape& s) {
-  constexpr int kb = V::width == 16 ? 8 : 6;
+  constexpr int kb = V::width == 16 ? 8 : 6, pb = 4;
   index_t k0 = 0;
-  for (; k0 + kb <= s.K; k0 += kb) direct_block<V, kb>(y, xp, ldx, plane, wt, bias, s, k0);
-  for (; k0 < s.K; ++k0) direct_block<V, 1>(y, xp, ldx, plane, wt, bias, s, k0);
+  for (; k0 + kb <= s.K; k0 += kb)
+    for (index_t p = 0; p < s.P; ++p) direct_block<V, kb, 1>(y, xp, ldx, plane, wt, bias, s, k0, p);
+  for (; k0 < s.K; ++k0) {
+    index_t p = 0;
+    for (; p + pb <= s.P; p += pb) direct_block<V, 1, pb>(y, xp, ldx, plane, wt, bias, s, k0, p);
+    for (; p < s.P; ++p) direct_block<V, 1, 1>(y, xp, ldx, plane, wt, bias, s, k0, p);
+  }
+}
+
+// ---- direct weight gradient for small C R S (contract in cpu/conv.h) ----
+// A GEMM of dy (K x PQ) by the patch matrix (PQ x C R S) has only C R S columns (25 for a
+// first 5 x 5 layer on one channel), too few for its tiles. Here the reduction runs over
+// (p, q) along vectors of output columns instead, with a register tile of KB filters x TB
+// taps: per vector of dy positions, KB loads of dy, TB loads of the padded input (whole
+// vectors, in bounds by the padding of the copy; lanes past Q carry dy = 0), KB TB
+// multiply-adds. The KB TB accumulators are summed across lanes once per image.
+// AVX-512: 4 x 6 (24 of 32 registers); AVX2: 2 x 6 (12 of 16).
+constexpr index_t kDirectMaxTaps = 64;
+
+template <class V, int KB, int TB>
+[[gnu::noinline]] void direct_bw_block(float* dw, const float* dy, const float* xp, index_t ldx, const index_t* offs,
+                     const Conv2dShape& s, index_t k0, index_t j0) {
+  const index_t pq = s.P * s.Q, crs = s.C * s.R * s.S;
+  V acc[KB][TB];
+  for (int kk = 0; kk < KB; ++kk)
+    for (int tb = 0; tb < TB; ++tb) acc[kk][tb] = V::zero();
+  index_t off[TB];
+  for (int tb = 0; tb < TB; ++tb) off[tb] = offs[j0 + tb];
+  // One flat loop over the vectors of (p, q): with the row loop nested, GCC keeps the
+  // accumulators in memory and stores all of them on every iteration.
+  const float* gr = dy + k0 * pq;
+  const float* xr = xp;
+  for (index_t q = 0, p = 0; p < s.P;) {
+    const index_t n = std::min<index_t>(V::width, s.Q - q);
+    V g[KB];
+    for (int kk = 0; kk < KB; ++kk) g[kk] = V::load_n(gr + kk * pq + q, n);
+    for (int tb = 0; tb < TB; ++tb) {
+      const V xv = V::load(xr + off[tb] + q);
+      for (int kk = 0; kk < KB; ++kk) acc[kk][tb] = V::fmadd(g[kk], xv, acc[kk][tb]);
+    }
+    q += V::width;
+    if (q >= s.Q) {
+      q = 0;
+      ++p;
+      gr += s.Q;
+      xr += ldx;
+    }
+  }
+  // Unrolled, so that acc stays in registers (a loop here makes GCC keep acc in memory and
+  // store all of it on every iteration of the loop above).
+#pragma GCC unroll 32
+  for (int kk = 0; kk < KB; ++kk)
+#pragma GCC unroll 32
+    for (int tb = 0; tb < TB; ++tb) dw[(k0 + kk) * crs + j0 + tb] += V::hsum(acc[kk][tb]);
+}
+
+template <class V, int KB>
+void direct_bw_taps(index_t tb, float* dw, const float* dy, const float* xp, index_t ldx, const index_t* offs,
+                    const Conv2dShape& s, index_t k0, index_t j0) {
+  switch (tb) {
+    case 1: return direct_bw_block<V, KB, 1>(dw, dy, xp, ldx, offs, s, k0, j0);
+    case 2: return direct_bw_block<V, KB, 2>(dw, dy, xp, ldx, offs, s, k0, j0);
+    case 3: return direct_bw_block<V, KB, 3>(dw, dy, xp, ldx, offs, s, k0, j0);
+    case 4: return direct_bw_block<V, KB, 4>(dw, dy, xp, ldx, offs, s, k0, j0);
+    case 5: return direct_bw_block<V, KB, 5>(dw, dy, xp, ldx, offs, s, k0, j0);
+    default: return direct_bw_block<V, KB, 6>(dw, dy, xp, ldx, offs, s, k0, j0);
+  }
+}
+
+template <class V> void direct_bwd_w(float* dw, const float* dy, const float* xp, index_t ldx, index_t plane,
+                                     const Conv2dShape& s) {
+  constexpr int kb = V::width == 16 ? 4 : 2, tbmax = 6;
+  const index_t crs = s.C * s.R * s.S;
+  index_t offs[kDirectMaxTaps];
+  for (index_t c = 0, j = 0; c < s.C; ++c)
+    for (index_t r = 0; r < s.R; ++r)
+      for (index_t t = 0; t < s.S; ++t) offs[j++] = c * plane + r * s.dil_h * ldx + t * s.dil_w;
+  // taps in equal blocks of at most tbmax (25 taps: 5 blocks of 5)
+  const index_t blocks = (crs + tbmax - 1) / tbmax, tb = (crs + blocks - 1) / blocks;
+  // filters outer: the KB planes of dy (12.5 KB for 28 x 28 at KB = 4) stay in L1 across taps
+  for (index_t k0 = 0; k0 < s.K;) {
+    const index_t kn = k0 + kb <= s.K ? kb : 1;
+    for (index_t j0 = 0; j0 < crs; j0 += tb) {
+      const index_t n = std::min(tb, crs - j0);
+      if (kn == kb) direct_bw_taps<V, kb>(n, dw, dy, xp, ldx, offs, s, k0, j0);
+      else direct_bw_taps<V, 1>(n, dw, dy, xp, ldx, offs, s, k0, j0);
+    }
+    k0 += kn;
+  }
 }
 
 // ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
 // Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
 // input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
-// is one stride-2 load (window::load_taps). Chunks that touch the left or right padding
-// gather their lanes with bounds checks instead. B^T d B and A^T m A are adds only, so the
-// transforms are exact on small integers, as the filter transform's halves are.
+// is one stride-2 load (window::load_taps). The rows of the block are first copied into a
+// zero-padded plane (padded column 2 j + b holds input column 2 j + b - pad_w), wide enough
+// that every such load is whole and in bounds: no edge cases, and no gathers, whose scalar
+// stores followed by a vector load stall on store forwarding.
+// B^T d B and A^T m A are adds only, so the transforms are exact on small integers, as the
+// filter transform's halves are.
 //   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]     A^T = [1 1 1 0; 0 1 -1 -1]
 
 // Tiles [t, t + n) of one tile row of a block starting at t0 with T tiles: n <= width.
@@ -149,35 +248,37 @@ inline index_t tile_chunk(index_t t, index_t t0, index_t T, index_t TQ, index_t 
   return std::min(std::min(width, TQ - t % TQ), t0 + T - t);
 }
 
-template <class V> void wino_input(float* v, const float* x, const Conv2dShape& s, index_t Cg, index_t t0,
-                                   index_t T) {
-  const index_t TQ = (s.Q + 1) / 2;
+// Rows [h0, h0 + rows) of plane x (H x W), zero outside it, into pad (rows ld floats apart),
+// input column w at padded column w + pad_w.
+template <class V> void pad_rows(float* pad, index_t ld, const float* x, const Conv2dShape& s, index_t h0,
+                                 index_t rows) {
+  const index_t w1 = std::min(s.W, ld - s.pad_w);  // input columns that fit
+  for (index_t r = 0; r < rows; ++r) {
+    float* dst = pad + r * ld;
+    for (index_t i = 0; i < ld; i += V::width) V::store(dst + i, V::zero());
+    const index_t h = h0 + r;
+    if (h < 0 || h >= s.H) continue;
+    const float* src = x + h * s.W;
+    float* d = dst + s.pad_w;
+    index_t w = std::max<index_t>(0, -s.pad_w);
+    for (; w + V::width <= w1; w += V::width) V::store(d + w, V::load(src + w));
+    if (w < w1) V::store_n(d + w, V::load_n(src + w, w1 - w), w1 - w);
+  }
+}
+
+template <class V> void wino_input(float* v, float* pad, const float* x, const Conv2dShape& s, index_t Cg,
+                                   index_t t0, index_t T) {
+  const index_t TQ = (s.Q + 1) / 2, ld = fl::winograd_pad_ld(s);
+  const index_t i0 = t0 / TQ, i1 = (t0 + T - 1) / TQ;  // tile rows of the block
+  const index_t rows = 2 * (i1 - i0) + 4;
   for (index_t c = 0; c < Cg; ++c) {
-    const float* xc = x + c * s.H * s.W;
+    pad_rows<V>(pad, ld, x + c * s.H * s.W, s, 2 * i0 - s.pad_h, rows);
     for (index_t t = t0; t < t0 + T;) {
       const index_t i = t / TQ, j = t % TQ, n = tile_chunk(t, t0, T, TQ, V::width);
-      const index_t w0 = 2 * j - s.pad_w;
-      const bool interior = w0 >= 0 && w0 + 2 * (n - 1) + 3 < s.W;
-      const bool full = n == V::width && w0 + 2 * V::width + 2 < s.W;
       V d[4][4];
       for (index_t a = 0; a < 4; ++a) {
-        const index_t h = 2 * i - s.pad_h + a;
-        if (h < 0 || h >= s.H) {
-          for (auto& e : d[a]) e = V::zero();
-          continue;
-        }
-        const float* row = xc + h * s.W;
-        if (interior) {
-          for (index_t b = 0; b < 4; ++b) d[a][b] = window::load_taps<V>(row + w0 + b, 2, n, full);
-          continue;
-        }
-        float lanes[4][V::width] = {};
-        for (index_t l = 0; l < n; ++l)
-          for (index_t b = 0; b < 4; ++b) {
-            const index_t col = w0 + 2 * l + b;
-            if (col >= 0 && col < s.W) lanes[b][l] = row[col];
-          }
-        for (index_t b = 0; b < 4; ++b) d[a][b] = V::load(lanes[b]);
+        const float* row = pad + (2 * (i - i0) + a) * ld + 2 * j;
+        for (index_t b = 0; b < 4; ++b) d[a][b] = V::even(V::load(row + b), V::load(row + b + V::width));
       }
       V r[4][4];  // B^T d, then (B^T d) B in place per row
       for (index_t b = 0; b < 4; ++b) {
@@ -279,6 +380,7 @@ template <class V> void wino_grad_output(float* g, const float* dy, const Conv2d
 template <class V> void register_all(fl::ConvKernels& t) {
   t.winograd_grad_output = wino_grad_output<V>;
   t.direct_forward = direct_fwd<V>;
+  t.direct_backward_weight = direct_bwd_w<V>;
   t.winograd_input = wino_input<V>;
   t.winograd_output = wino_output<V>;
   t.depthwise_forward = depthwise_fwd<V>;

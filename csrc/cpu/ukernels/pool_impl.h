@@ -9,6 +9,7 @@
 // (stride 2). Rows are clipped per output row, so padding costs nothing there. The columns
 // touching the left or right padding, and strides above 2, use the scalar helpers of
 // cpu/pool.h. Results equal the reference bit for bit (same order of operations).
+// Backward kernels: see max_bwd and avg_bwd below.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -121,7 +122,126 @@ template <class V> void adaptive_fwd(float* y, const float* x, index_t planes, c
   }
 }
 
-template <class V> void register_all(fl::PoolKernels& t) {
+// ---- backward ----
+// Max pooling 2 x 2, stride 2, no padding (the common layer; P = floor(H/2), Q = floor(W/2)):
+// the windows tile the input, so each input receives at most one gradient and dx is written
+// once, by whole vectors, instead of zeroed and then scattered into. For V::width outputs of
+// row p: I::rel gives each index's offset from its window's top-left input as a float (0, 1,
+// W or W + 1 for an index inside its window); four selects split dy by offset and two zips
+// interleave them into the 2 V::width inputs of rows 2 p and 2 p + 1. A plane holding any
+// index outside its window (indices from elsewhere) is redone by the reference scatter.
+// I: the ISA's index helper (ukernels/<isa>/pool_<isa>.cpp).
+template <class V, class I>
+bool max_bwd_2x2_plane(float* dx, const float* dy, const int64_t* idx, const Pool2dShape& s) {
+  const V two_lanes = V::lane_index() + V::lane_index(), one = V::set1(1.0f), zero = V::zero();
+  const V fw = V::set1(static_cast<float>(s.W)), fw1 = V::set1(static_cast<float>(s.W + 1));
+  V bad = zero;
+  for (index_t p = 0; p < s.P; ++p) {
+    float* r0 = dx + 2 * p * s.W;
+    float* r1 = r0 + s.W;
+    for (index_t q = 0; q < s.Q; q += V::width) {
+      const index_t c = std::min<index_t>(V::width, s.Q - q);
+      const V g = c == V::width ? V::load(dy + p * s.Q + q) : V::load_n(dy + p * s.Q + q, c);
+      const V off = I::rel(idx + p * s.Q + q, 2 * p * s.W + 2 * q, c) - two_lanes;
+      const auto m0 = V::eq(off, zero), m1 = V::eq(off, one), m2 = V::eq(off, fw), m3 = V::eq(off, fw1);
+      const auto inside = V::mask_or(V::mask_or(m0, m1), V::mask_or(m2, m3));
+      // lanes past c hold offsets of index 0 from far windows: counted only below c
+      bad = V::max(bad, V::select(V::mask_andnot(inside, V::gt(V::set1(static_cast<float>(c)), V::lane_index())),
+                                  one, zero));
+      V lo, hi;
+      const index_t n = 2 * c;  // inputs of this chunk in each row
+      V::zip(V::select(m0, g, zero), V::select(m1, g, zero), lo, hi);
+      if (n == 2 * V::width) {
+        V::store(r0 + 2 * q, lo);
+        V::store(r0 + 2 * q + V::width, hi);
+      } else {
+        V::store_n(r0 + 2 * q, lo, std::min<index_t>(n, V::width));
+        if (n > V::width) V::store_n(r0 + 2 * q + V::width, hi, n - V::width);
+      }
+      V::zip(V::select(m2, g, zero), V::select(m3, g, zero), lo, hi);
+      if (n == 2 * V::width) {
+        V::store(r1 + 2 * q, lo);
+        V::store(r1 + 2 * q + V::width, hi);
+      } else {
+        V::store_n(r1 + 2 * q, lo, std::min<index_t>(n, V::width));
+        if (n > V::width) V::store_n(r1 + 2 * q + V::width, hi, n - V::width);
+      }
+    }
+    if (s.W > 2 * s.Q) {  // the odd last column belongs to no window
+      for (index_t w = 2 * s.Q; w < s.W; ++w) r0[w] = r1[w] = 0.0f;
+    }
+  }
+  for (index_t i = 2 * s.P * s.W; i < s.H * s.W; ++i) dx[i] = 0.0f;  // the odd last row
+  return V::hmax(bad) == 0.0f;
+}
+
+template <class V, class I>
+bool max_bwd(float* dx, const float* dy, const int64_t* idx, index_t planes, const Pool2dShape& s) {
+  // The backward knows only H, W, P and Q (the window is in the indices): any output plane
+  // of floor(H/2) x floor(W/2) tries the 2 x 2 tiling and falls back per plane.
+  const bool tiled = s.P == s.H / 2 && s.Q == s.W / 2 && s.P > 0 && s.Q > 0;
+  // offsets go through int32 and float: exact while a plane stays below 2^24 floats
+  if (!tiled || s.H * s.W >= (index_t{1} << 24)) return fl::max_pool_backward_ref(dx, dy, idx, planes, s);
+  const index_t hw = s.H * s.W, pq = s.P * s.Q;
+  for (index_t n = 0; n < planes; ++n)  // an index inside its window is inside the plane
+    if (!max_bwd_2x2_plane<V, I>(dx + n * hw, dy + n * pq, idx + n * pq, s) &&
+        !fl::max_pool_backward_ref(dx + n * hw, dy + n * pq, idx + n * pq, 1, s))
+      return false;
+  return true;
+}
+
+// Average pooling backward, strides 1 and 2: the reference's order of operations (so the
+// same bits), by vectors. Per output row: g = dy / divisor (divisors of the P x Q outputs
+// computed once per call), then g is added to each window row and column offset: at stride 1
+// as contiguous vectors, at stride 2 interleaved with zeros (V::zip) onto 2 V::width inputs.
+template <class V>
+void avg_bwd(float* dx, const float* dy, index_t planes, const Pool2dShape& s, const fl::AvgPoolOptions& o) {
+  if (s.stride_w > 2) return fl::avg_pool_backward_ref(dx, dy, planes, s, o);
+  const index_t hw = s.H * s.W, pq = s.P * s.Q;
+  std::vector<float> div(static_cast<size_t>(pq)), g(static_cast<size_t>(s.Q));
+  for (index_t p = 0; p < s.P; ++p)
+    for (index_t q = 0; q < s.Q; ++q) div[p * s.Q + q] = fl::avg_divisor(s, o, p, q);
+  std::fill(dx, dx + planes * hw, 0.0f);
+  const V zero = V::zero();
+  for (index_t n = 0; n < planes; ++n)
+    for (index_t p = 0; p < s.P; ++p) {
+      const float* gy = dy + n * pq + p * s.Q;
+      const float* dv = div.data() + p * s.Q;
+      for (index_t q = 0; q < s.Q; q += V::width) {
+        const index_t c = std::min<index_t>(V::width, s.Q - q);
+        V::store_n(g.data() + q, V::load_n(gy + q, c) / V::load_fill(dv + q, c, 1.0f), c);
+      }
+      const index_t h0 = p * s.stride_h - s.pad_h;
+      for (index_t h = std::max<index_t>(h0, 0); h < std::min(h0 + s.R, s.H); ++h) {
+        float* row = dx + n * hw + h * s.W;
+        for (index_t t = 0; t < s.S; ++t) {
+          const index_t off = t - s.pad_w;  // input column of output q is q * stride_w + off
+          const index_t qa = off >= 0 ? 0 : (-off + s.stride_w - 1) / s.stride_w;
+          const index_t qb = s.W - off <= 0 ? 0 : std::min(s.Q, (s.W - off + s.stride_w - 1) / s.stride_w);
+          for (index_t q = qa; q < qb; q += V::width) {
+            const index_t c = std::min<index_t>(V::width, qb - q);
+            const V gv = V::load_n(g.data() + q, c);
+            if (s.stride_w == 1) {
+              float* d = row + off + q;
+              V::store_n(d, V::load_n(d, c) + gv, c);
+              continue;
+            }
+            // stride 2: inputs 2 q + off .. 2 (q + c - 1) + off; odd lanes add 0 (dx holds no -0)
+            float* d = row + 2 * q + off;
+            const index_t m = 2 * c - 1, m0 = std::min<index_t>(m, V::width), m1 = m - m0;
+            V lo, hi;
+            V::zip(gv, zero, lo, hi);
+            V::store_n(d, V::load_n(d, m0) + lo, m0);
+            if (m1 > 0) V::store_n(d + V::width, V::load_n(d + V::width, m1) + hi, m1);
+          }
+        }
+      }
+    }
+}
+
+template <class V, class I> void register_all(fl::PoolKernels& t) {
+  t.max_backward = max_bwd<V, I>;
+  t.avg_backward = avg_bwd<V>;
   t.max_forward = max_fwd<V>;
   t.avg_forward = avg_fwd<V>;
   t.adaptive_forward = adaptive_fwd<V>;
