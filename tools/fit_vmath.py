@@ -65,6 +65,31 @@ def main():
     err = float((np.abs(horner32(np.concatenate([[0.0], c]), s) - target(s)) * weight(s)).max())
     show("erfc_scaled_abs Q (s^1 ... s^8, float32 Horner)", c, err)
 
+    # normal_cdf_neg: Q(a) = log2 Phi(-a) on 16 intervals centred on k = 0..15 (width 1; the
+    # first is [0, 1/2]), degree 5 in u = a - k; absolute error in Q weighted by 1/max(1, a^2)
+    # (gelu's tolerance). Printed as kPhiLog2Tab[j][k], the coefficient of u^j on interval k.
+    from scipy.special import log_ndtr
+
+    def q_of(a):
+        return log_ndtr(-a) / math.log(2)
+
+    rows, worst_fit, worst32 = [], 0.0, 0.0
+    for k in range(16):
+        lo = -0.5 if k else 0.0
+        wt = lambda u, k=k: 1 / np.maximum(1, (k + u) ** 2)  # noqa: E731
+        c, e = lawson(lambda u, k=k: q_of(k + u), lo, 0.5, [lambda u, j=j: u**j for j in range(6)], wt, n=3000)
+        u = np.linspace(lo, 0.5, 20001)
+        e32 = float((np.abs(horner32(c, u) - q_of(k + u)) * wt(u)).max())
+        worst_fit, worst32 = max(worst_fit, e), max(worst32, e32)
+        rows.append(c)
+    print(f"normal_cdf_neg kPhiLog2Tab: relative error in 2^Q, units of 2^-24 (ln2 * dQ * 2^24): "
+          f"fit {worst_fit * math.log(2) * 2**24:.2f}, float32 Horner {worst32 * math.log(2) * 2**24:.2f}")
+    for j in range(6):
+        print("  {" + ", ".join(f"{float(np.float32(r[j]))!r}f" for r in rows) + "},")
+    # 2^f on [-1/2, 1/2], degree 5, relative error.
+    c, e = lawson(lambda f: 2.0**f, -0.5, 0.5, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
+    show("normal_cdf_neg 2^f (f^0 ... f^5)", c, e)
+
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,7 @@ template <class V> void elu_fwd(float* y, const float* x, index_t n, float a) {
   });
 }
 template <class V> void gelu_fwd(float* y, const float* x, index_t n, float) {
-  map1<V, 2 * V::ilp>(y, x, n, [](auto v) { return v_gelu(v); });
+  map1<V>(y, x, n, [](auto v) { return v_gelu(v); });
 }
 // 0.5 x (1 + tanh(u)) = x sigmoid(t), t = 2u = x (c0 + c1 x^2), c0 = 2 k0, c1 = 2 k0 k1.
 template <class W> W gelu_tanh_t(W v) {

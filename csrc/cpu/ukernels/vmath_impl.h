@@ -7,7 +7,8 @@
 //             below -103.9, exp(-inf) = 0, NaN in -> NaN out.
 //   expm1     <= 1.5 ulp relative on [-30, 88], including tiny and subnormal x.
 //   v_sigmoid <= 2.2 ulp, v_tanh <= 2.3 ulp (exact +-1 beyond |x| = 9.01, odd, tanh(-0) = -0).
-//   v_gelu    <= 6 ulp * max(1, x^2) (x^2 is gelu's condition number in the negative tail).
+//   v_gelu    <= 4 ulp * max(1, x^2) (x^2 is gelu's condition number in the negative tail;
+//             measured 3.95, at x = -0.337; gelu(+inf) = +inf, gelu(-inf) = NaN).
 //
 // Speed: these functions are long chains of dependent operations (~40 for gelu). Evaluated one
 // vector at a time, the chains fill the out-of-order scheduler long before the FMA units are
@@ -47,6 +48,7 @@ struct Pair {
   static Pair round(Pair x) { return {V::round(x.a), V::round(x.b)}; }
   static Pair pow2(Pair n) { return {V::pow2(n.a), V::pow2(n.b)}; }
   static Pair ldexp(Pair x, Pair n) { return {V::ldexp(x.a, n.a), V::ldexp(x.b, n.b)}; }
+  static Pair lut16(Pair k, const float* t) { return {V::lut16(k.a, t), V::lut16(k.b, t)}; }
   static M gt(Pair x, Pair y) { return {V::gt(x.a, y.a), V::gt(x.b, y.b)}; }
   static M ge(Pair x, Pair y) { return {V::ge(x.a, y.a), V::ge(x.b, y.b)}; }
   static M le(Pair x, Pair y) { return {V::le(x.a, y.a), V::le(x.b, y.b)}; }
@@ -174,21 +176,68 @@ inline V v_normal_cdf(V x) {
   return V::select(V::ge(x, V::zero()), V::set1(1.0f) - h, h);
 }
 
+// Phi(-a) = 2^Q(a), the standard normal CDF at -a, for a in [0, 15] (callers clamp; NaN passes),
+// relative error <= 4 ulp * max(1, a^2) (the bound of v_gelu). Q(a) = log2 Phi(-a) is smooth, in
+// [-168, -1] there; it is evaluated piecewise on 16 intervals of width 1 centred on k = 0..15, each
+// a degree-5 polynomial in u = a - k in [-1/2, 1/2] whose coefficients are looked up per lane
+// from 16-entry tables (V::lut16: a shuffle, which leaves the FMA pipes to the arithmetic; no
+// division, no exp range reduction: Q is already in log2 units). k and u come from one rounding:
+// m = a + 2^23 holds k in its low mantissa bits, u = a - (m - 2^23) is exact. Then
+// 2^Q = 2^n 2^f, n = round(Q), f = Q - n in [-1/2, 1/2] exact, 2^f of degree 5, and V::ldexp.
+// The error is mostly the float32 rounding of Q (half an ulp of Q, i.e. a relative
+// ln2 |Q| 2^-24 in 2^Q), which grows like a^2, as gelu's own condition number does.
+// ~12 FMA-pipe operations and 6 shuffles per vector (the erfc/exp formulation it replaced: ~34
+// and a division).
+// Coefficients: tools/fit_vmath.py (Lawson near-minimax per interval for absolute error in Q
+// weighted by 1/max(1, a^2): <= 0.06 * 2^-24 before rounding to float32; float32 Horner adds
+// <= 2.4 * 2^-24 relative; 2^f: 7.5e-8 relative).
+alignas(64) constexpr float kPhiLog2Tab[6][16] = {
+    {-1.0f, -2.6560328006744385f, -5.457981109619141f, -9.532934188842773f, -14.946467399597168f, -21.73419761657715f, -29.916833877563477f, -39.507205963134766f, -50.51371383666992f, -62.942115783691406f, -76.7965087890625f, -92.07991790771484f, -108.79460144042969f, -126.94232940673828f, -146.5244903564453f, -167.54217529296875f},
+    {-1.1511043310165405f, -2.2003049850463867f, -3.4238264560699463f, -4.736510276794434f, -6.096262454986572f, -7.482543468475342f, -8.884812355041504f, -10.297301292419434f, -11.716657638549805f, -13.14082145690918f, -14.568469047546387f, -15.998716354370117f, -17.430950164794922f, -18.864736557006836f, -20.299755096435547f, -21.735769271850586f},
+    {-0.4592190980911255f, -0.5777294039726257f, -0.6389139294624329f, -0.6704505681991577f, -0.6876805424690247f, -0.6977621912956238f, -0.7040441632270813f, -0.7081743478775024f, -0.7110143303871155f, -0.713041365146637f, -0.7145341038703918f, -0.7156628370285034f, -0.7165356278419495f, -0.7172237038612366f, -0.717775285243988f, -0.7182239890098572f},
+    {-0.052465543150901794f, -0.02811669372022152f, -0.014270257204771042f, -0.00756635470315814f, -0.004293271340429783f, -0.002602943917736411f, -0.0016719308914616704f, -0.0011273374548181891f, -0.0007915205787867308f, -0.0005748490802943707f, -0.00042953630327247083f, -0.00032879895297810435f, -0.00025694395299069583f, -0.00020440921070985496f, -0.00016516393225174397f, -0.00013528676936402917f},
+    {0.007080099545419216f, 0.004764997866004705f, 0.0023848984856158495f, 0.0011459261877462268f, 0.0005750113050453365f, 0.0003074266714975238f, 0.00017501969705335796f, 0.00010540015500737354f, 6.663412932539359e-05f, 4.391422407934442e-05f, 2.9988401365699247e-05f, 2.111347930622287e-05f, 1.526228697912302e-05f, 1.128858912124997e-05f, 8.518829417880625e-06f, 6.543420568050351e-06f},
+    {-0.0003025208134204149f, -0.0005799899226985872f, -0.00035631065838970244f, -0.00016625679563730955f, -7.633407221874222e-05f, -3.6718563933391124e-05f, -1.876927308330778e-05f, -1.018509101413656e-05f, -5.834510375279933e-06f, -3.5054301861237036e-06f, -2.1953733266855124e-06f, -1.4254756024456583e-06f, -9.551952189212898e-07f, -6.579667228834296e-07f, -4.6436846901087847e-07f, -3.348546329107194e-07f},
+};
+
+template <class V>
+inline V normal_cdf_neg(V a) {
+  const V m = a + V::set1(8388608.0f);  // 2^23 + round(a)
+  const V u = a - (m - V::set1(8388608.0f));
+  V q = V::lut16(m, kPhiLog2Tab[5]);
+  q = V::fmadd(q, u, V::lut16(m, kPhiLog2Tab[4]));
+  q = V::fmadd(q, u, V::lut16(m, kPhiLog2Tab[3]));
+  q = V::fmadd(q, u, V::lut16(m, kPhiLog2Tab[2]));
+  q = V::fmadd(q, u, V::lut16(m, kPhiLog2Tab[1]));
+  q = V::fmadd(q, u, V::lut16(m, kPhiLog2Tab[0]));
+  // n = round(q) (adding and removing 1.5 * 2^23 rounds to an integer), f = q - n in [-1/2, 1/2]
+  // exact; 2^f of degree 5 (relative error 7.5e-8 before rounding).
+  const V n = (q + V::set1(12582912.0f)) - V::set1(12582912.0f);
+  const V f = q - n;
+  V p = V::set1(0.0013276470126584172f);
+  p = V::fmadd(p, f, V::set1(0.009675540961325169f));
+  p = V::fmadd(p, f, V::set1(0.05550713464617729f));
+  p = V::fmadd(p, f, V::set1(0.24022120237350464f));
+  p = V::fmadd(p, f, V::set1(0.6931469440460205f));
+  p = V::fmadd(p, f, V::set1(1.0000001192092896f));
+  return V::ldexp(p, n);
+}
+
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|) for every x: one formula, no select, and the
-// negative side keeps its relative accuracy. |x| is capped at 20 on the positive side only
-// (Phi(-20) is 0 in float; +inf stays +inf), so gelu(-inf) is NaN as in PyTorch.
+// negative side keeps its relative accuracy. Phi's argument is capped at 15 (Phi(-15) 2^-167
+// is 0 in float); the factor |x| is capped at 20 on the positive side only, so +inf stays +inf
+// and gelu(-inf) = -inf * 0 is NaN as in PyTorch.
 template <class V>
 inline V v_gelu(V x) {
-  const V u = V::set1(-0.5f) * V::abs(V::min(V::set1(20.0f), x));
-  return V::fmadd(u, erfc_scaled_abs(x), V::max(V::zero(), x));
+  const V p = normal_cdf_neg(V::min(V::set1(15.0f), V::abs(x)));
+  return V::fnmadd(V::abs(V::min(V::set1(20.0f), x)), p, V::max(V::zero(), x));
 }
 
 // ---- element-wise drivers ----
 // Applies f to every element of x[0, n): K vectors in lock step when f accepts Lanes<V, K>
 // (a generic lambda), then single vectors, then one masked tail. K = V::ilp (4 on AVX-512)
 // measured best for 16M-element arrays: wider groups help in-cache speed but, with one or two
-// input streams from memory, slow the streaming (elu 1.36 -> 1.80 ms at 8-way); only gelu's
-// forward, the longest chain, gains from 8 (2.47 -> 2.16 ms).
+// input streams from memory, slow the streaming (elu 1.36 -> 1.80 ms at 8-way).
 template <class V, int K = V::ilp, class F>
 inline void map1(float* y, const float* x, fl::index_t n, const F& f) {
   fl::index_t i = 0;

@@ -58,6 +58,15 @@ struct Vec8 {
     return (p * pow2(n1)) * pow2(n - n1);
   }
 
+  // Table lookup: t[k & 15] per lane, k the 32-bit pattern of the lane of idx; t: 16 floats.
+  // Two vpermps (entries 0-7 and 8-15) and a blend on bit 3 of k.
+  static Vec8 lut16(Vec8 idx, const float* t) {
+    const __m256i k = _mm256_castps_si256(idx.v);
+    const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), k);
+    const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), k);
+    return {_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(k, 28)))};
+  }
+
   static M gt(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
   static M le(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LE_OQ); }

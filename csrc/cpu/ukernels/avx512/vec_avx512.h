@@ -48,6 +48,12 @@ struct Vec16 {
   // p * 2^n for integer-valued n, overflow and subnormal rounding done by the hardware (vscalefps).
   static Vec16 ldexp(Vec16 p, Vec16 n) { return {_mm512_scalef_ps(p.v, n.v)}; }
 
+  // Table lookup: t[k & 15] per lane, where k is the 32-bit pattern of the lane of idx (e.g. the
+  // float 2^23 + k, whose low mantissa bits are k). t: 16 floats. One vpermps (a shuffle, no FMA).
+  static Vec16 lut16(Vec16 idx, const float* t) {
+    return {_mm512_permutexvar_ps(_mm512_castps_si512(idx.v), _mm512_loadu_ps(t))};
+  }
+
   static M gt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
   static M le(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
