@@ -127,6 +127,28 @@ def test_softmax(isa, shape, axis, log, rng):
     assert_close(fb(g, y, axis=axis), ref_dx, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_streaming_rows(isa, log, rng):
+    # >= 2^23 elements along the last axis: the kernels' non-temporal-store path (exps in a
+    # scratch row, output written once), rows not a multiple of the vector width, an output
+    # that is not vector-aligned (a view one float into a buffer), and in place.
+    rows, n = 8200, 1023
+    x = (rng.standard_normal((rows, n)) * 5).astype(np.float32)
+    x[3, :] = -np.inf
+    x[3, 7] = 2.0
+    o = R.log_softmax if log else R.softmax
+    f = F.log_softmax if log else F.softmax
+    ref = o(x.astype(np.float64), 1)
+    buf = np.empty(rows * n + 1, np.float32)
+    out = buf[1:].reshape(rows, n)
+    y = f(x, axis=1, out=out)
+    assert y is out
+    assert_close(y, ref, rtol=2e-6, atol=1e-6, what=f"log={log} isa={isa}")
+    xi = x.copy()
+    f(xi, axis=1, out=xi)
+    assert np.array_equal(xi, y)
+
+
 def test_softmax_is_stable_and_propagates_nan(isa):
     x = np.array([[1e4, 1e4 - 1, -1e4], [-1e30, 0, 1e30], [np.nan, 0, 1], [-np.inf, 0, 1]], np.float32)
     y = F.softmax(x)

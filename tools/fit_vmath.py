@@ -19,13 +19,16 @@ def lawson(f, lo, hi, basis, weight, iters=100, n=20000):
     x = (lo + hi) / 2 + (hi - lo) / 2 * np.cos(np.linspace(0, np.pi, n))
     a = np.stack([b(x) for b in basis], 1)
     y, w0, w = f(x), weight(x), np.full(n, 1.0 / n)
+    best = (np.inf, None)
     for _ in range(iters):
         sw = np.sqrt(w) * w0
         c, *_ = np.linalg.lstsq(a * sw[:, None], y * sw, rcond=None)
         e = np.abs(a @ c - y) * w0
-        w = w * e
+        if e.max() < best[0]:
+            best = (float(e.max()), c)
+        w = w * np.maximum(e, 1e-300)  # (a nearly exact fit would otherwise zero the weights)
         w /= w.sum()
-    return c, float(e.max())
+    return best[1], best[0]
 
 
 def horner32(c, s):
@@ -40,6 +43,25 @@ def horner32(c, s):
 def show(name, c, err):
     coeffs = ", ".join(f"{float(np.float32(v))!r}f" for v in c)
     print(f"{name}: max weighted error {err:.2e}\n  {{{coeffs}}}")
+
+
+def log2_table(name, q_of, amax):
+    rows, worst_fit, worst32 = [], 0.0, 0.0
+    for k in range(16):
+        lo, hi = (-0.5 if k else 0.0), 0.5
+        if k - 0.5 >= amax:  # past the callers' clamp: continue the previous interval's fit
+            rows.append(rows[-1])
+            continue
+        wt = lambda u, k=k: 1 / np.maximum(1, (k + u) ** 2)  # noqa: E731
+        c, e = lawson(lambda u, k=k: q_of(k + u), lo, hi, [lambda u, j=j: u**j for j in range(6)], wt, n=3000)
+        u = np.linspace(lo, hi, 20001)
+        e32 = float((np.abs(horner32(c, u) - q_of(k + u)) * wt(u)).max())
+        worst_fit, worst32 = max(worst_fit, e), max(worst32, e32)
+        rows.append(c)
+    print(f"{name}: relative error in 2^Q, units of 2^-24 (ln2 * dQ * 2^24): "
+          f"fit {worst_fit * math.log(2) * 2**24:.2f}, float32 Horner {worst32 * math.log(2) * 2**24:.2f}")
+    for j in range(6):
+        print("  {" + ", ".join(f"{float(np.float32(r[j]))!r}f" for r in rows) + "},")
 
 
 def main():
@@ -65,27 +87,16 @@ def main():
     err = float((np.abs(horner32(np.concatenate([[0.0], c]), s) - target(s)) * weight(s)).max())
     show("erfc_scaled_abs Q (s^1 ... s^8, float32 Horner)", c, err)
 
-    # normal_cdf_neg: Q(a) = log2 Phi(-a) on 16 intervals centred on k = 0..15 (width 1; the
-    # first is [0, 1/2]), degree 5 in u = a - k; absolute error in Q weighted by 1/max(1, a^2)
-    # (gelu's tolerance). Printed as kPhiLog2Tab[j][k], the coefficient of u^j on interval k.
+    # pow2_piecewise tables: Q(a) on 16 intervals centred on k = 0..15 (width 1; the first is
+    # [0, 1/2]), degree 5 in u = a - k; absolute error in Q weighted by 1/max(1, a^2) (gelu's
+    # tolerance). Printed as tab[j][k], the coefficient of u^j on interval k.
     from scipy.special import log_ndtr
 
-    def q_of(a):
-        return log_ndtr(-a) / math.log(2)
-
-    rows, worst_fit, worst32 = [], 0.0, 0.0
-    for k in range(16):
-        lo = -0.5 if k else 0.0
-        wt = lambda u, k=k: 1 / np.maximum(1, (k + u) ** 2)  # noqa: E731
-        c, e = lawson(lambda u, k=k: q_of(k + u), lo, 0.5, [lambda u, j=j: u**j for j in range(6)], wt, n=3000)
-        u = np.linspace(lo, 0.5, 20001)
-        e32 = float((np.abs(horner32(c, u) - q_of(k + u)) * wt(u)).max())
-        worst_fit, worst32 = max(worst_fit, e), max(worst32, e32)
-        rows.append(c)
-    print(f"normal_cdf_neg kPhiLog2Tab: relative error in 2^Q, units of 2^-24 (ln2 * dQ * 2^24): "
-          f"fit {worst_fit * math.log(2) * 2**24:.2f}, float32 Horner {worst32 * math.log(2) * 2**24:.2f}")
-    for j in range(6):
-        print("  {" + ", ".join(f"{float(np.float32(r[j]))!r}f" for r in rows) + "},")
+    log2_table("kPhiLog2Tab (gelu: Q = log2 Phi(-a))", lambda a: log_ndtr(-a) / math.log(2), 15.0)
+    k0, k1 = math.sqrt(2 / math.pi), 0.044715
+    # gelu(tanh): Q = log2 sigmoid(-t(a)), t = 2 k0 (a + k1 a^3); used up to a = 11.
+    log2_table("kGeluTanhLog2Tab (gelu tanh: Q = log2 sigmoid(-t(a)))",
+               lambda a: -np.logaddexp(0.0, 2 * k0 * (a + k1 * a**3)) / math.log(2), 11.5)
     # 2^f on [-1/2, 1/2], degree 5, relative error.
     c, e = lawson(lambda f: 2.0**f, -0.5, 0.5, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
     show("normal_cdf_neg 2^f (f^0 ... f^5)", c, e)

@@ -24,7 +24,9 @@ using ActBackwardFn = void (*)(float* dx, const float* dy, const float* s, index
 using SoftmaxForwardFn = void (*)(float* y, const float* x, index_t n, index_t stride, index_t width, bool log);
 // Softmax along the last axis of `rows` contiguous rows of n floats (the common case, kept
 // apart so that a kernel can overlap one row's memory traffic with another row's arithmetic).
-using SoftmaxRowsFn = void (*)(float* y, const float* x, index_t rows, index_t n, bool log);
+// stream: the output is too large to stay in cache; a kernel may write it with non-temporal
+// stores.
+using SoftmaxRowsFn = void (*)(float* y, const float* x, index_t rows, index_t n, bool log, bool stream);
 // dx from dy and the forward's output y over the same slab layout.
 using SoftmaxBackwardFn = void (*)(float* dx, const float* dy, const float* y, index_t n, index_t stride,
                                    index_t width, bool log);

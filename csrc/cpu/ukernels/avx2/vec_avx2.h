@@ -27,6 +27,9 @@ struct Vec8 {
     return {_mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m))};
   }
   static void store_n(float* p, Vec8 a, fl::index_t n) { _mm256_maskstore_ps(p, tail_mask(n), a.v); }
+  // Non-temporal store to a 32-byte aligned p (see Vec16::stream).
+  static void stream(float* p, Vec8 a) { _mm256_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
   static Vec8 set1(float f) { return {_mm256_set1_ps(f)}; }
   static Vec8 zero() { return {_mm256_setzero_ps()}; }
 

@@ -22,6 +22,10 @@ struct Vec16 {
     return {_mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail_mask(n), p)};
   }
   static void store_n(float* p, Vec16 a, fl::index_t n) { _mm512_mask_storeu_ps(p, tail_mask(n), a.v); }
+  // Non-temporal store to a 64-byte aligned p (no read-for-ownership, bypasses the caches);
+  // call stream_fence() before the written memory is handed to another thread.
+  static void stream(float* p, Vec16 a) { _mm512_stream_ps(p, a.v); }
+  static void stream_fence() { _mm_sfence(); }
   static Vec16 set1(float f) { return {_mm512_set1_ps(f)}; }
   static Vec16 zero() { return {_mm512_setzero_ps()}; }
 
