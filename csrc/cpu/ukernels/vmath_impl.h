@@ -89,11 +89,18 @@ constexpr float kLn2Lo = -2.12194440e-4f;
 // (3e-9 before rounding the coefficients to float; tools/fit_vmath.py). V::ldexp applies 2^n for n in
 // [-150, 128] with no special cases: the product overflows to inf or rounds to a subnormal
 // exactly once.
+// x = n ln2 + r, n = round(x / ln2), r in [-ln2/2, ln2/2] (Cody-Waite, two steps).
+template <class V>
+inline V reduce_ln2(V x, V& r) {
+  const V n = V::round(x * V::set1(kLog2e));
+  r = V::fnmadd(n, V::set1(kLn2Lo), V::fnmadd(n, V::set1(kLn2Hi), x));
+  return n;
+}
+
 template <class V>
 inline V exp_core(V x) {
-  const V n = V::round(x * V::set1(kLog2e));
-  V r = V::fnmadd(n, V::set1(kLn2Hi), x);
-  r = V::fnmadd(n, V::set1(kLn2Lo), r);
+  V r;
+  const V n = reduce_ln2(x, r);
   V p = V::set1(0.0013814611593261361f);
   p = V::fmadd(p, r, V::set1(0.008368710055947304f));
   p = V::fmadd(p, r, V::set1(0.04166838899254799f));
@@ -117,9 +124,8 @@ inline V v_exp(V x) {
 // P of degree 4 fitted for relative error (1.3e-8 before rounding).
 template <class V>
 inline V expm1_core(V x) {
-  const V n = V::round(x * V::set1(kLog2e));
-  V r = V::fnmadd(n, V::set1(kLn2Hi), x);
-  r = V::fnmadd(n, V::set1(kLn2Lo), r);
+  V r;
+  const V n = reduce_ln2(x, r);
   V p = V::set1(0.0013882520142942667f);
   p = V::fmadd(p, r, V::set1(0.00836651399731636f));
   p = V::fmadd(p, r, V::set1(0.04166720062494278f));
