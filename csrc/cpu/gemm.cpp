@@ -121,17 +121,22 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t rs_a = o.trans_a ? 1 : p.lda, cs_a = o.trans_a ? p.lda : 1;
   GemmTileEpilogue ep = tile_epilogue(p, true, true);
-  // Column slivers of near-equal whole vectors (N = 64 on AVX-512: 32 + 32, not 48 + 16): a narrow
-  // sliver has too few accumulators per broadcast to run at the FMA rate.
-  const index_t vecs = (p.s.N + t.vw - 1) / t.vw, slivers = (p.s.N + t.nr - 1) / t.nr;
+  // Column slivers of near-equal whole vectors (N = 80 on AVX-512: 48 + 32, not 48 + 16): a narrow
+  // sliver has too few accumulators per broadcast to run at the FMA rate. The wide tile, where
+  // there is one, when N is one sliver of it and more than one of NR (cpu/gemm.h).
+  const index_t vecs = (p.s.N + t.vw - 1) / t.vw;
+  const bool wide = t.ukernel_wide && p.s.N > t.nr && p.s.N <= t.wide_nr;
+  const GemmUkernelFn uk = wide ? t.ukernel_wide : t.ukernel;
+  const index_t tile_m = wide ? t.wide_mr : t.mr, tile_n = wide ? t.wide_nr : t.nr;
+  const index_t slivers = (p.s.N + tile_n - 1) / tile_n;
   for (index_t s = 0, j = 0; s < slivers; ++s) {
     const index_t nr = std::min(p.s.N - j, (vecs * (s + 1) / slivers - vecs * s / slivers) * t.vw);
     ep.bias_col = p.bias_col ? p.bias_col + j : nullptr;
-    for (index_t i = 0; i < p.s.M; i += t.mr) {
-      const index_t mr = std::min(t.mr, p.s.M - i);
+    for (index_t i = 0; i < p.s.M; i += tile_m) {
+      const index_t mr = std::min(tile_m, p.s.M - i);
       ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
       float* c = p.c + i * p.ldc + j;
-      t.ukernel(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
+      uk(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
       tile_activation(p, c, mr, nr);
     }
     j += nr;

@@ -268,10 +268,18 @@ void dot(index_t m, index_t n, index_t k, const float* a, index_t lda, const flo
   }
 }
 
-// Fills the table entries of one ISA with an MR x NR kernel and its cache blocks.
-template <class V, int MR, int NR>
+// Fills the table entries of one ISA with an MR x NR kernel and its cache blocks, and the
+// optional wide direct-path tile (WIDE_MR x WIDE_NR; none when WIDE_MR == 0).
+template <class V, int MR, int NR, int WIDE_MR = 0, int WIDE_NR = 0>
 void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
   t.ukernel = &ukernel<V, MR, NR>;
+  if constexpr (WIDE_MR > 0) {
+    t.ukernel_wide = &ukernel<V, WIDE_MR, WIDE_NR>;
+  } else {
+    t.ukernel_wide = nullptr;
+  }
+  t.wide_mr = WIDE_MR;
+  t.wide_nr = WIDE_NR;
   t.pack_a = &pack_a<V, MR>;
   t.pack_b = &pack_b<V, NR>;
   t.dot = &dot<V>;
