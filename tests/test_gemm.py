@@ -117,15 +117,18 @@ def test_matmul_exact_large_chunks_across_panels(isa, rng):
     if isa == "scalar":
         pytest.skip("a 2^30 multiply-add product is slow on the reference")
     bs = blocks()
-    m, n, k = 600, bs["nc"] + 100, bs["kc"] + 200
-    a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+    n2 = 2 * bs["nc"] + 2 * bs["nr"] + 40  # two NC panels per thread's block on 2 threads
+    shapes = [(600, bs["nc"] + 100, bs["kc"] + 200), (2**29 // (n2 * 64) + 9, n2, 64)]
     before = fastlayers.get_num_threads()
     try:
-        for threads in (2, 3):
-            fastlayers.set_num_threads(threads)
-            assert _core.gemm_plan(m, n, k, False, False)["blocks"] > threads
-            np.testing.assert_array_equal(F.matmul(a, b), a @ b)
-            np.testing.assert_array_equal(F.matmul(stored(a, True), stored(b, True), trans_a=True, trans_b=True), a @ b)
+        for m, n, k in shapes:
+            a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+            for threads in (2, 3):
+                fastlayers.set_num_threads(threads)
+                assert _core.gemm_plan(m, n, k, False, False)["blocks"] > threads
+                np.testing.assert_array_equal(F.matmul(a, b), a @ b)
+                np.testing.assert_array_equal(F.matmul(stored(a, True), stored(b, True), trans_a=True, trans_b=True),
+                                              a @ b)
     finally:
         fastlayers.set_num_threads(before)
 

@@ -56,9 +56,10 @@ constexpr index_t kDotMaxM = 8;
 // another process on one core it ran square 2048 15% faster than fixed blocks.
 constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
 constexpr index_t kChunks = 4;
-// A thread's packed strip of B (run_problem) is kept up to 32 MiB; past that B is packed again
-// for every row chunk.
-constexpr double kStripMaxFloats = 8.0 * 1024 * 1024;
+// A thread keeps its packed strip of B (run_problem) when the strip is at most this many kc x nc
+// panels; past that B is packed again for every row chunk, as the chunks would revisit panels
+// evicted from L3 (AVX2 square 2048 on 2 threads, a 4-panel strip: 6% slower than re-packing).
+constexpr index_t kStripMaxPanels = 2;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -189,7 +190,7 @@ index_t k_block(const GemmKernels& t, index_t K) {
 }
 
 // Packed path: the five Goto loops on one thread's block.
-// strip (optional): room for every (jc, pc) panel of this block's columns of B (strip_floats);
+// strip (optional): room for every (jc, pc) panel of this block's columns of B (strip_size);
 // strip_ready: they are already packed there (by this thread, for an earlier row chunk of the
 // same columns), so B is not packed again.
 void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr, bool strip_ready = false) {
@@ -225,11 +226,15 @@ void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr,
   }
 }
 
-// Floats of gemm_packed's strip for an M x N x K block (every panel of its columns of B).
-double strip_floats(const GemmKernels& t, GemmShape s) {
+// gemm_packed's strip for an M x N x K block (every kc x nc panel of its columns of B): the
+// number of panels and the floats they take.
+struct StripSize {
+  index_t panels, floats;
+};
+StripSize strip_size(const GemmKernels& t, GemmShape s) {
   const index_t kc_max = k_block(t, s.K), nc_max = round_up(std::min(t.nc, s.N), t.nr);
   const index_t panels = (s.N + t.nc - 1) / t.nc * std::max<index_t>(1, (s.K + kc_max - 1) / kc_max);
-  return double(panels) * double(kc_max) * double(nc_max);
+  return {panels, panels * kc_max * nc_max};
 }
 
 // Whether a (thread's block of a) product skips packing. The direct path runs column slivers
@@ -322,7 +327,7 @@ Plan plan_blocks(const GemmKernels& t, GemmShape s, bool direct, index_t nt) {
 // products each block is cut into row chunks taken from a counter per block: a thread takes the
 // chunks of its own block, then those left in the others' blocks, so when another process holds
 // a core the other threads take over its work. A thread keeps every panel of its block's
-// columns of B packed in a strip (when the strip is at most kStripMaxFloats), so its own chunks
+// columns of B packed in a strip (when that is at most kStripMaxPanels panels), so its own chunks
 // pack B once, as a single block would; only a chunk taken from another block packs that
 // block's B again.
 void run_problem(const GemmKernels& t, const Problem& p) {
@@ -376,8 +381,8 @@ void run_problem(const GemmKernels& t, const Problem& p) {
           gemm_direct(t, q);
           continue;
         }
-        const double need = strip_floats(t, q.s);
-        float* strip = need <= kStripMaxFloats ? t_strip.get(static_cast<index_t>(need)) : nullptr;
+        const StripSize need = strip_size(t, q.s);
+        float* strip = need.panels <= kStripMaxPanels ? t_strip.get(need.floats) : nullptr;
         gemm_packed(t, q, strip, strip && cached == id);
         cached = strip ? id : -1;
       }
