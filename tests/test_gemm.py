@@ -111,6 +111,43 @@ def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
         fastlayers.set_num_threads(before)
 
 
+def test_matmul_exact_large_chunks_across_panels(isa, rng):
+    """Row chunks of a large product reuse their thread's packed strip of B over several K blocks
+    and NC panels; a third thread takes chunks of the others' blocks."""
+    if isa == "scalar":
+        pytest.skip("a 2^30 multiply-add product is slow on the reference")
+    bs = blocks()
+    n2 = 2 * bs["nc"] + 2 * bs["nr"] + 40  # two NC panels per thread's block on 2 threads
+    shapes = [(600, bs["nc"] + 100, bs["kc"] + 200), (2**29 // (n2 * 64) + 9, n2, 64)]
+    before = fastlayers.get_num_threads()
+    try:
+        for m, n, k in shapes:
+            a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+            for threads in (2, 3):
+                fastlayers.set_num_threads(threads)
+                assert _core.gemm_plan(m, n, k, False, False)["blocks"] > threads
+                np.testing.assert_array_equal(F.matmul(a, b), a @ b)
+                np.testing.assert_array_equal(F.matmul(stored(a, True), stored(b, True), trans_a=True, trans_b=True),
+                                              a @ b)
+    finally:
+        fastlayers.set_num_threads(before)
+
+
+def test_matmul_fast_call_falls_back(rng):
+    """Flags and scalars of other types, and non-contiguous operands, take the general path."""
+    a, b = ints(rng, (5, 7)), ints(rng, (7, 3))
+    np.testing.assert_array_equal(F.matmul(a.T.copy(), b, trans_a=1), a @ b)
+    np.testing.assert_array_equal(F.matmul(a, b, alpha=2), 2 * (a @ b))
+    np.testing.assert_array_equal(F.matmul(a, b[:, ::-1].copy()[:, ::-1]), a @ b)
+    np.testing.assert_array_equal(F.matmul(a.astype(np.float64), b), a @ b)
+    out = np.ones((5, 3), np.float32)
+    F.matmul(a, b, beta=1.0, out=out)
+    np.testing.assert_array_equal(out, a @ b + 1)
+    with pytest.raises(ValueError, match="shares memory"):
+        sq = ints(rng, (4, 4))
+        F.matmul(sq, sq.copy(), out=sq)
+
+
 def test_thread_plan(isa):
     """Small products stay on one thread; larger ones use every thread, one block each."""
     if isa == "scalar":

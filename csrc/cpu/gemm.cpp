@@ -5,7 +5,8 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// Large products get 4 blocks per thread, handed out from an atomic counter. K is never split.
+// Large products cut each block into 4 row chunks that idle threads take over, each thread
+// keeping its block's B packed for all its chunks (run_problem). K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
@@ -24,6 +25,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -47,10 +49,17 @@ constexpr index_t kDirectMaxA = 64 * 1024;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
-// From this many multiply-adds (~800^3) a product is cut into kBlocksPerThread blocks per thread,
-// scheduled dynamically: the packing the extra blocks repeat costs under 3% there.
+// From this many multiply-adds (~800^3) each thread's block is cut into kChunks row chunks that
+// idle threads can take over (run_problem). A thread's strip of packed B serves all its chunks,
+// so on a quiet machine this packs no more than one block per thread (square 1024 on 2 threads:
+// 2-4% faster than 4 independent blocks per thread, which re-packed A and B per block), and with
+// another process on one core it ran square 2048 15% faster than fixed blocks.
 constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
-constexpr index_t kBlocksPerThread = 4;
+constexpr index_t kChunks = 4;
+// A thread keeps its packed strip of B (run_problem) when the strip is at most this many kc x nc
+// panels; past that B is packed again for every row chunk, as the chunks would revisit panels
+// evicted from L3 (AVX2 square 2048 on 2 threads, a 4-panel strip: 6% slower than re-packing).
+constexpr index_t kStripMaxPanels = 2;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -58,11 +67,16 @@ constexpr index_t kSplitN = 16;
 // 1/16 cycle per MAC).
 constexpr index_t kPackCostMacs = 8;
 
-thread_local ScratchBuffer t_pack_a, t_pack_b;
+thread_local ScratchBuffer t_pack_a, t_pack_b, t_strip;
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 // Multiply-adds of a product (K = 0 counts as 1 for the C update), in double: no overflow.
 double mac_count(GemmShape s) { return double(s.M) * double(s.N) * double(std::max<index_t>(s.K, 1)); }
+
+// Block boundaries of part `i` of `parts` over `units` micro-tiles of `tile` elements.
+index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t n) {
+  return std::min(n, (units * i / parts) * tile);
+}
 
 // One product (or a block of one): pointers already offset to the block's first row/column.
 struct Problem {
@@ -108,73 +122,119 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t rs_a = o.trans_a ? 1 : p.lda, cs_a = o.trans_a ? p.lda : 1;
   GemmTileEpilogue ep = tile_epilogue(p, true, true);
-  // Column slivers of near-equal whole vectors (N = 64 on AVX-512: 32 + 32, not 48 + 16): a narrow
-  // sliver has too few accumulators per broadcast to run at the FMA rate.
-  const index_t vecs = (p.s.N + t.vw - 1) / t.vw, slivers = (p.s.N + t.nr - 1) / t.nr;
+  // Column slivers of near-equal whole vectors (N = 80 on AVX-512: 48 + 32, not 48 + 16): a narrow
+  // sliver has too few accumulators per broadcast to run at the FMA rate. The wide tile, where
+  // there is one, when N is one sliver of it and more than one of NR (cpu/gemm.h).
+  const index_t vecs = (p.s.N + t.vw - 1) / t.vw;
+  const bool wide = t.ukernel_wide && p.s.N > t.nr && p.s.N <= t.wide_nr;
+  const GemmUkernelFn uk = wide ? t.ukernel_wide : t.ukernel;
+  const index_t tile_m = wide ? t.wide_mr : t.mr, tile_n = wide ? t.wide_nr : t.nr;
+  const index_t slivers = (p.s.N + tile_n - 1) / tile_n;
   for (index_t s = 0, j = 0; s < slivers; ++s) {
     const index_t nr = std::min(p.s.N - j, (vecs * (s + 1) / slivers - vecs * s / slivers) * t.vw);
     ep.bias_col = p.bias_col ? p.bias_col + j : nullptr;
-    for (index_t i = 0; i < p.s.M; i += t.mr) {
-      const index_t mr = std::min(t.mr, p.s.M - i);
+    for (index_t i = 0; i < p.s.M; i += tile_m) {
+      const index_t mr = std::min(tile_m, p.s.M - i);
       ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
       float* c = p.c + i * p.ldc + j;
-      t.ukernel(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
+      uk(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
       tile_activation(p, c, mr, nr);
     }
     j += nr;
   }
 }
 
+// op(B)[k0, j0] and op(A)[i0, k0] of a problem.
+const float* b_at(const Problem& p, index_t k0, index_t j0) {
+  return p.opt->trans_b ? p.b + j0 * p.ldb + k0 : p.b + k0 * p.ldb + j0;
+}
+const float* a_at(const Problem& p, index_t i0, index_t k0) {
+  return p.opt->trans_a ? p.a + k0 * p.lda + i0 : p.a + i0 * p.lda + k0;
+}
+
+// Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):
+// packs that block of A into ap, then runs the micro-kernel over jr (NR) and ir (MR). With
+// pack_b_here the B slivers are packed just before their first use (one_row_block, below).
+void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, index_t ic, index_t mc, index_t jc,
+                  index_t nc, index_t pc, index_t kc, bool first, bool last, bool pack_b_here) {
+  const GemmOptions& o = *p.opt;
+  t.pack_a(ap, a_at(p, ic, pc), p.lda, o.trans_a, mc, kc);
+  GemmTileEpilogue ep = tile_epilogue(p, first, last);
+  for (index_t jr = 0; jr < nc; jr += t.nr) {
+    const index_t nr = std::min(t.nr, nc - jr);
+    if (pack_b_here) t.pack_b(bp + jr * kc, b_at(p, pc, jc + jr), p.ldb, o.trans_b, kc, nr);
+    ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
+    for (index_t ir = 0; ir < mc; ir += t.mr) {
+      const index_t mr = std::min(t.mr, mc - ir);
+      ep.bias_row = p.bias_row ? p.bias_row + ic + ir : nullptr;
+      float* c = p.c + (ic + ir) * p.ldc + jc + jr;
+      t.ukernel(mr, nr, kc, ap + ir * kc, 1, t.mr, bp + jr * kc, t.nr, true, c, p.ldc, ep);
+      if (last) tile_activation(p, c, mr, nr);
+    }
+  }
+}
+
+// The whole (block of a) product on the reference kernel: the fallback when packing buffers
+// cannot be had.
+void run_reference(const GemmKernels& t, const Problem& p) {
+  GemmOptions o2 = *p.opt;
+  o2.ep.bias_mode = p.bias_col ? GemmBias::per_col : p.bias_row ? GemmBias::per_row : GemmBias::none;
+  o2.ep.bias = p.bias_col ? p.bias_col : p.bias_row;
+  t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
+}
+
+// K blocks of equal size (a multiple of 8) rather than KC and a short remainder.
+index_t k_block(const GemmKernels& t, index_t K) {
+  const index_t kblocks = std::max<index_t>(1, (K + t.kc - 1) / t.kc);
+  return std::max<index_t>(1, round_up((K + kblocks - 1) / kblocks, 8));
+}
+
 // Packed path: the five Goto loops on one thread's block.
-void gemm_packed(const GemmKernels& t, const Problem& p) {
+// strip (optional): room for every (jc, pc) panel of this block's columns of B (strip_size);
+// strip_ready: they are already packed there (by this thread, for an earlier row chunk of the
+// same columns), so B is not packed again.
+void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr, bool strip_ready = false) {
   const GemmOptions& o = *p.opt;
   const index_t M = p.s.M, N = p.s.N, K = p.s.K;
-  // K blocks of equal size (a multiple of 8) rather than KC and a short remainder.
-  const index_t kblocks = std::max<index_t>(1, (K + t.kc - 1) / t.kc);
-  const index_t kc_max = std::max<index_t>(1, round_up((K + kblocks - 1) / kblocks, 8));
+  const index_t kc_max = k_block(t, K);
   // Packed panels are padded to whole micro-tiles, whatever MC and NC are.
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
-  float* bp = t_pack_b.get(kc_max * nc_max);
+  float* bp = strip ? strip : t_pack_b.get(kc_max * nc_max);
   float* ap = t_pack_a.get(kc_max * mc_max);
   if (!ap || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
-    GemmOptions o2 = o;
-    o2.ep.bias_mode = p.bias_col ? GemmBias::per_col : p.bias_row ? GemmBias::per_row : GemmBias::none;
-    o2.ep.bias = p.bias_col ? p.bias_col : p.bias_row;
-    t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);
+    run_reference(t, p);
     return;
   }
   // With a single row block and B transposed (its rows contiguous along K), each B sliver is
   // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
   // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
   // the whole panel is read row by row instead.)
-  const bool one_row_block = M <= t.mc && o.trans_b;
-  auto b_at = [&](index_t k0, index_t j0) { return o.trans_b ? p.b + j0 * p.ldb + k0 : p.b + k0 * p.ldb + j0; };
+  const bool one_row_block = M <= t.mc && o.trans_b && !strip;
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
       const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      if (!one_row_block) t.pack_b(bp, b_at(pc, jc), p.ldb, o.trans_b, kc, nc);
-      GemmTileEpilogue ep = tile_epilogue(p, first, last);
+      if (strip) bp = strip + (jc / t.nc * std::max<index_t>(1, (K + kc_max - 1) / kc_max) + pc / kc_max) * kc_max * nc_max;
+      if (!one_row_block && !strip_ready) t.pack_b(bp, b_at(p, pc, jc), p.ldb, o.trans_b, kc, nc);
       for (index_t ic = 0; ic < M; ic += t.mc) {
         const index_t mc = std::min(t.mc, M - ic);
-        t.pack_a(ap, o.trans_a ? p.a + pc * p.lda + ic : p.a + ic * p.lda + pc, p.lda, o.trans_a, mc, kc);
-        for (index_t jr = 0; jr < nc; jr += t.nr) {
-          const index_t nr = std::min(t.nr, nc - jr);
-          if (one_row_block) t.pack_b(bp + jr * kc, b_at(pc, jc + jr), p.ldb, o.trans_b, kc, nr);
-          ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
-          for (index_t ir = 0; ir < mc; ir += t.mr) {
-            const index_t mr = std::min(t.mr, mc - ir);
-            ep.bias_row = p.bias_row ? p.bias_row + ic + ir : nullptr;
-            float* c = p.c + (ic + ir) * p.ldc + jc + jr;
-            t.ukernel(mr, nr, kc, ap + ir * kc, 1, t.mr, bp + jr * kc, t.nr, true, c, p.ldc, ep);
-            if (last) tile_activation(p, c, mr, nr);
-          }
-        }
+        macro_kernel(t, p, ap, bp, ic, mc, jc, nc, pc, kc, first, last, one_row_block);
       }
     }
   }
+}
+
+// gemm_packed's strip for an M x N x K block (every kc x nc panel of its columns of B): the
+// number of panels and the floats they take.
+struct StripSize {
+  index_t panels, floats;
+};
+StripSize strip_size(const GemmKernels& t, GemmShape s) {
+  const index_t kc_max = k_block(t, s.K), nc_max = round_up(std::min(t.nc, s.N), t.nr);
+  const index_t panels = (s.N + t.nc - 1) / t.nc * std::max<index_t>(1, (s.K + kc_max - 1) / kc_max);
+  return {panels, panels * kc_max * nc_max};
 }
 
 // Whether a (thread's block of a) product skips packing. The direct path runs column slivers
@@ -231,15 +291,13 @@ Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
     const double bn = static_cast<double>((nu + tn - 1) / tn * kSplitN);
     double cost = bm * bn * static_cast<double>(s.K);
     if (packed) cost += kPackCostMacs * static_cast<double>(s.K) * (bm + bn);
-    if (best_cost < 0 || cost < best_cost) best = {tm, tn}, best_cost = cost;
+    // Ties go to the lower tm when packing, and to the higher tm on the direct path, whose blocks then keep N whole: wider column slivers, fewer
+    // narrow ones (square 128 on 2 threads: 64 x 128 blocks ran 3% faster than 128 x 64).
+    if (best_cost < 0 || cost < best_cost || (!packed && cost == best_cost)) best = {tm, tn}, best_cost = cost;
   }
   return best;
 }
 
-// Block boundaries of part `i` of `parts` over `units` micro-tiles of `tile` elements.
-index_t split_at(index_t i, index_t parts, index_t units, index_t tile, index_t n) {
-  return std::min(n, (units * i / parts) * tile);
-}
 
 // Threads and blocks for a product (see the file comment).
 struct Plan {
@@ -256,19 +314,22 @@ index_t thread_count(GemmShape s) {
 }
 
 Plan plan_blocks(const GemmKernels& t, GemmShape s, bool direct, index_t nt) {
-  // Large products are cut into kBlocksPerThread blocks per thread, taken in turn from a shared
-  // counter: when another process holds a core, the other threads take over its blocks.
-  index_t nblocks = nt > 1 && mac_count(s) >= kDynamicMacs ? nt * kBlocksPerThread : nt;
-  Grid g = choose_grid(t, s, nblocks, !direct);
-  if (g.tm * g.tn != nblocks) {
-    // One block per thread, and fewer threads when the tile grid cannot give each one a block.
-    g = choose_grid(t, s, nt, !direct);
-    while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
-    nblocks = nt;
-  }
-  return {nt, nblocks, g};
+  // One block per thread, and fewer threads when the tile grid cannot give each one a block.
+  Grid g = choose_grid(t, s, nt, !direct);
+  while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
+  // Large products cut each block into kChunks row chunks (see run_problem).
+  const index_t mu = (s.M + t.mr - 1) / t.mr;
+  const index_t chunks = nt > 1 && mac_count(s) >= kDynamicMacs ? std::min(kChunks, mu / g.tm) : 1;
+  return {nt, nt * std::max<index_t>(chunks, 1), g};
 }
 
+// Threads run one block of the grid each (a tm x tn grid of C, see choose_grid). For large
+// products each block is cut into row chunks taken from a counter per block: a thread takes the
+// chunks of its own block, then those left in the others' blocks, so when another process holds
+// a core the other threads take over its work. A thread keeps every panel of its block's
+// columns of B packed in a strip (when that is at most kStripMaxPanels panels), so its own chunks
+// pack B once, as a single block would; only a chunk taken from another block packs that
+// block's B again.
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
   if (use_dot(t, *p.opt, s)) {
@@ -276,30 +337,57 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     return;
   }
   const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s), thread_count(s));
-  const index_t nt = plan.nt, nblocks = plan.nblocks;
+  const index_t nt = plan.nt, chunks = plan.nblocks / plan.nt;
   const Grid g = plan.g;
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
-  auto run_block = [&](index_t id) {
+  struct Block {
+    index_t i0, i1, j0, j1;
+  };
+  auto block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
-    const index_t i0 = split_at(bi, g.tm, mu, t.mr, s.M), i1 = split_at(bi + 1, g.tm, mu, t.mr, s.M);
-    const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
-    if (i0 >= i1 || j0 >= j1) return;
-    const Problem q = sub_problem(p, i0, i1, j0, j1);
+    return Block{split_at(bi, g.tm, mu, t.mr, s.M), split_at(bi + 1, g.tm, mu, t.mr, s.M),
+                 split_at(bj, g.tn, nu, kSplitN, s.N), split_at(bj + 1, g.tn, nu, kSplitN, s.N)};
+  };
+  auto run_block = [&](const Block& b) {
+    if (b.i0 >= b.i1 || b.j0 >= b.j1) return;
+    const Problem q = sub_problem(p, b.i0, b.i1, b.j0, b.j1);
     if (use_direct(t, *p.opt, q.s)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
-    run_block(0);
+    run_block(block(0));
     return;
   }
-  if (nblocks == nt) {
+  if (chunks == 1) {
     parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-      for (index_t id = lo; id < hi; ++id) run_block(id);
+      for (index_t id = lo; id < hi; ++id) run_block(block(id));
     });
     return;
   }
-  std::atomic<index_t> next{0};
-  parallel_for(0, nt, 1, [&](index_t, index_t) {
-    for (index_t id = next.fetch_add(1); id < nblocks; id = next.fetch_add(1)) run_block(id);
+  std::vector<std::atomic<index_t>> next(static_cast<size_t>(nt));
+  for (auto& n : next) n.store(0);
+  parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
+    index_t cached = -1;  // the block whose strip of B this thread holds packed
+    for (index_t k = 0; k < nt; ++k) {
+      const index_t id = (lo + k) % nt;
+      const Block b = block(id);
+      if (b.i0 >= b.i1 || b.j0 >= b.j1) continue;
+      const index_t bu = (b.i1 - b.i0 + t.mr - 1) / t.mr;
+      for (index_t c = next[id].fetch_add(1); c < chunks; c = next[id].fetch_add(1)) {
+        const index_t i0 = b.i0 + split_at(c, chunks, bu, t.mr, b.i1 - b.i0);
+        const index_t i1 = b.i0 + split_at(c + 1, chunks, bu, t.mr, b.i1 - b.i0);
+        if (i0 >= i1) continue;
+        const Problem q = sub_problem(p, i0, i1, b.j0, b.j1);
+        if (use_direct(t, *p.opt, q.s)) {
+          gemm_direct(t, q);
+          continue;
+        }
+        const StripSize need = strip_size(t, q.s);
+        float* strip = need.panels <= kStripMaxPanels ? t_strip.get(need.floats) : nullptr;
+        gemm_packed(t, q, strip, strip && cached == id);
+        cached = strip ? id : -1;
+      }
+    }
+    (void)hi;
   });
 }
 

@@ -94,6 +94,11 @@ struct GemmKernels {
   index_t mr, nr;           // micro-tile
   index_t vw;               // floats per vector: tiles narrower than NR come in steps of vw
   index_t mc, kc, nc;       // cache blocks: A block mc x kc in L2, B panel kc x nc in L3, kc x nr in L1
+  // An optional wider tile for the direct path (packed == false only), wide_mr x wide_nr with
+  // wide_nr a multiple of vw: the driver uses it when N is a single sliver of it but more than
+  // one of NR (AVX-512: 6 x 64, so N = 64 runs one 4-vector sliver rather than two of 2 vectors).
+  GemmUkernelFn ukernel_wide = nullptr;
+  index_t wide_mr = 0, wide_nr = 0;
 };
 
 extern KernelTables<GemmKernels> g_gemm_kernels;

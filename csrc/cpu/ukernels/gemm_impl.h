@@ -29,7 +29,25 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   constexpr bool kPacked = kMode == Mode::packed;
   const index_t ra = kPacked ? 1 : rs_a, ca = kPacked ? MR : cs_a, rb = kPacked ? NR : rs_b;
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
-  for (int i = 0; i < ROWS; ++i) __builtin_prefetch(c + i * ldc, 1, 3);
+  // The epilogue's fields in registers: stores to C could alias ep, which would make the
+  // compiler reload them for every vector.
+  const float alpha_s = ep.alpha, beta_s = ep.beta;
+  const float* const bias_col = ep.bias_col;
+  const float* const bias_row = ep.bias_row;
+  const bool last = ep.last, relu = ep.relu;
+  // C's tile is read or written only after the k loop: fetch its lines now. A packed tile runs
+  // a long k loop on a C that is usually out of cache, so every line of it (NV per row, one
+  // more when the row is not 64-byte aligned); a direct tile's C is small and cached, so the
+  // first line of each row.
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; ++i) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    if (kPacked) {
+#pragma GCC unroll 4
+      for (int j = 1; j < NV; ++j) __builtin_prefetch(c + i * ldc + j * W, 1, 3);
+      __builtin_prefetch(c + i * ldc + nr - 1, 1, 3);
+    }
+  }
   V acc[ROWS][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; ++i)
@@ -50,7 +68,7 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
     a += ca;
     b += rb;
   }
-  const V alpha = V::set1(ep.alpha), beta = V::set1(ep.beta);
+  const V alpha = V::set1(alpha_s), beta = V::set1(beta_s);
   const bool partial = tail < W;
   // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
   // the stack and may store to it in the k loop).
@@ -61,11 +79,11 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
     for (int j = 0; j < NV; ++j) {
       const bool masked = partial && j == NV - 1;
       V r = acc[i][j] * alpha;
-      if (ep.beta != 0.0f) r = V::fmadd(beta, masked ? V::load_n(ci + j * W, tail) : V::load(ci + j * W), r);
-      if (ep.last) {
-        if (ep.bias_col) r = r + (masked ? V::load_n(ep.bias_col + j * W, tail) : V::load(ep.bias_col + j * W));
-        if (ep.bias_row) r = r + V::set1(ep.bias_row[i]);
-        if (ep.relu) r = V::max(V::zero(), r);  // NaN in r passes through
+      if (beta_s != 0.0f) r = V::fmadd(beta, masked ? V::load_n(ci + j * W, tail) : V::load(ci + j * W), r);
+      if (last) {
+        if (bias_col) r = r + (masked ? V::load_n(bias_col + j * W, tail) : V::load(bias_col + j * W));
+        if (bias_row) r = r + V::set1(bias_row[i]);
+        if (relu) r = V::max(V::zero(), r);  // NaN in r passes through
       }
       if (masked) V::store_n(ci + j * W, r, tail);
       else V::store(ci + j * W, r);
@@ -154,18 +172,35 @@ void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, ind
 template <class V, int NR>
 void pack_b(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc) {
   constexpr int W = V::width;
-  for (index_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
-    const index_t cols = nc - j0 < NR ? nc - j0 : NR;
-    if (!trans) {  // rows of B: vector copies, the last one masked
-      for (index_t p = 0; p < kc; ++p) {
-        const float* src = b + p * ldb + j0;
-        float* d = dst + p * NR;
-        for (int j = 0; j < NR; j += W) {
-          const index_t n = cols - j;
-          V::store(d + j, n >= W ? V::load(src + j) : n > 0 ? V::load_n(src + j, n) : V::zero());
+  if (!trans) {  // rows of B: vector copies, the last one masked
+    // Groups of kRows rows of B, each copied whole into every panel: the reads run along rows
+    // (kRows sequential streams the prefetcher follows), not down a column of rows ldb apart.
+    constexpr index_t kRows = 8;
+    for (index_t p0 = 0; p0 < kc; p0 += kRows) {
+      const index_t p1 = p0 + kRows < kc ? p0 + kRows : kc;
+      float* dj = dst;
+      for (index_t j0 = 0; j0 < nc; j0 += NR, dj += NR * kc) {
+        const index_t cols = nc - j0 < NR ? nc - j0 : NR;
+        for (index_t p = p0; p < p1; ++p) {
+          const float* src = b + p * ldb + j0;
+          float* d = dj + p * NR;
+          if (cols == NR) {
+#pragma GCC unroll 4
+            for (int j = 0; j < NR; j += W) V::store(d + j, V::load(src + j));
+          } else {
+            for (int j = 0; j < NR; j += W) {
+              const index_t n = cols - j;
+              V::store(d + j, n >= W ? V::load(src + j) : n > 0 ? V::load_n(src + j, n) : V::zero());
+            }
+          }
         }
       }
-    } else {  // b(p, j) = b[j * ldb + p]: a transpose of kc x cols
+    }
+    return;
+  }
+  for (index_t j0 = 0; j0 < nc; j0 += NR, dst += NR * kc) {
+    const index_t cols = nc - j0 < NR ? nc - j0 : NR;
+    {  // b(p, j) = b[j * ldb + p]: a transpose of kc x cols
       const float* src[NR];
       for (index_t j = 0; j < NR; ++j) src[j] = b + (j0 + (j < cols ? j : 0)) * ldb;
       transpose_panel<NR>(dst, src, cols, kc);
@@ -233,10 +268,18 @@ void dot(index_t m, index_t n, index_t k, const float* a, index_t lda, const flo
   }
 }
 
-// Fills the table entries of one ISA with an MR x NR kernel and its cache blocks.
-template <class V, int MR, int NR>
+// Fills the table entries of one ISA with an MR x NR kernel and its cache blocks, and the
+// optional wide direct-path tile (WIDE_MR x WIDE_NR; none when WIDE_MR == 0).
+template <class V, int MR, int NR, int WIDE_MR = 0, int WIDE_NR = 0>
 void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
   t.ukernel = &ukernel<V, MR, NR>;
+  if constexpr (WIDE_MR > 0) {
+    t.ukernel_wide = &ukernel<V, WIDE_MR, WIDE_NR>;
+  } else {
+    t.ukernel_wide = nullptr;
+  }
+  t.wide_mr = WIDE_MR;
+  t.wide_nr = WIDE_NR;
   t.pack_a = &pack_a<V, MR>;
   t.pack_b = &pack_b<V, NR>;
   t.dot = &dot<V>;

@@ -60,11 +60,12 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     (NumPy's rule). The result is (M, N) when both operands are 2-D, else (batch, M, N).
     beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b.
     """
+    # 2-D float32 C-contiguous operands, bool flags, float alpha and beta: one native call, which
+    # returns None for anything else
+    r = _core.matmul2d(a, b, trans_a, trans_b, alpha, beta, out)
+    if r is not None:
+        return r
     ta, tb = bool(trans_a), bool(trans_b)  # as the caller gave them, for messages
-    if type(alpha) is float and type(beta) is float:  # 2-D float32 C-contiguous: one native call
-        r = _core.matmul2d(a, b, ta, tb, alpha, beta, out)
-        if r is not None:
-            return r
     if device_of(a=a, b=b, out=out) is not None:  # GPU operands: our CUDA SGEMM (2-D)
         from .. import cuda
         return cuda.matmul(a, b, trans_a=ta, trans_b=tb, alpha=alpha, beta=beta, out=out)
