@@ -99,9 +99,7 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 // for elements [i, i + count) (count <= V::width; lanes past count are not stored).
 template <class V, class F>
 inline void stream_row(float* y, index_t n, const F& f) {
-  const index_t align = V::width * index_t(sizeof(float));
-  index_t head = index_t((align - reinterpret_cast<std::uintptr_t>(y) % align) % align) / index_t(sizeof(float));
-  head = head < n ? head : n;
+  const index_t head = floats_to_alignment<V>(y, n);
   if (head) V::store_n(y, f(0), head);
   index_t i = head;
   for (; i + V::width <= n; i += V::width) V::stream(y + i, f(i));

@@ -15,6 +15,7 @@
 // busy, so map1/map2 evaluate V::ilp vectors in lock step through Lanes<V> (Pair below) when
 // the functor accepts it: on Zen 5, 8-way interleaving made gelu 1.7x and tanh 1.3x faster.
 #pragma once
+#include <cstdint>
 #include <type_traits>
 
 #include "core/tensor.h"
@@ -32,6 +33,10 @@ struct Pair {
   static void store(float* p, Pair x) {
     V::store(p, x.a);
     V::store(p + V::width, x.b);
+  }
+  static void stream(float* p, Pair x) {
+    V::stream(p, x.a);
+    V::stream(p + V::width, x.b);
   }
   static Pair set1(float f) { return {V::set1(f), V::set1(f)}; }
   static Pair zero() { return {V::zero(), V::zero()}; }
@@ -265,6 +270,20 @@ inline V v_gelu_tanh(V x) {
 }
 
 // ---- element-wise drivers ----
+// From this many elements (16 MB of output) in one call, map1/map2 write with non-temporal
+// stores: such an output (plus its input) cannot stay in the caches (1 MB L2 per core, 32 MB
+// L3 here) for the next op anyway, and skipping the read-for-ownership of every output line
+// cuts a third of the memory traffic (relu over 16M floats, 2 threads: 1.15 -> 0.96 ms). The
+// activation driver hands each thread one contiguous chunk, so this is per thread.
+constexpr fl::index_t kMapStreamMin = fl::index_t(1) << 22;
+
+// The number of floats before the first V::width-aligned address at or after y (at most n).
+template <class V>
+inline fl::index_t floats_to_alignment(const float* y, fl::index_t n) {
+  const std::uintptr_t align = V::width * sizeof(float);
+  const auto head = static_cast<fl::index_t>(((align - reinterpret_cast<std::uintptr_t>(y) % align) % align) / sizeof(float));
+  return head < n ? head : n;
+}
 // Applies f to every element of x[0, n): K vectors in lock step when f accepts Lanes<V, K>
 // (a generic lambda), then single vectors, then one masked tail. K = V::ilp (4 on AVX-512)
 // measured best for 16M-element arrays: wider groups help in-cache speed but, with one or two
@@ -272,6 +291,18 @@ inline V v_gelu_tanh(V x) {
 template <class V, int K = V::ilp, class F>
 inline void map1(float* y, const float* x, fl::index_t n, const F& f) {
   fl::index_t i = 0;
+  if (n >= kMapStreamMin) {  // a masked head up to y's alignment, aligned streaming stores
+    i = floats_to_alignment<V>(y, n);
+    if (i) V::store_n(y, f(V::load_n(x, i)), i);
+    if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>>) {
+      using W = Lanes<V, K>;
+      for (; i + W::width <= n; i += W::width) W::stream(y + i, f(W::load(x + i)));
+    }
+    for (; i + V::width <= n; i += V::width) V::stream(y + i, f(V::load(x + i)));
+    if (i < n) V::store_n(y + i, f(V::load_n(x + i, n - i)), n - i);
+    V::stream_fence();
+    return;
+  }
   if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>>) {
     using W = Lanes<V, K>;
     for (; i + W::width <= n; i += W::width) W::store(y + i, f(W::load(x + i)));
@@ -284,6 +315,18 @@ inline void map1(float* y, const float* x, fl::index_t n, const F& f) {
 template <class V, int K = V::ilp, class F>
 inline void map2(float* dx, const float* dy, const float* s, fl::index_t n, const F& f) {
   fl::index_t i = 0;
+  if (n >= kMapStreamMin) {  // as map1
+    i = floats_to_alignment<V>(dx, n);
+    if (i) V::store_n(dx, f(V::load_n(dy, i), V::load_n(s, i)), i);
+    if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>, Lanes<V, K>>) {
+      using W = Lanes<V, K>;
+      for (; i + W::width <= n; i += W::width) W::stream(dx + i, f(W::load(dy + i), W::load(s + i)));
+    }
+    for (; i + V::width <= n; i += V::width) V::stream(dx + i, f(V::load(dy + i), V::load(s + i)));
+    if (i < n) V::store_n(dx + i, f(V::load_n(dy + i, n - i), V::load_n(s + i, n - i)), n - i);
+    V::stream_fence();
+    return;
+  }
   if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>, Lanes<V, K>>) {
     using W = Lanes<V, K>;
     for (; i + W::width <= n; i += W::width) W::store(dx + i, f(W::load(dy + i), W::load(s + i)));
