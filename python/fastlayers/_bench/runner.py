@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 
 from . import FAMILIES
 from .common import time_ms
@@ -22,6 +23,25 @@ def f(v, fmt: str) -> str:
     """Formats v, or a right-aligned '-' for a missing figure."""
     width = int("".join(ch for ch in fmt.split(".")[0] if ch.isdigit()) or 1)
     return format(v, fmt) if v is not None else "-".rjust(width)
+
+
+def time_case(c, min_time: float, rounds: int):
+    """Best of `rounds` interleaved rounds (ours, NumPy, PyTorch, ours, ...) of time_ms each.
+
+    Each library runs its own thread pool, whose workers keep spinning for a while after a call
+    (OpenBLAS for tens of ms): measured right after another library, an implementation would
+    share the cores with those spinning threads. So every measurement starts after an idle gap
+    long enough for the other pools to sleep, and the rounds interleave so that no library is
+    always measured in the same position."""
+    best = [None, None, None]
+    for _ in range(rounds):
+        for k, fn in enumerate((c.ours, c.numpy, c.torch)):
+            if fn is None:
+                continue
+            time.sleep(0.05)
+            ms = time_ms(fn, min_time / rounds)
+            best[k] = ms if best[k] is None else min(best[k], ms)
+    return tuple(best)
 
 
 def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[dict]:
@@ -49,9 +69,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
     for fam in families or FAMILIES:
         mod = importlib.import_module(f"fastlayers._bench.{fam}")
         for c in mod.cases(quick):
-            ours = time_ms(c.ours, min_time)
-            np_ms = time_ms(c.numpy, min_time) if c.numpy else None
-            th_ms = time_ms(c.torch, min_time) if c.torch else None
+            ours, np_ms, th_ms = time_case(c, min_time, rounds=1 if quick else 3)
             gf = c.flops / ours / 1e6 if c.flops else None
             row = {
                 "family": c.family, "op": c.op, "shape": c.shape, "ours_ms": ours, "numpy_ms": np_ms,
