@@ -147,15 +147,16 @@ def test_large_outputs_stream_bit_identically(isa, rng):
     assert F.relu(x, out=out) is out and np.array_equal(out, np.maximum(x, 0))
 
 
+@pytest.mark.parametrize("rows,n", [(8200, 1023), (1200000, 7), (420000, 20)])
 @pytest.mark.parametrize("log", [False, True])
-def test_softmax_streaming_rows(isa, log, rng):
+def test_softmax_streaming_rows(isa, log, rows, n, rng):
     # >= 2^23 elements along the last axis: the kernels' non-temporal-store path (exps in a
-    # scratch row, output written once), rows not a multiple of the vector width, an output
-    # that is not vector-aligned (a view one float into a buffer), and in place.
-    rows, n = 8200, 1023
+    # scratch row, output written once, the vectors that straddle two rows assembled apart),
+    # rows not a multiple of the vector width, rows shorter than a vector, an output that is
+    # not vector-aligned (a view one float into a buffer), and in place.
     x = (rng.standard_normal((rows, n)) * 5).astype(np.float32)
     x[3, :] = -np.inf
-    x[3, 7] = 2.0
+    x[3, n // 2] = 2.0
     o = R.log_softmax if log else R.softmax
     f = F.log_softmax if log else F.softmax
     ref = o(x.astype(np.float64), 1)
@@ -164,6 +165,9 @@ def test_softmax_streaming_rows(isa, log, rng):
     y = f(x, axis=1, out=out)
     assert y is out
     assert_close(y, ref, rtol=2e-6, atol=1e-6, what=f"log={log} isa={isa}")
+    # the same values as small (cached, not streamed) calls, row by row and bit for bit
+    for lo in (0, rows // 2 - 37, rows - 300):
+        assert np.array_equal(y[lo:lo + 300], f(x[lo:lo + 300], axis=1)), lo
     xi = x.copy()
     f(xi, axis=1, out=xi)
     assert np.array_equal(xi, y)
