@@ -105,10 +105,11 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 // exps go to an L1-resident scratch row and the output pass writes y once with non-temporal
 // stores: no read-for-ownership of y, a third less memory traffic. Each loop runs on Lanes<V>
 // groups, so that the exp chains and the max/sum accumulators of several vectors interleave.
-// (3) Row r + 2 is prefetched during row r: a row of 1024 is one 4 KB page, where the hardware
-// prefetchers stop, and without it the speed depended on how the compiler happened to order the
-// loads in the loop (single thread, 16M floats: 3.3 ms as built in the library, 2.7 ms in a
-// standalone build of the same source; now 2.5). (4) The row boundaries inside y are not
+// (3) x is prefetched kAhead floats ahead of the next row's max (rows of 1024: row r + 4 during
+// row r): a row of 1024 is one 4 KB page, where the hardware prefetchers stop, and without it
+// the speed depended on how the compiler happened to order the loads in the loop (single thread,
+// 16M floats: 3.3 ms as built in the library, 2.7 ms in a standalone build of the same source;
+// row r + 2: 2.5 ms; 12 KB ahead: 2.3 ms, and 2 threads 1.30 -> 1.15 ms). (4) The row boundaries inside y are not
 // vector-aligned in general (NumPy's buffers start 16 bytes past a 64-byte boundary): the
 // vector straddling two rows is assembled in a stack buffer and streamed whole. Masked regular
 // stores there cost a read-for-ownership from memory per row that held up the streaming stores
@@ -116,6 +117,7 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 template <class V> void softmax_rows(float* y, const float* x, index_t rows, index_t n, bool log, bool stream) {
   using W = Lanes<V>;
   constexpr index_t kScratch = 4096;
+  constexpr index_t kAhead = 3072;  // prefetch distance, floats (12 KB: 3 rows of 1024)
   alignas(64) float scratch[kScratch + V::width];
   const bool use_scratch = stream && n <= kScratch;
   const float ninf = -std::numeric_limits<float>::infinity();
@@ -163,7 +165,8 @@ template <class V> void softmax_rows(float* y, const float* x, index_t rows, ind
     // loads from it vector-aligned wherever its stores to y are.
     float* ye = use_scratch ? scratch + (V::width - floats_to_alignment<V>(yr, V::width)) % V::width : yr;
     const float* xn = r + 1 < rows ? xr + n : xr;  // the next row (the last row: itself, cached)
-    const float* xp = r + 2 < rows ? xr + 2 * n : xn;  // the row after, prefetched (see above)
+    // prefetched (see above): kAhead floats past the next row's stream, or nothing new near the end
+    const float* xp = xn + ((rows - 1 - r) * n - wide >= kAhead ? kAhead : 0);
     const W wmax = W::set1(m);
     const V vmax = V::set1(m);
     W ws = W::zero(), wn = W::set1(ninf);
