@@ -6,6 +6,7 @@ taken around the current ISA's micro-tile (MR x NR), its K block (KC) and the di
 threshold, on the thread counts the machine has."""
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 
@@ -146,6 +147,24 @@ def test_matmul_fast_call_falls_back(rng):
     with pytest.raises(ValueError, match="shares memory"):
         sq = ints(rng, (4, 4))
         F.matmul(sq, sq.copy(), out=sq)
+
+
+def test_matmul_native_entry_arguments(rng):
+    """matmul is a native function (_core.matmul): keywords in any order or from a dict, and
+    calls it does not run itself (other spellings, bad arguments) reach the Python implementation."""
+    a, b = ints(rng, (5, 7)), ints(rng, (3, 7))
+    out = np.ones((5, 3), np.float32)
+    r = F.matmul(a, b, out=out, beta=2.0, alpha=3.0, trans_b=True)
+    assert r is out
+    np.testing.assert_array_equal(out, 3 * (a @ b.T) + 2)
+    np.testing.assert_array_equal(F.matmul(a, b, **{"trans_" + "b": True}), a @ b.T)
+    with pytest.raises(TypeError, match="matmul"):
+        F.matmul(a, b, True)
+    with pytest.raises(TypeError, match="bogus"):
+        F.matmul(a, b, bogus=1)
+    with pytest.raises(ValueError, match="beta"):
+        F.matmul(a, b, trans_b=True, beta=1.0)
+    assert str(inspect.signature(F.matmul)) == "(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)"
 
 
 def test_thread_plan(isa):

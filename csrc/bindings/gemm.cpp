@@ -84,8 +84,16 @@ PyObject* matmul2d_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
       opt.trans_b = trans_b;
       opt.alpha = alpha;
       opt.beta = beta;
-      py::gil_scoped_release nogil;
-      sgemm(vc.data, N, va.data, trans_a ? M : K, vb.data, trans_b ? K : N, {M, N, K}, opt);
+      // Products of up to kKeepGilMacs multiply-adds (~2.5 us at 64^3) keep the GIL: releasing and
+      // retaking it costs more than another Python thread could gain in that time.
+      constexpr double kKeepGilMacs = 64.0 * 64 * 64;
+      const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+      if (double(M) * double(N) * double(K) <= kKeepGilMacs) {
+        sgemm(vc.data, N, va.data, lda, vb.data, ldb, {M, N, K}, opt);
+      } else {
+        py::gil_scoped_release nogil;
+        sgemm(vc.data, N, va.data, lda, vb.data, ldb, {M, N, K}, opt);
+      }
     }
     return out.release().ptr();
   } catch (const std::invalid_argument& e) {
@@ -96,6 +104,41 @@ PyObject* matmul2d_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
     PyErr_SetString(PyExc_RuntimeError, e.what());
   }
   return nullptr;
+}
+// functional.matmul itself: matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0,
+// out=None). The keywords are read here and the call goes to matmul2d_fast; anything that
+// returns None there, and any other spelling of the call (more positional arguments, unknown
+// keywords), goes to the Python implementation registered by functional/gemm.py
+// (set_matmul_general), with the arguments exactly as given. Saves the Python frame of a
+// wrapper (about 0.06 us a call).
+PyObject* g_matmul_general = nullptr;
+
+PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  static PyObject* const kNames[5] = {PyUnicode_InternFromString("trans_a"), PyUnicode_InternFromString("trans_b"),
+                                      PyUnicode_InternFromString("alpha"), PyUnicode_InternFromString("beta"),
+                                      PyUnicode_InternFromString("out")};
+  static PyObject* const kOne = PyFloat_FromDouble(1.0);
+  static PyObject* const kZero = PyFloat_FromDouble(0.0);
+  if (!g_matmul_general) {
+    PyErr_SetString(PyExc_RuntimeError, "matmul: fastlayers.functional.gemm is not initialised");
+    return nullptr;
+  }
+  bool fast = nargs == 2;
+  PyObject* call[7] = {fast ? args[0] : nullptr, fast ? args[1] : nullptr, Py_False, Py_False, kOne, kZero, Py_None};
+  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+  for (Py_ssize_t i = 0; i < nkw && fast; ++i) {
+    PyObject* name = PyTuple_GET_ITEM(kwnames, i);
+    int k = 0;
+    while (k < 5 && name != kNames[k]) ++k;  // keyword names from a call site are interned
+    if (k == 5) fast = false;
+    else call[2 + k] = args[nargs + i];
+  }
+  if (fast) {
+    PyObject* r = matmul2d_fast(nullptr, call, 7);
+    if (r != Py_None) return r;  // the result, or nullptr with the error set
+    Py_DECREF(r);
+  }
+  return PyObject_Vectorcall(g_matmul_general, args, static_cast<size_t>(nargs), kwnames);
 }
 }  // namespace
 
@@ -144,6 +187,17 @@ void init_gemm(py::module_& m) {
       "matmul2d", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&matmul2d_fast)), METH_FASTCALL,
       "matmul2d(a, b, trans_a, trans_b, alpha, beta, out): the 2-D float32 C-contiguous matmul, or None"};
   m.add_object("matmul2d", py::reinterpret_steal<py::object>(PyCFunction_NewEx(&matmul2d_def, nullptr, nullptr)));
+  // functional.matmul (matmul_entry above); its docstring is the Python implementation's.
+  static PyMethodDef matmul_def = {
+      "matmul", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&matmul_entry)),
+      METH_FASTCALL | METH_KEYWORDS,
+      "matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)\n--\n\n"
+      "alpha * op(a) @ op(b) + beta * out for 2-D operands or batches of them (fastlayers.functional.matmul)."};
+  m.add_object("matmul", py::reinterpret_steal<py::object>(PyCFunction_NewEx(&matmul_def, nullptr, nullptr)));
+  m.def("set_matmul_general", [](py::object f) {
+    Py_XDECREF(g_matmul_general);
+    g_matmul_general = f.release().ptr();
+  });
   m.def("gemm_path", [](index_t M, index_t N, index_t K, bool trans_a, bool trans_b) {
     GemmOptions opt;
     opt.trans_a = trans_a;

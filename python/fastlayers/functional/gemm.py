@@ -51,8 +51,8 @@ def _mat_dims(shape: tuple, trans: bool) -> tuple[int, int]:
     return (c, r) if trans else (r, c)
 
 
-def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
-           out=None) -> np.ndarray:
+def _matmul_general(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float = 1.0, beta: float = 0.0,
+                    out=None) -> np.ndarray:
     """alpha * op(a) @ op(b) + beta * out for 2-D operands or batches of them.
 
     a: (M, K) or (batch, M, K) ((K, M) / (batch, K, M) when trans_a); b: (K, N) or (batch, K, N)
@@ -60,11 +60,8 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     (NumPy's rule). The result is (M, N) when both operands are 2-D, else (batch, M, N).
     beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b.
     """
-    # 2-D float32 C-contiguous operands, bool flags, float alpha and beta: one native call, which
-    # returns None for anything else
-    r = _core.matmul2d(a, b, trans_a, trans_b, alpha, beta, out)
-    if r is not None:
-        return r
+    # The call as matmul (_core.matmul) hands it on: anything other than 2-D float32 C-contiguous
+    # operands with bool flags and float alpha and beta, which it runs itself.
     ta, tb = bool(trans_a), bool(trans_b)  # as the caller gave them, for messages
     if device_of(a=a, b=b, out=out) is not None:  # GPU operands: our CUDA SGEMM (2-D)
         from .. import cuda
@@ -98,6 +95,13 @@ def matmul(a, b, *, trans_a: bool = False, trans_b: bool = False, alpha: float =
     _core.gemm(out, a, b, batch, M, N, K, trans_a, trans_b, ba == 1 and batch > 1, bb == 1 and batch > 1,
                alpha, beta, None, _BIAS_NONE, -1, 0.0)
     return out
+
+
+# matmul is the native entry _core.matmul: the common 2-D call runs without a Python frame, and
+# every other call comes to _matmul_general with its arguments as given.
+_matmul_general.__name__ = _matmul_general.__qualname__ = "matmul"  # as TypeErrors name it
+_core.set_matmul_general(_matmul_general)
+matmul = _core.matmul
 
 
 def _parse_activation(activation) -> tuple[int, float]:
