@@ -3,9 +3,9 @@
     python tools/fit_vmath.py        (needs numpy and scipy; development only)
 
 Near-minimax fits by Lawson's iteratively reweighted least squares on Chebyshev-spaced
-points, then the error is re-measured with the coefficients rounded to float32 and, for
-erfc, with float32 Horner steps (each step one fused multiply-add, rounded once), which is
-how the kernels evaluate them.
+points, then the error is re-measured with the coefficients rounded to float32 and, for the
+piecewise tables, with float32 Horner steps (each step one fused multiply-add, rounded once),
+which is how the kernels evaluate them.
 """
 from __future__ import annotations
 
@@ -65,8 +65,6 @@ def log2_table(name, q_of, amax):
 
 
 def main():
-    from scipy.special import erfc
-
     half_ln2 = math.log(2) / 2
     # exp(r) = 1 + r + r^2 P(r), P of degree 4, relative error on [-ln2/2, ln2/2].
     basis = [lambda r, k=k: r**k for k in range(2, 7)]
@@ -75,17 +73,6 @@ def main():
     # expm1(r) = r + r^2 P(r), relative error.
     c, e = lawson(lambda r: np.expm1(r) - r, -half_ln2, half_ln2, basis, lambda r: 1 / np.abs(np.expm1(r) + 1e-300))
     show("expm1_core P (x^2 ... x^6)", c, e)
-    # erfc(z) = t exp(-z^2 + s Q(s)), t = 1/(1 + z/2), s = 1 - t; weight 1/max(1, 2 z^2).
-    zmax = 14.5 / math.sqrt(2)
-    smax = (zmax / 2) / (1 + zmax / 2)
-    z_of = lambda s: 2 * s / (1 - s)  # noqa: E731
-    target = lambda s: np.log(erfc(z_of(s)) / (1 - s)) + z_of(s) ** 2  # noqa: E731
-    weight = lambda s: 1 / np.maximum(1, 2 * z_of(s) ** 2)  # noqa: E731
-    basis = [lambda s, k=k: s**k for k in range(1, 9)]
-    c, _ = lawson(target, 1e-9, smax, basis, weight)
-    s = np.linspace(0, smax, 300001)[1:]
-    err = float((np.abs(horner32(np.concatenate([[0.0], c]), s) - target(s)) * weight(s)).max())
-    show("erfc_scaled_abs Q (s^1 ... s^8, float32 Horner)", c, err)
 
     # pow2_piecewise tables: Q(a) on 16 intervals centred on k = 0..15 (width 1; the first is
     # [0, 1/2]), degree 5 in u = a - k; absolute error in Q weighted by 1/max(1, a^2) (gelu's

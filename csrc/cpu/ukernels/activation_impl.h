@@ -94,6 +94,7 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 // width (the inner dimension), walking the axis row by row.
 // NaN and inf need no special case: a NaN input, or +inf (inf - inf), or an all -inf row,
 // makes the sum NaN, and every output of the row NaN, as in PyTorch.
+
 // `rows` contiguous rows of n. Per row: exp(x - max), stored (softmax) and summed, then scaled
 // by 1/sum, or (x - max) - log(sum) (log_softmax; the first difference is exact near the
 // maximum, so outputs near 0 keep their relative accuracy). Numerics are those of the plain
@@ -109,8 +110,8 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 // row r): a row of 1024 is one 4 KB page, where the hardware prefetchers stop, and without it
 // the speed depended on how the compiler happened to order the loads in the loop (single thread,
 // 16M floats: 3.3 ms as built in the library, 2.7 ms in a standalone build of the same source;
-// row r + 2: 2.5 ms; 12 KB ahead: 2.3 ms, and 2 threads 1.30 -> 1.15 ms). (4) The row boundaries inside y are not
-// vector-aligned in general (NumPy's buffers start 16 bytes past a 64-byte boundary): the
+// row r + 2: 2.5 ms; 12 KB ahead: 2.3 ms, and 2 threads 1.30 -> 1.15 ms). (4) The row
+// boundaries inside y are not vector-aligned in general (NumPy's buffers start 16 bytes past a 64-byte boundary): the
 // vector straddling two rows is assembled in a stack buffer and streamed whole. Masked regular
 // stores there cost a read-for-ownership from memory per row that held up the streaming stores
 // behind it (3.7 -> 2.6 ms for misaligned x and y).

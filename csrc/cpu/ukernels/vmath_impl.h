@@ -156,37 +156,6 @@ inline V v_tanh(V x) {
   return V::copysign(m / (m + V::set1(2.0f)), x);
 }
 
-// erfc(|x| / sqrt2) = 2 Phi(-|x|), with relative accuracy down to the underflow.
-// erfc(z) = t exp(-z^2 + s Q(s)), t = 1 / (1 + z/2), s = 1 - t = (z/2) t in [0, 1). The
-// exponent vanishes at z = 0, so it is written with the factor s and keeps its accuracy there.
-// Q of degree 7 fitted (tools/fit_vmath.py) for error <= 7e-8 * max(1, 2 z^2) with float32
-// coefficients and float32 Horner steps, on z in [0, 10.3] (beyond, the result underflows);
-// the weight is gelu's condition number, x^2 = 2 z^2. -z^2 + s Q(s) is one rounding (fnmadd).
-template <class V>
-inline V erfc_scaled_abs(V x) {
-  const V a = V::min(V::set1(20.0f), V::abs(x));  // erfc(20/sqrt2) is 0 in float; inf -> 20
-  const V hz = V::set1(0.35355339059327376f) * a;  // z / 2
-  const V t = V::set1(1.0f) / (V::set1(1.0f) + hz);
-  const V s = hz * t;
-  V q = V::set1(0.13657695055007935f);
-  q = V::fmadd(q, s, V::set1(-0.2518611252307892f));
-  q = V::fmadd(q, s, V::set1(0.010855930857360363f));
-  q = V::fmadd(q, s, V::set1(0.04593758285045624f));
-  q = V::fmadd(q, s, V::set1(0.19167397916316986f));
-  q = V::fmadd(q, s, V::set1(0.1620674729347229f));
-  q = V::fmadd(q, s, V::set1(-0.3032999634742737f));
-  q = V::fmadd(q, s, V::set1(-1.2567565441131592f));
-  const V arg = V::fnmadd(V::set1(0.5f) * a, a, s * q);
-  return t * exp_core(V::max(V::set1(-104.0f), arg));
-}
-
-// Phi(x), the standard normal CDF: 1 - h/2 for x >= 0, h/2 for x < 0, h = erfc(|x|/sqrt2).
-template <class V>
-inline V v_normal_cdf(V x) {
-  const V h = V::set1(0.5f) * erfc_scaled_abs(x);
-  return V::select(V::ge(x, V::zero()), V::set1(1.0f) - h, h);
-}
-
 // Phi(-a) = 2^Q(a), the standard normal CDF at -a, for a in [0, 15] (callers clamp; NaN passes),
 // relative error <= 4 ulp * max(1, a^2) (the bound of v_gelu). Q(a) = log2 Phi(-a) is smooth, in
 // [-168, -1] there; it is evaluated piecewise on 16 intervals of width 1 centred on k = 0..15, each
@@ -197,7 +166,7 @@ inline V v_normal_cdf(V x) {
 // 2^Q = 2^n 2^f, n = round(Q), f = Q - n in [-1/2, 1/2] exact, 2^f of degree 5, and V::ldexp.
 // The error is mostly the float32 rounding of Q (half an ulp of Q, i.e. a relative
 // ln2 |Q| 2^-24 in 2^Q), which grows like a^2, as gelu's own condition number does.
-// ~12 FMA-pipe operations and 6 shuffles per vector (the erfc/exp formulation it replaced: ~34
+// ~12 FMA-pipe operations and 6 shuffles per vector (an erfc/exp formulation: ~34
 // and a division).
 // Coefficients: tools/fit_vmath.py (Lawson near-minimax per interval for absolute error in Q
 // weighted by 1/max(1, a^2): <= 0.06 * 2^-24 before rounding to float32; float32 Horner adds
@@ -247,6 +216,13 @@ inline V pow2_piecewise(V a, const float (*tab)[16]) {
   return V::ldexp(p, n);
 }
 
+// Phi(x), the standard normal CDF: 1 - Phi(-|x|) for x >= 0, Phi(-|x|) for x < 0 (NaN passes).
+template <class V>
+inline V v_normal_cdf(V x) {
+  const V p = normal_cdf_neg(V::min(V::set1(15.0f), V::abs(x)));
+  return V::select(V::ge(x, V::zero()), V::set1(1.0f) - p, p);
+}
+
 // gelu(x) = x Phi(x) = max(x, 0) - |x| Phi(-|x|) for every x: one formula, no select, and the
 // negative side keeps its relative accuracy. Phi's argument is capped at 15 (Phi(-15) 2^-167
 // is 0 in float); the factor |x| is capped at 20 on the positive side only, so +inf stays +inf
@@ -284,53 +260,46 @@ inline fl::index_t floats_to_alignment(const float* y, fl::index_t n) {
   const auto head = static_cast<fl::index_t>(((align - reinterpret_cast<std::uintptr_t>(y) % align) % align) / sizeof(float));
   return head < n ? head : n;
 }
-// Applies f to every element of x[0, n): K vectors in lock step when f accepts Lanes<V, K>
-// (a generic lambda), then single vectors, then one masked tail. K = V::ilp (4 on AVX-512)
-// measured best for 16M-element arrays: wider groups help in-cache speed but, with one or two
-// input streams from memory, slow the streaming (elu 1.36 -> 1.80 ms at 8-way).
-template <class V, int K = V::ilp, class F>
-inline void map1(float* y, const float* x, fl::index_t n, const F& f) {
-  fl::index_t i = 0;
-  if (n >= kMapStreamMin) {  // a masked head up to y's alignment, aligned streaming stores
-    i = floats_to_alignment<V>(y, n);
-    if (i) V::store_n(y, f(V::load_n(x, i)), i);
-    if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>>) {
-      using W = Lanes<V, K>;
-      for (; i + W::width <= n; i += W::width) W::stream(y + i, f(W::load(x + i)));
-    }
-    for (; i + V::width <= n; i += V::width) V::stream(y + i, f(V::load(x + i)));
-    if (i < n) V::store_n(y + i, f(V::load_n(x + i, n - i)), n - i);
-    V::stream_fence();
-    return;
-  }
-  if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>>) {
-    using W = Lanes<V, K>;
-    for (; i + W::width <= n; i += W::width) W::store(y + i, f(W::load(x + i)));
-  }
-  for (; i + V::width <= n; i += V::width) V::store(y + i, f(V::load(x + i)));
-  if (i < n) V::store_n(y + i, f(V::load_n(x + i, n - i)), n - i);
+// Stores one group to p: a regular or, for outputs written past the caches, a streaming store.
+template <bool kStream, class W>
+inline void put(float* p, W v) {
+  if constexpr (kStream) W::stream(p, v);
+  else W::store(p, v);
 }
 
-// dx = f(dy, s) element-wise over [0, n), interleaved as map1.
+// y[i] = f(in[i]...) for i in [begin, n): K vectors in lock step when f accepts Lanes<V, K> for
+// every input (a generic lambda), then single vectors, then one masked tail.
+template <class V, int K, bool kStream, class F, class... In>
+inline void map_range(float* y, fl::index_t i, fl::index_t n, const F& f, const In*... in) {
+  if constexpr (K > 1 && std::is_invocable_v<const F&, std::conditional_t<true, Lanes<V, K>, In>...>) {
+    using W = Lanes<V, K>;
+    for (; i + W::width <= n; i += W::width) put<kStream>(y + i, f(W::load(in + i)...));
+  }
+  for (; i + V::width <= n; i += V::width) put<kStream>(y + i, f(V::load(in + i)...));
+  if (i < n) V::store_n(y + i, f(V::load_n(in + i, n - i)...), n - i);
+}
+
+// y = f(in...) element-wise over [0, n). K = V::ilp (4 on AVX-512) measured best for
+// 16M-element arrays: wider groups help in-cache speed but, with one or two input streams from
+// memory, slow the streaming (elu 1.36 -> 1.80 ms at 8-way). From kMapStreamMin elements: a
+// masked head up to y's vector alignment, then aligned streaming stores.
+template <class V, int K, class F, class... In>
+inline void map_n(float* y, fl::index_t n, const F& f, const In*... in) {
+  if (n < kMapStreamMin) return map_range<V, K, false>(y, 0, n, f, in...);
+  const fl::index_t head = floats_to_alignment<V>(y, n);
+  if (head) V::store_n(y, f(V::load_n(in, head)...), head);
+  map_range<V, K, true>(y, head, n, f, in...);
+  V::stream_fence();
+}
+
+// y = f(x) element-wise over [0, n).
+template <class V, int K = V::ilp, class F>
+inline void map1(float* y, const float* x, fl::index_t n, const F& f) {
+  map_n<V, K>(y, n, f, x);
+}
+
+// dx = f(dy, s) element-wise over [0, n).
 template <class V, int K = V::ilp, class F>
 inline void map2(float* dx, const float* dy, const float* s, fl::index_t n, const F& f) {
-  fl::index_t i = 0;
-  if (n >= kMapStreamMin) {  // as map1
-    i = floats_to_alignment<V>(dx, n);
-    if (i) V::store_n(dx, f(V::load_n(dy, i), V::load_n(s, i)), i);
-    if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>, Lanes<V, K>>) {
-      using W = Lanes<V, K>;
-      for (; i + W::width <= n; i += W::width) W::stream(dx + i, f(W::load(dy + i), W::load(s + i)));
-    }
-    for (; i + V::width <= n; i += V::width) V::stream(dx + i, f(V::load(dy + i), V::load(s + i)));
-    if (i < n) V::store_n(dx + i, f(V::load_n(dy + i, n - i), V::load_n(s + i, n - i)), n - i);
-    V::stream_fence();
-    return;
-  }
-  if constexpr (K > 1 && std::is_invocable_v<const F&, Lanes<V, K>, Lanes<V, K>>) {
-    using W = Lanes<V, K>;
-    for (; i + W::width <= n; i += W::width) W::store(dx + i, f(W::load(dy + i), W::load(s + i)));
-  }
-  for (; i + V::width <= n; i += V::width) V::store(dx + i, f(V::load(dy + i), V::load(s + i)));
-  if (i < n) V::store_n(dx + i, f(V::load_n(dy + i, n - i), V::load_n(s + i, n - i)), n - i);
+  map_n<V, K>(dx, n, f, dy, s);
 }
