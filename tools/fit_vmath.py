@@ -45,22 +45,26 @@ def show(name, c, err):
     print(f"{name}: max weighted error {err:.2e}\n  {{{coeffs}}}")
 
 
-def log2_table(name, q_of, amax):
+def log2_table(name, q_of, amax, nint=16, deg=5):
+    """Q on nint intervals of width h = 16 / nint centred on k h (the first is [0, h/2]), degree
+    deg in u = a - k h; absolute error in Q weighted by 1/max(1, a^2) (gelu's tolerance).
+    Printed as tab[j][k], the coefficient of u^j on interval k."""
+    h = 16.0 / nint
     rows, worst_fit, worst32 = [], 0.0, 0.0
-    for k in range(16):
-        lo, hi = (-0.5 if k else 0.0), 0.5
-        if k - 0.5 >= amax:  # past the callers' clamp: continue the previous interval's fit
+    for k in range(nint):
+        c0, lo, hi = k * h, (-h / 2 if k else 0.0), h / 2
+        if c0 - h / 2 >= amax:  # past the callers' clamp: continue the previous interval's fit
             rows.append(rows[-1])
             continue
-        wt = lambda u, k=k: 1 / np.maximum(1, (k + u) ** 2)  # noqa: E731
-        c, e = lawson(lambda u, k=k: q_of(k + u), lo, hi, [lambda u, j=j: u**j for j in range(6)], wt, n=3000)
+        wt = lambda u, c0=c0: 1 / np.maximum(1, (c0 + u) ** 2)  # noqa: E731
+        c, e = lawson(lambda u, c0=c0: q_of(c0 + u), lo, hi, [lambda u, j=j: u**j for j in range(deg + 1)], wt, n=3000)
         u = np.linspace(lo, hi, 20001)
-        e32 = float((np.abs(horner32(c, u) - q_of(k + u)) * wt(u)).max())
+        e32 = float((np.abs(horner32(c, u) - q_of(c0 + u)) * wt(u)).max())
         worst_fit, worst32 = max(worst_fit, e), max(worst32, e32)
         rows.append(c)
     print(f"{name}: relative error in 2^Q, units of 2^-24 (ln2 * dQ * 2^24): "
           f"fit {worst_fit * math.log(2) * 2**24:.2f}, float32 Horner {worst32 * math.log(2) * 2**24:.2f}")
-    for j in range(6):
+    for j in range(deg + 1):
         print("  {" + ", ".join(f"{float(np.float32(r[j]))!r}f" for r in rows) + "},")
 
 
@@ -74,20 +78,21 @@ def main():
     c, e = lawson(lambda r: np.expm1(r) - r, -half_ln2, half_ln2, basis, lambda r: 1 / np.abs(np.expm1(r) + 1e-300))
     show("expm1_core P (x^2 ... x^6)", c, e)
 
-    # pow2_piecewise tables: Q(a) on 16 intervals centred on k = 0..15 (width 1; the first is
-    # [0, 1/2]), degree 5 in u = a - k; absolute error in Q weighted by 1/max(1, a^2) (gelu's
-    # tolerance). Printed as tab[j][k], the coefficient of u^j on interval k.
+    # pow2_piecewise tables. AVX2 (lut16: 16-entry lookups): 16 intervals of width 1, degree 5.
+    # AVX-512 (lut32: one vpermt2ps per coefficient): 32 intervals of width 1/2, degree 4.
     from scipy.special import log_ndtr
 
-    log2_table("kPhiLog2Tab (gelu: Q = log2 Phi(-a))", lambda a: log_ndtr(-a) / math.log(2), 15.0)
+    q_phi = lambda a: log_ndtr(-a) / math.log(2)  # noqa: E731
     k0, k1 = math.sqrt(2 / math.pi), 0.044715
     # gelu(tanh): Q = log2 sigmoid(-t(a)), t = 2 k0 (a + k1 a^3); used up to a = 11.
-    log2_table("kGeluTanhLog2Tab (gelu tanh: Q = log2 sigmoid(-t(a)))",
-               lambda a: -np.logaddexp(0.0, 2 * k0 * (a + k1 * a**3)) / math.log(2), 11.5)
-    # 2^f on [-1/2, 1/2], degree 5, relative error.
-    c, e = lawson(lambda f: 2.0**f, -0.5, 0.5, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
-    show("normal_cdf_neg 2^f (f^0 ... f^5)", c, e)
-
+    q_tanh = lambda a: -np.logaddexp(0.0, 2 * k0 * (a + k1 * a**3)) / math.log(2)  # noqa: E731
+    log2_table("kPhiLog2Tab (gelu: Q = log2 Phi(-a))", q_phi, 15.0)
+    log2_table("kGeluTanhLog2Tab (gelu tanh: Q = log2 sigmoid(-t(a)))", q_tanh, 11.5)
+    log2_table("kPhiLog2Tab32", q_phi, 15.0, nint=32, deg=4)
+    log2_table("kGeluTanhLog2Tab32", q_tanh, 11.5, nint=32, deg=4)
+    # 2^f on [0, 1), degree 5, relative error (2^Q = 2^floor(Q) 2^f, f = Q - floor(Q)).
+    c, e = lawson(lambda f: 2.0**f, 0.0, 1.0, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
+    show("pow2_piecewise 2^f (f^0 ... f^5)", c, e)
 
 if __name__ == "__main__":
     main()

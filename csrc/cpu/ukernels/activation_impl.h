@@ -98,110 +98,69 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
 // `rows` contiguous rows of n. Per row: exp(x - max), stored (softmax) and summed, then scaled
 // by 1/sum, or (x - max) - log(sum) (log_softmax; the first difference is exact near the
 // maximum, so outputs near 0 keep their relative accuracy). Numerics are those of the plain
-// three-pass algorithm; in-place (y == x) is safe.
-// Speed (16M floats, rows of 1024, 2 threads; relu 1.16 ms): three separate passes took 1.6x
-// relu's time, memory idle during the arithmetic. Now (1) the max of row r + 1 is taken inside
-// row r's exp loop, which reads a row already in cache, so the next row streams in meanwhile;
-// (2) with `stream` (an output too large for the caches) and rows of up to kScratch floats, the
-// exps go to an L1-resident scratch row and the output pass writes y once with non-temporal
-// stores: no read-for-ownership of y, a third less memory traffic. Each loop runs on Lanes<V>
-// groups, so that the exp chains and the max/sum accumulators of several vectors interleave.
-// (3) x is prefetched kAhead floats ahead of the next row's max (rows of 1024: row r + 4 during
-// row r): a row of 1024 is one 4 KB page, where the hardware prefetchers stop, and without it
-// the speed depended on how the compiler happened to order the loads in the loop (single thread,
-// 16M floats: 3.3 ms as built in the library, 2.7 ms in a standalone build of the same source;
-// row r + 2: 2.5 ms; 12 KB ahead: 2.3 ms, and 2 threads 1.30 -> 1.15 ms). (4) The row
-// boundaries inside y are not vector-aligned in general (NumPy's buffers start 16 bytes past a 64-byte boundary): the
-// vector straddling two rows is assembled in a stack buffer and streamed whole. Masked regular
-// stores there cost a read-for-ownership from memory per row that held up the streaming stores
-// behind it (3.7 -> 2.6 ms for misaligned x and y).
-template <class V> void softmax_rows(float* y, const float* x, index_t rows, index_t n, bool log, bool stream) {
+// three-pass algorithm; in-place (y == x) is safe. The max of row r + 1 is taken inside row r's
+// exp loop, which reads a row already in cache, so the next row streams in meanwhile. Each loop
+// runs on Lanes<V> groups, so that the exp chains and the max/sum accumulators of several
+// vectors interleave. exp's argument x - max is <= 0 (or NaN): only the lower clamp is needed.
+//
+// The max of a row (masked tail filled with -inf).
+template <class V> float softmax_row_max(const float* xr, index_t n) {
   using W = Lanes<V>;
-  constexpr index_t kScratch = 4096;
-  constexpr index_t kAhead = 3072;  // prefetch distance, floats (12 KB: 3 rows of 1024)
-  alignas(64) float scratch[kScratch + V::width];
-  const bool use_scratch = stream && n <= kScratch;
   const float ninf = -std::numeric_limits<float>::infinity();
   const index_t wide = n / W::width * W::width, body = n / V::width * V::width, tail = n - body;
-  auto row_max = [&](const float* xr) {
-    W wm = W::set1(ninf);
-    for (index_t i = 0; i < wide; i += W::width) wm = W::max(wm, W::load(xr + i));
-    V vm = fold_max(wm);
-    for (index_t i = wide; i < body; i += V::width) vm = V::max(vm, V::load(xr + i));
-    if (tail) vm = V::max(vm, V::load_fill(xr + body, tail, ninf));
-    return V::hmax(vm);
-  };
-  // The output rows are one contiguous range: the vector that straddles two rows is assembled
-  // in `stage` (pend floats, for y addresses from sp on) and streamed whole, so that only the
-  // range's first and last partial vectors take regular (read-for-ownership) stores.
-  alignas(64) float stage[V::width];
-  float* sp = y;
-  index_t pend = 0;
-  auto emit = [&](float* yr, const auto& f) {
-    index_t i = 0;
-    if (pend) {
-      const index_t k = V::width - pend < n ? V::width - pend : n;
-      V::store_n(stage + pend, f(0), k);
-      pend += k;
-      i = k;
-      if (pend < V::width) return;
-      V::stream(sp, V::load(stage));
-      pend = 0;
-    } else {
-      i = floats_to_alignment<V>(yr, n);
-      if (i) V::store_n(yr, f(0), i);
-    }
-    for (; i + V::width <= n; i += V::width) V::stream(yr + i, f(i));
-    if (i < n) {
-      V::store_n(stage, f(i), n - i);
-      sp = yr + i;
-      pend = n - i;
-    }
-  };
-  float m = rows > 0 ? row_max(x) : 0.0f;
+  W wm = W::set1(ninf);
+  for (index_t i = 0; i < wide; i += W::width) wm = W::max(wm, W::load(xr + i));
+  V vm = fold_max(wm);
+  for (index_t i = wide; i < body; i += V::width) vm = V::max(vm, V::load(xr + i));
+  if (tail) vm = V::max(vm, V::load_fill(xr + body, tail, ninf));
+  return V::hmax(vm);
+}
+
+// The single vectors and the masked tail of a row's exp pass, from `from` (after the Lanes
+// groups): exp(x - m) into e when kStore, their sum into vs, the next row's max into vn.
+template <class V, bool kStore> void softmax_exp_rest(float* e, const float* xr, const float* xn, index_t from,
+                                                      index_t n, float m, V& vs, V& vn) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const index_t body = n / V::width * V::width, tail = n - body;
+  const V vmax = V::set1(m);
+  for (index_t i = from; i < body; i += V::width) {
+    vn = V::max(vn, V::load(xn + i));
+    const V ev = exp_core(V::max(V::set1(-104.0f), V::load(xr + i) - vmax));
+    if (kStore) V::store(e + i, ev);
+    vs = vs + ev;
+  }
+  if (tail) {
+    vn = V::max(vn, V::load_fill(xn + body, tail, ninf));
+    const V ev = exp_core(V::max(V::set1(-104.0f), V::load_fill(xr + body, tail, ninf) - vmax));
+    if (kStore) V::store_n(e + body, ev, tail);
+    vs = vs + ev;
+  }
+}
+
+// Outputs that fit the caches: the exps go to y, then y is scaled in place (or, for
+// log_softmax, y = (x - max) - log(sum) from x).
+template <class V> void softmax_rows_cached(float* y, const float* x, index_t rows, index_t n, bool log) {
+  using W = Lanes<V>;
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const index_t wide = n / W::width * W::width;
+  float m = rows > 0 ? softmax_row_max<V>(x, n) : 0.0f;
   for (index_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
-    // Where the exps go (softmax): in the scratch row, at the offset that makes the output pass's
-    // loads from it vector-aligned wherever its stores to y are.
-    float* ye = use_scratch ? scratch + (V::width - floats_to_alignment<V>(yr, V::width)) % V::width : yr;
     const float* xn = r + 1 < rows ? xr + n : xr;  // the next row (the last row: itself, cached)
-    // prefetched (see above): kAhead floats past the next row's stream, or nothing new near the end
-    const float* xp = xn + ((rows - 1 - r) * n - wide >= kAhead ? kAhead : 0);
     const W wmax = W::set1(m);
-    const V vmax = V::set1(m);
     W ws = W::zero(), wn = W::set1(ninf);
     for (index_t i = 0; i < wide; i += W::width) {
-      for (int k = 0; k < W::width; k += 16) __builtin_prefetch(xp + i + k, 0, 3);  // 64-byte lines
       wn = W::max(wn, W::load(xn + i));
-      const W e = v_exp(W::load(xr + i) - wmax);
-      if (!log) W::store(ye + i, e);
+      const W e = exp_core(W::max(W::set1(-104.0f), W::load(xr + i) - wmax));
+      if (!log) W::store(yr + i, e);
       ws = ws + e;
     }
     V vs = fold_sum(ws), vn = fold_max(wn);
-    for (index_t i = wide; i < body; i += V::width) {
-      vn = V::max(vn, V::load(xn + i));
-      const V e = v_exp(V::load(xr + i) - vmax);
-      if (!log) V::store(ye + i, e);
-      vs = vs + e;
-    }
-    if (tail) {
-      vn = V::max(vn, V::load_fill(xn + body, tail, ninf));
-      const V e = v_exp(V::load_fill(xr + body, tail, ninf) - vmax);
-      if (!log) V::store_n(ye + body, e, tail);
-      vs = vs + e;
-    }
+    if (log) softmax_exp_rest<V, false>(yr, xr, xn, wide, n, m, vs, vn);
+    else softmax_exp_rest<V, true>(yr, xr, xn, wide, n, m, vs, vn);
     const float sum = V::hsum(vs);
-    if (use_scratch) {
-      auto ld = [n](const float* p, index_t i) { return n - i >= V::width ? V::load(p + i) : V::load_n(p + i, n - i); };
-      if (log) {
-        const V vm = V::set1(m), ls = V::set1(std::log(sum));
-        emit(yr, [&](index_t i) { return (ld(xr, i) - vm) - ls; });
-      } else {
-        const V inv = V::set1(1.0f / sum);
-        emit(yr, [&](index_t i) { return ld(ye, i) * inv; });
-      }
-    } else if (log) {
+    if (log) {
       const float ls = std::log(sum);
       map1<V>(yr, xr, n, [m, ls](auto v) {
         using U = decltype(v);
@@ -213,8 +172,135 @@ template <class V> void softmax_rows(float* y, const float* x, index_t rows, ind
     }
     m = V::hmax(vn);
   }
+}
+
+// Outputs too large for the caches (`stream`), rows of up to kSoftmaxScratch floats. y is
+// written once, with non-temporal stores (no read-for-ownership of y: a third less memory
+// traffic), and evenly over the run:
+// - the exps of row r go to an L1-resident scratch row (two alternate), and row r - 1's output
+//   (its scratch times 1/sum, or (x - max) - log(sum) from x for log_softmax) is computed and
+//   streamed inside row r's exp loop, one group of vectors per group of exps. Writing a row's
+//   output in a burst after its exps (the previous design) left the memory idle during the
+//   arithmetic and then stalled on the write-combining buffers (Xeon, 16M floats, 1 thread:
+//   6.2 -> 4.9 ns per vector; 2 threads 1.36 -> 1.1x relu's time).
+// - x is prefetched into L2 kAhead floats ahead of the next row's max (rows of 1024: row r + 4
+//   during row r): a row of 1024 is one 4 KB page, where the hardware prefetchers stop.
+//   prefetcht1 rather than t0: 3.39 -> 3.16 ms at 2 threads before the interleaving.
+// - the rows inside y are not vector-aligned in general (NumPy's buffers start 16 bytes past a
+//   64-byte boundary): the vector straddling two rows is assembled in a stack buffer and
+//   streamed whole; masked regular stores there cost a read-for-ownership from memory per row.
+//   Each row's exps sit in the scratch at the offset that makes the output's loads from it
+//   vector-aligned wherever its stores to y are.
+constexpr index_t kSoftmaxScratch = 4096;
+template <class V, bool kLog> void softmax_rows_stream(float* y, const float* x, index_t rows, index_t n) {
+  using W = Lanes<V>;
+  constexpr index_t kAhead = 3072;  // prefetch distance, floats (12 KB: 3 rows of 1024)
+  alignas(64) float scratch[2][kSoftmaxScratch + V::width];
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const index_t wide = n / W::width * W::width;
+  auto ld = [n](const float* p, index_t i) { return n - i >= V::width ? V::load(p + i) : V::load_n(p + i, n - i); };
+
+  // The output row in flight (the previous row): oy its place in y, os its source (scratch, or
+  // x for log_softmax), oa/ob its constants (1/sum; or max and log(sum)), [oi, oend) the
+  // aligned vectors still to stream.
+  float* oy = nullptr;
+  const float* os = nullptr;
+  float oa = 0.0f, ob = 0.0f;
+  index_t oi = 0, oend = 0;
+  auto of = [&](index_t i) {
+    if constexpr (kLog) return (ld(os, i) - V::set1(oa)) - V::set1(ob);
+    else return ld(os, i) * V::set1(oa);
+  };
+  // The vector that straddles two rows is assembled in `stage` (pend floats, for y addresses
+  // from sp on) and streamed whole.
+  alignas(64) float stage[V::width];
+  float* sp = y;
+  index_t pend = 0;
+  // Head of the output row: completes the staged vector, or a masked store up to alignment.
+  auto out_begin = [&] {
+    index_t i = 0;
+    if (pend) {
+      const index_t k = V::width - pend < n ? V::width - pend : n;
+      V::store_n(stage + pend, of(0), k);
+      pend += k;
+      i = k;
+      if (pend < V::width) {  // the whole row went into the stage
+        oi = oend = n;
+        return;
+      }
+      V::stream(sp, V::load(stage));
+      pend = 0;
+    } else {
+      i = floats_to_alignment<V>(oy, n);
+      if (i) V::store_n(oy, of(0), i);
+    }
+    oi = i;
+    oend = i + (n - i) / V::width * V::width;
+  };
+  // The rest of the aligned body, then the tail into the stage.
+  auto out_finish = [&] {
+    for (; oi < oend; oi += V::width) V::stream(oy + oi, of(oi));
+    if (oi < n) {
+      V::store_n(stage, of(oi), n - oi);
+      sp = oy + oi;
+      pend = n - oi;
+    }
+  };
+
+  float m = rows > 0 ? softmax_row_max<V>(x, n) : 0.0f;
+  for (index_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    float* se = scratch[r & 1] + (V::width - floats_to_alignment<V>(yr, V::width)) % V::width;
+    const float* xn = r + 1 < rows ? xr + n : xr;  // the next row (the last row: itself, cached)
+    // prefetched: kAhead floats past the next row's stream, or nothing new near the end
+    const float* xp = xn + ((rows - 1 - r) * n - wide >= kAhead ? kAhead : 0);
+    const W wmax = W::set1(m);
+    W ws = W::zero(), wn = W::set1(ninf);
+    auto exp_group = [&](index_t i) {
+      for (int k = 0; k < W::width; k += 16) __builtin_prefetch(xp + i + k, 0, 2);  // 64-byte lines
+      wn = W::max(wn, W::load(xn + i));
+      const W e = exp_core(W::max(W::set1(-104.0f), W::load(xr + i) - wmax));
+      if (!kLog) W::store(se + i, e);
+      ws = ws + e;
+    };
+    index_t i = 0;
+    if (oy) {  // row r - 1's output, a group of vectors per group of exps
+      const index_t both = (oend - oi) / W::width * W::width < wide ? (oend - oi) / W::width * W::width : wide;
+      const W wa = W::set1(oa), wb = W::set1(ob);
+      for (; i < both; i += W::width, oi += W::width) {
+        exp_group(i);
+        if constexpr (kLog) W::stream(oy + oi, (W::load(os + oi) - wa) - wb);
+        else W::stream(oy + oi, W::load(os + oi) * wa);
+      }
+    }
+    for (; i < wide; i += W::width) exp_group(i);
+    V vs = fold_sum(ws), vn = fold_max(wn);
+    softmax_exp_rest<V, !kLog>(se, xr, xn, wide, n, m, vs, vn);
+    const float sum = V::hsum(vs);
+    if (oy) out_finish();
+    // Row r's output is next: its head now, its body inside row r + 1's loop.
+    oy = yr;
+    if constexpr (kLog) {
+      os = xr;
+      oa = m;
+      ob = std::log(sum);
+    } else {
+      os = se;
+      oa = 1.0f / sum;
+    }
+    out_begin();
+    m = V::hmax(vn);
+  }
+  if (oy) out_finish();
   if (pend) V::store_n(sp, V::load(stage), pend);
-  if (use_scratch) V::stream_fence();
+  V::stream_fence();
+}
+
+template <class V> void softmax_rows(float* y, const float* x, index_t rows, index_t n, bool log, bool stream) {
+  if (!(stream && n <= kSoftmaxScratch)) return softmax_rows_cached<V>(y, x, rows, n, log);
+  if (log) softmax_rows_stream<V, true>(y, x, rows, n);
+  else softmax_rows_stream<V, false>(y, x, rows, n);
 }
 
 template <class V> void softmax_cols(float* y, const float* x, index_t n, index_t stride, index_t w, bool log) {

@@ -69,6 +69,14 @@ struct Vec8 {
     const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), k);
     return {_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(k, 28)))};
   }
+  // 32-entry lookups would take four vpermps and three blends: the piecewise tables of
+  // vmath_impl.h use their 16-interval layout here.
+  static constexpr bool kLut32 = false;
+  // x - floor(x) and x - round(2x) / 2 (nearest even), exact; NaN passes.
+  static Vec8 frac_floor(Vec8 a) { return a - floor(a); }
+  static Vec8 frac_half(Vec8 a) { return a - round(a + a) * set1(0.5f); }
+  // p * 2^floor(q) for floor(q) in [-252, 254] (ldexp's two factors).
+  static Vec8 scalef(Vec8 p, Vec8 q) { return ldexp(p, floor(q)); }
 
   static M gt(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }

@@ -57,6 +57,17 @@ struct Vec16 {
   static Vec16 lut16(Vec16 idx, const float* t) {
     return {_mm512_permutexvar_ps(_mm512_castps_si512(idx.v), _mm512_loadu_ps(t))};
   }
+  // t[k & 31] per lane (t: 32 floats): one vpermt2ps, which is why vmath_impl.h's piecewise
+  // tables take the 32-interval layout on this ISA.
+  static constexpr bool kLut32 = true;
+  static Vec16 lut32(Vec16 idx, const float* t) {
+    return {_mm512_permutex2var_ps(_mm512_loadu_ps(t), _mm512_castps_si512(idx.v), _mm512_loadu_ps(t + 16))};
+  }
+  // x - floor(x) and x - round(2x) / 2 (nearest even), exact (one vreduceps each; NaN passes).
+  static Vec16 frac_floor(Vec16 a) { return {_mm512_reduce_ps(a.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC)}; }
+  static Vec16 frac_half(Vec16 a) { return {_mm512_reduce_ps(a.v, (1 << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
+  // p * 2^floor(q) (vscalefps; overflow and subnormal rounding by the hardware).
+  static Vec16 scalef(Vec16 p, Vec16 q) { return {_mm512_scalef_ps(p.v, q.v)}; }
 
   static M gt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
