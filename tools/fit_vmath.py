@@ -90,9 +90,12 @@ def main():
     log2_table("kGeluTanhLog2Tab (gelu tanh: Q = log2 sigmoid(-t(a)))", q_tanh, 11.5)
     log2_table("kPhiLog2Tab32", q_phi, 15.0, nint=32, deg=4)
     log2_table("kGeluTanhLog2Tab32", q_tanh, 11.5, nint=32, deg=4)
-    # 2^f on [0, 1), degree 5, relative error (2^Q = 2^floor(Q) 2^f, f = Q - floor(Q)).
+    # pow2_split: 2^f of degree 5, relative error; on [0, 1) for AVX-512 (f = Q - floor(Q)),
+    # on [-1/2, 1/2] otherwise (f = Q - round(Q)).
     c, e = lawson(lambda f: 2.0**f, 0.0, 1.0, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
-    show("pow2_piecewise 2^f (f^0 ... f^5)", c, e)
+    show("pow2_split 2^f on [0, 1) (f^0 ... f^5)", c, e)
+    c, e = lawson(lambda f: 2.0**f, -0.5, 0.5, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
+    show("pow2_split 2^f on [-1/2, 1/2] (f^0 ... f^5)", c, e)
 
 if __name__ == "__main__":
     main()

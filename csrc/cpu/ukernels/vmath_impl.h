@@ -61,7 +61,7 @@ struct Pair {
   static Pair pow2(Pair n) { return {V::pow2(n.a), V::pow2(n.b)}; }
   static Pair ldexp(Pair x, Pair n) { return {V::ldexp(x.a, n.a), V::ldexp(x.b, n.b)}; }
   static Pair lut16(Pair k, const float* t) { return {V::lut16(k.a, t), V::lut16(k.b, t)}; }
-  static constexpr bool kLut32 = V::kLut32;
+  static constexpr bool kAvx512Math = V::kAvx512Math;
   static Pair lut32(Pair k, const float* t) { return {V::lut32(k.a, t), V::lut32(k.b, t)}; }
   static Pair frac_floor(Pair x) { return {V::frac_floor(x.a), V::frac_floor(x.b)}; }
   static Pair frac_half(Pair x) { return {V::frac_half(x.a), V::frac_half(x.b)}; }
@@ -225,19 +225,33 @@ alignas(64) constexpr float kGeluTanhLog2Tab32[5][32] = {
     {0.007531423587352037f, 0.005685894750058651f, -0.00023495017376262695f, -0.007481909357011318f, -0.01091462280601263f, -0.009111366234719753f, -0.0050307027995586395f, -0.0018457983387634158f, -0.00043491300311870873f, -6.300935638137162e-05f, -5.3694916459789965e-06f, -2.5746399501258566e-07f, -6.6330221315524796e-09f, -8.521967853614143e-11f, 4.237012650454286e-12f, 6.457073591092932e-12f, -8.53605987977124e-12f, 1.273905113341467e-11f, -1.4879483279175987e-12f, 2.93694998876326e-11f, -7.526526602484596e-13f, 3.414032836816794e-13f, -9.545963845780658e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f},
 };
 
-// 2^q for q <= 0 (or NaN): 2^floor(q) 2^f with f = q - floor(q) in [0, 1) exact (one vreduceps on
-// AVX-512), 2^f of degree 5 (relative error 7.5e-8 before rounding), and V::scalef, which takes
-// floor(q) itself (vscalefps): no separate rounding of q to an integer.
+// 2^q for q <= 0 (or NaN), q = n + f, 2^f of degree 5 (relative error 7.5e-8 before rounding):
+// - AVX-512: n = floor(q), f = q - n in [0, 1) exact (one vreduceps), and vscalefps, which takes
+//   floor(q) itself: no separate rounding of q to an integer.
+// - otherwise: n = round(q) (adding and removing 1.5 * 2^23), f = q - n in [-1/2, 1/2] exact, and
+//   V::ldexp (no vscalefps: floor and ldexp would cost more than this rounding).
 template <class V>
 inline V pow2_split(V q) {
-  const V f = V::frac_floor(q);
-  V p = V::set1(0.0018775764619931579f);
-  p = V::fmadd(p, f, V::set1(0.008989340625703335f));
-  p = V::fmadd(p, f, V::set1(0.05582631751894951f));
-  p = V::fmadd(p, f, V::set1(0.24015361070632935f));
-  p = V::fmadd(p, f, V::set1(0.6931530833244324f));
-  p = V::fmadd(p, f, V::set1(0.9999999403953552f));
-  return V::scalef(p, q);
+  if constexpr (V::kAvx512Math) {
+    const V f = V::frac_floor(q);
+    V p = V::set1(0.0018775764619931579f);
+    p = V::fmadd(p, f, V::set1(0.008989340625703335f));
+    p = V::fmadd(p, f, V::set1(0.05582631751894951f));
+    p = V::fmadd(p, f, V::set1(0.24015361070632935f));
+    p = V::fmadd(p, f, V::set1(0.6931530833244324f));
+    p = V::fmadd(p, f, V::set1(0.9999999403953552f));
+    return V::scalef(p, q);
+  } else {
+    const V n = (q + V::set1(12582912.0f)) - V::set1(12582912.0f);
+    const V f = q - n;
+    V p = V::set1(0.0013276470126584172f);
+    p = V::fmadd(p, f, V::set1(0.009675540961325169f));
+    p = V::fmadd(p, f, V::set1(0.05550713464617729f));
+    p = V::fmadd(p, f, V::set1(0.24022120237350464f));
+    p = V::fmadd(p, f, V::set1(0.6931469440460205f));
+    p = V::fmadd(p, f, V::set1(1.0000001192092896f));
+    return V::ldexp(p, n);
+  }
 }
 
 // 2^Q(a) for a >= 0 (within the table's range), Q piecewise from a 16-interval table (lut16).
@@ -270,7 +284,7 @@ inline V pow2_piecewise32(V a, const float (*tab)[32]) {
 // Phi(-a) for a in [0, 15] or NaN.
 template <class V>
 inline V normal_cdf_neg(V a) {
-  if constexpr (V::kLut32) return pow2_piecewise32(a, kPhiLog2Tab32);
+  if constexpr (V::kAvx512Math) return pow2_piecewise32(a, kPhiLog2Tab32);
   else return pow2_piecewise16(a, kPhiLog2Tab);
 }
 
@@ -281,24 +295,30 @@ inline V v_normal_cdf(V x) {
   return V::select(V::ge(x, V::zero()), V::set1(1.0f) - p, p);
 }
 
-// gelu(x) = x Phi(x), with Phi(x) = 1 - p for x >= 0 and p for x < 0, p = Phi(-|x|) <= 1/2 (so
-// 1 - p does not cancel, and the negative side keeps its relative accuracy). Phi's argument is
-// capped at 15 (Phi(-15) = 2^-167.5 is 0 in float), so gelu(+inf) = inf * 1 = +inf and
+// gelu(x) = x Phi(x) from p = Phi(-|x|) <= 1/2 (p or 1 - p, without cancellation, so the negative
+// side keeps its relative accuracy), given x and p:
+// - AVX-512: x * (x < 0 ? p : 1 - p), the choice one masked subtraction;
+// - otherwise: max(x, 0) - |x| p, which needs no blend (two uops on AVX2 cores).
+// Phi's argument is capped (Phi(-15) = 2^-167.5 is 0 in float); the factor |x| in the second
+// form is capped at 20 on the positive side only, so in both gelu(+inf) = +inf and
 // gelu(-inf) = -inf * 0 is NaN, as in PyTorch.
 template <class V>
-inline V v_gelu(V x) {
-  return x * v_normal_cdf(x);
+inline V gelu_from_tail(V x, V p) {
+  if constexpr (V::kAvx512Math) return x * V::select(V::ge(x, V::zero()), V::set1(1.0f) - p, p);
+  else return V::fnmadd(V::abs(V::min(V::set1(20.0f), x)), p, V::max(V::zero(), x));
 }
 
-// gelu(tanh)(x) = x sigmoid(t(x)), sigmoid(t(x)) = 1 - p for x >= 0 and p for x < 0 with
-// p = sigmoid(-t(|x|)) (t is odd), as v_gelu.
+template <class V>
+inline V v_gelu(V x) {
+  return gelu_from_tail(x, normal_cdf_neg(V::min(V::set1(15.0f), V::abs(x))));
+}
+
+// gelu(tanh)(x) = x sigmoid(t(x)), t odd: the same with p = sigmoid(-t(|x|)).
 template <class V>
 inline V v_gelu_tanh(V x) {
   const V a = V::min(V::set1(11.0f), V::abs(x));
-  V p;
-  if constexpr (V::kLut32) p = pow2_piecewise32(a, kGeluTanhLog2Tab32);
-  else p = pow2_piecewise16(a, kGeluTanhLog2Tab);
-  return x * V::select(V::ge(x, V::zero()), V::set1(1.0f) - p, p);
+  if constexpr (V::kAvx512Math) return gelu_from_tail(x, pow2_piecewise32(a, kGeluTanhLog2Tab32));
+  else return gelu_from_tail(x, pow2_piecewise16(a, kGeluTanhLog2Tab));
 }
 
 // ---- element-wise drivers ----

@@ -69,9 +69,9 @@ struct Vec8 {
     const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), k);
     return {_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(k, 28)))};
   }
-  // 32-entry lookups would take four vpermps and three blends: the piecewise tables of
-  // vmath_impl.h use their 16-interval layout here.
-  static constexpr bool kLut32 = false;
+  // vmath_impl.h's formulations for this Vec: 16-entry lookups (32 would take four vpermps
+  // and three blends), integer rounding by 1.5 * 2^23, no blends where an FMA form exists.
+  static constexpr bool kAvx512Math = false;
   // x - floor(x) and x - round(2x) / 2 (nearest even), exact; NaN passes.
   static Vec8 frac_floor(Vec8 a) { return a - floor(a); }
   static Vec8 frac_half(Vec8 a) { return a - round(a + a) * set1(0.5f); }

@@ -57,9 +57,10 @@ struct Vec16 {
   static Vec16 lut16(Vec16 idx, const float* t) {
     return {_mm512_permutexvar_ps(_mm512_castps_si512(idx.v), _mm512_loadu_ps(t))};
   }
-  // t[k & 31] per lane (t: 32 floats): one vpermt2ps, which is why vmath_impl.h's piecewise
-  // tables take the 32-interval layout on this ISA.
-  static constexpr bool kLut32 = true;
+  // vmath_impl.h takes its AVX-512 formulations on this Vec (32-entry lookups, vreduceps
+  // fractions, vscalefps, masked operations in place of blends).
+  static constexpr bool kAvx512Math = true;
+  // t[k & 31] per lane (t: 32 floats): one vpermt2ps.
   static Vec16 lut32(Vec16 idx, const float* t) {
     return {_mm512_permutex2var_ps(_mm512_loadu_ps(t), _mm512_castps_si512(idx.v), _mm512_loadu_ps(t + 16))};
   }
