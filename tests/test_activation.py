@@ -92,6 +92,34 @@ def test_special_values(isa):
         assert np.isinf(F.elu(np.float32([1e30]))[0]) is np.False_
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_tail_into_the_subnormals(isa, approximate):
+    # The negative tail where x Phi(x) (or x sigmoid(t(x))) falls through the subnormal range to
+    # 0. On AVX-512 a group of vectors with any such lane takes a separate path that builds the
+    # subnormal results from integers (vmath_impl.h gelu_avx512); the lanes beside them, positive
+    # or not, must come out as the fast path gives them.
+    tail = np.linspace(-16.0, -9.0, 70001, dtype=np.float32)
+    near = (np.random.default_rng(3).standard_normal(70001) * 2).astype(np.float32)
+    x = np.stack([tail, -tail, near, tail[::-1]], 1).ravel()  # tail lanes among ordinary ones
+    x = np.concatenate([x, np.float32([-1e30, -np.inf, 1e30, np.inf, -15.0, -20.0, np.nan])])
+    with np.errstate(all="ignore"):
+        ref = R.gelu(x.astype(np.float64), approximate)
+        got = F.gelu(x, approximate)
+    fin = np.isfinite(ref)
+    normal = fin & (np.abs(ref) >= np.finfo(np.float32).tiny)
+    err = ulp_error(got[normal], ref[normal]) / np.maximum(1.0, x[normal].astype(np.float64) ** 2)
+    assert err.max() <= ULP_BOUND["gelu" if approximate == "none" else "gelu_tanh"]
+    sub = fin & ~normal
+    assert np.all(np.abs(got[sub] - ref[sub]) <= 8 * 1.401298464324817e-45 * (1 + x[sub].astype(np.float64) ** 2))
+    assert np.all(got[sub & (x < 0)] <= 0)  # negative subnormals, or zeros (-0.0 on AVX-512 and scalar)
+    assert np.array_equal(got[x > 9], x[x > 9])
+    assert np.isnan(got[-6]) and np.isnan(got[-1]) and got[-5] == np.float32(1e30) and got[-4] == np.inf
+    assert got[-7] == 0 and got[-3] == 0 and got[-2] == 0
+    # the same numbers one by one (other groupings of the lanes)
+    assert np.array_equal(np.concatenate([F.gelu(x[i:i + 5], approximate) for i in range(0, x.size, 5)]), got,
+                          equal_nan=True)
+
+
 @pytest.mark.parametrize("name", list(UNARY))
 def test_backward_matches_oracle(isa, name, rng):
     f, b, _, deriv = UNARY[name]

@@ -69,10 +69,22 @@ struct Vec16 {
   static Vec16 frac_half(Vec16 a) { return {_mm512_reduce_ps(a.v, (1 << 4) | _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
   // p * 2^floor(q) (vscalefps; overflow and subnormal rounding by the hardware).
   static Vec16 scalef(Vec16 p, Vec16 q) { return {_mm512_scalef_ps(p.v, q.v)}; }
+  // The float whose bit pattern is the integer nearest to a (vcvtps2dq), for a in [0, 2^31):
+  // round(|y| 2^149) for |y| < 2^-126 is y's subnormal encoding.
+  static Vec16 round_bits(Vec16 a) { return {_mm512_castsi512_ps(_mm512_cvtps_epi32(a.v))}; }
+  // a with the sign bit of s or-ed in.
+  static Vec16 or_sign(Vec16 a, Vec16 s) {
+    return {_mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a.v),
+                                                _mm512_and_si512(_mm512_castps_si512(s.v), _mm512_set1_epi32(static_cast<int>(0x80000000u)))))};
+  }
+  // Any lane of a below b (one compare into a mask register and a test).
+  static bool any_lt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ) != 0; }
 
   static M gt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
   static M le(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ); }
+  static M lt(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
+  static M mask_and(M a, M b) { return static_cast<M>(a & b); }
   static M eq(Vec16 a, Vec16 b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
   static M isnan(Vec16 a) { return _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q); }
   static M mask_or(M a, M b) { return static_cast<M>(a | b); }
