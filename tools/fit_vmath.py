@@ -97,5 +97,6 @@ def main():
     c, e = lawson(lambda f: 2.0**f, -0.5, 0.5, [lambda f, j=j: f**j for j in range(6)], lambda f: 2.0**-f)
     show("pow2_split 2^f on [-1/2, 1/2] (f^0 ... f^5)", c, e)
 
+
 if __name__ == "__main__":
     main()

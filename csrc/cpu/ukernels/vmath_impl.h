@@ -10,9 +10,10 @@
 //   v_sigmoid <= 2.3 ulp, v_tanh <= 2.4 ulp (exact +-1 beyond |x| = 9.01, odd, tanh(-0) = -0).
 //   v_gelu    <= 3.6 ulp * max(1, x^2), v_gelu_tanh <= 3.9 ulp * max(1, x^2) (x^2 is gelu's
 //             condition number in the negative tail; gelu(+inf) = +inf, gelu(-inf) = NaN).
-// Results in the subnormal range are computed, not flushed; on Intel cores every operation
-// that produces (or reads) a subnormal takes a microcode assist of ~40-60 ns, so gelu(tanh)
-// at x < -10 runs ~15x slower than elsewhere (PyTorch's 1 + tanh form returns 0 there).
+// Results in the subnormal range are computed, not flushed. On Intel cores every operation
+// that produces (or reads) a subnormal takes a microcode assist of ~40-60 ns: the AVX-512 gelu
+// avoids them (gelu_avx512); on AVX2, gelu(tanh) at x < -10 runs ~15x slower than elsewhere
+// (PyTorch's 1 + tanh form returns 0 there).
 //
 // Speed: these functions are long chains of dependent operations (~40 for gelu). Evaluated one
 // vector at a time, the chains fill the out-of-order scheduler long before the FMA units are
@@ -202,7 +203,6 @@ alignas(64) constexpr float kPhiLog2Tab[6][16] = {
     {-0.0003025208134204149f, -0.0005799901555292308f, -0.00035631065838970244f, -0.00016625679563730955f, -7.633407221874222e-05f, -3.6718563933391124e-05f, -1.876927308330778e-05f, -1.0185091923631262e-05f, -5.8345094657852314e-06f, -3.5054276850132737e-06f, -2.195373099311837e-06f, -1.4254754887588206e-06f, -9.551915809424827e-07f, -6.579664955097542e-07f, -4.6437060063908575e-07f, -3.3485611083960976e-07f},
 };
 
-
 // gelu(tanh): sigmoid(-t(a)) = 2^Q(a), t = 2 k0 (a + k1 a^3), the same scheme for a in [0, 11]
 // (Q(11.5) = -185: the result is 0 in float past 11). Intervals past 11.5 repeat the last one.
 alignas(64) constexpr float kGeluTanhLog2Tab[6][16] = {
@@ -214,7 +214,7 @@ alignas(64) constexpr float kGeluTanhLog2Tab[6][16] = {
     {-0.0007477598846890032f, -0.0029167828615754843f, -0.00031133927404880524f, 0.0015754521591588855f, 0.0003115632280241698f, 7.2579896368552e-06f, 1.6608884934044e-08f, 2.6281199438926706e-12f, 3.7442271505483404e-13f, -5.209166431541234e-13f, 5.688782778179302e-13f, 4.062306047103448e-13f, 4.062306047103448e-13f, 4.062306047103448e-13f, 4.062306047103448e-13f, 4.062306047103448e-13f},
 };
 
-
+// The lut32 layout of the same two functions (the entries past each clamp repeat the last one).
 alignas(64) constexpr float kPhiLog2Tab32[5][32] = {
     {-1.0f, -1.6964820623397827f, -2.6560328006744385f, -3.9038524627685547f, -5.457981109619141f, -7.331268787384033f, -9.532934188842773f, -12.069681167602539f, -14.946467399597168f, -18.167020797729492f, -21.73419761657715f, -25.650218963623047f, -29.916833877563477f, -34.53544998168945f, -39.507205963134766f, -44.83303451538086f, -50.51371383666992f, -56.549888610839844f, -62.942115783691406f, -69.69085693359375f, -76.7965087890625f, -84.25942993164062f, -92.07991790771484f, -100.25823211669922f, -108.79460144042969f, -117.68924713134766f, -126.94232940673828f, -136.5540313720703f, -146.5244903564453f, -156.85382080078125f, -167.54217529296875f, -167.54217529296875f},
     {-1.1511040925979614f, -1.6462266445159912f, -2.2003045082092285f, -2.796919345855713f, -3.423825740814209f, -4.072359561920166f, -4.736509799957275f, -5.412113666534424f, -6.096262454986572f, -6.786898612976074f, -7.482543468475342f, -8.18211555480957f, -8.884812355041504f, -9.590028762817383f, -10.297301292419434f, -11.006272315979004f, -11.716657638549805f, -12.428234100341797f, -13.14082145690918f, -13.854272842407227f, -14.568469047546387f, -15.283310890197754f, -15.998716354370117f, -16.714614868164062f, -17.430950164794922f, -18.14767074584961f, -18.864736557006836f, -19.582107543945312f, -20.299755096435547f, -21.017648696899414f, -21.735769271850586f, -21.735769271850586f},
@@ -231,11 +231,6 @@ alignas(64) constexpr float kGeluTanhLog2Tab32[5][32] = {
     {0.007531423587352037f, 0.005685894750058651f, -0.00023495017376262695f, -0.007481909357011318f, -0.01091462280601263f, -0.009111366234719753f, -0.0050307027995586395f, -0.0018457983387634158f, -0.00043491300311870873f, -6.300935638137162e-05f, -5.3694916459789965e-06f, -2.5746399501258566e-07f, -6.6330221315524796e-09f, -8.521967853614143e-11f, 4.237012650454286e-12f, 6.457073591092932e-12f, -8.53605987977124e-12f, 1.273905113341467e-11f, -1.4879483279175987e-12f, 2.93694998876326e-11f, -7.526526602484596e-13f, 3.414032836816794e-13f, -9.545963845780658e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f, -3.982634534660523e-12f},
 };
 
-// 2^q for q <= 0 (or NaN), q = n + f, 2^f of degree 5 (relative error 7.5e-8 before rounding):
-// - AVX-512: n = floor(q), f = q - n in [0, 1) exact (one vreduceps), and vscalefps, which takes
-//   floor(q) itself: no separate rounding of q to an integer.
-// - otherwise: n = round(q) (adding and removing 1.5 * 2^23), f = q - n in [-1/2, 1/2] exact, and
-//   V::ldexp (no vscalefps: floor and ldexp would cost more than this rounding).
 // AVX-512: 2^f for f = q - floor(q) in [0, 1), so that 2^q = V::scalef(pow2_frac(q), q).
 template <class V>
 inline V pow2_frac(V q) {
@@ -248,6 +243,11 @@ inline V pow2_frac(V q) {
   return V::fmadd(p, f, V::set1(0.9999999403953552f));
 }
 
+// 2^q for q <= 0 (or NaN), q = n + f, 2^f of degree 5 (relative error 7.5e-8 before rounding):
+// - AVX-512: n = floor(q), f = q - n in [0, 1) exact (one vreduceps), and vscalefps, which takes
+//   floor(q) itself: no separate rounding of q to an integer.
+// - otherwise: n = round(q) (adding and removing 1.5 * 2^23), f = q - n in [-1/2, 1/2] exact, and
+//   V::ldexp (no vscalefps: floor and ldexp would cost more than this rounding).
 template <class V>
 inline V pow2_split(V q) {
   if constexpr (V::kAvx512Math) {

@@ -72,11 +72,6 @@ struct Vec8 {
   // vmath_impl.h's formulations for this Vec: 16-entry lookups (32 would take four vpermps
   // and three blends), integer rounding by 1.5 * 2^23, no blends where an FMA form exists.
   static constexpr bool kAvx512Math = false;
-  // x - floor(x) and x - round(2x) / 2 (nearest even), exact; NaN passes.
-  static Vec8 frac_floor(Vec8 a) { return a - floor(a); }
-  static Vec8 frac_half(Vec8 a) { return a - round(a + a) * set1(0.5f); }
-  // p * 2^floor(q) for floor(q) in [-252, 254] (ldexp's two factors).
-  static Vec8 scalef(Vec8 p, Vec8 q) { return ldexp(p, floor(q)); }
 
   static M gt(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
   static M ge(Vec8 a, Vec8 b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
