@@ -160,13 +160,22 @@ void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, 
   const GemmOptions& o = *p.opt;
   t.pack_a(ap, a_at(p, ic, pc), p.lda, o.trans_a, mc, kc);
   GemmTileEpilogue ep = tile_epilogue(p, first, last);
+  // Each row tile of a sliver prefetches its share of the next sliver into L2 (the first sliver
+  // of the panel after the last one, for the next row block).
+  const index_t tiles = (mc + t.mr - 1) / t.mr;
+  const index_t sliver_lines = kc * t.nr / 16;
+  const index_t share = (sliver_lines + tiles - 1) / tiles;
   for (index_t jr = 0; jr < nc; jr += t.nr) {
     const index_t nr = std::min(t.nr, nc - jr);
     if (pack_b_here) t.pack_b(bp + jr * kc, b_at(p, pc, jc + jr), p.ldb, o.trans_b, kc, nr);
     ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
+    const float* next = pack_b_here ? nullptr : jr + t.nr < nc ? bp + (jr + t.nr) * kc : bp;
     for (index_t ir = 0; ir < mc; ir += t.mr) {
       const index_t mr = std::min(t.mr, mc - ir);
       ep.bias_row = p.bias_row ? p.bias_row + ic + ir : nullptr;
+      const index_t line0 = ir / t.mr * share;
+      ep.prefetch = next ? next + line0 * 16 : nullptr;
+      ep.prefetch_lines = next ? std::max<index_t>(0, std::min(share, sliver_lines - line0)) : 0;
       float* c = p.c + (ic + ir) * p.ldc + jc + jr;
       t.ukernel(mr, nr, kc, ap + ir * kc, 1, t.mr, bp + jr * kc, t.nr, true, c, p.ldc, ep);
       if (last) tile_activation(p, c, mr, nr);

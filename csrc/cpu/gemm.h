@@ -17,6 +17,8 @@
 //               so NaN or garbage in C is ignored, as BLAS does)
 //   then, when ep.last: c(i, j) += bias (ep.bias_col[j] or ep.bias_row[i] when non-null),
 //               and c(i, j) = max(c(i, j), 0) when ep.relu (NaN stays NaN).
+// - packed tiles also prefetch min(ep.prefetch_lines, kc / 4) lines from ep.prefetch into L2,
+//   one every 4 k steps (a hint only: nothing there is read, any address is allowed).
 // - Tile: 1 <= mr <= MR, 1 <= nr <= NR (MR, NR from the table); kc >= 0 (kc == 0: acc = 0).
 // - packed == true: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
 //   b(p, j) at b[p * NR + j], zero-padded to whole panels, b 64-byte aligned; the strides
@@ -65,6 +67,10 @@ struct GemmTileEpilogue {
   const float* bias_row;  // mr floats or null
   bool last;              // the last K block: apply bias and relu
   bool relu;
+  // Packed tiles only: lines of 64 bytes from `prefetch` on to bring into L2 during the k loop
+  // (the next B sliver, so that it does not arrive from L3 or memory on its first tile).
+  const float* prefetch = nullptr;
+  index_t prefetch_lines = 0;
 };
 
 using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a,

@@ -35,6 +35,8 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const float* const bias_col = ep.bias_col;
   const float* const bias_row = ep.bias_row;
   const bool last = ep.last, relu = ep.relu;
+  const char* pf = reinterpret_cast<const char*>(ep.prefetch);
+  const index_t pf_steps = kPacked ? 4 * ep.prefetch_lines : 0;
   // C's tile is read or written only after the k loop: fetch its lines now. A packed tile runs
   // a long k loop on a C that is usually out of cache, so every line of it (NV per row, one
   // more when the row is not 64-byte aligned); a direct tile's C is small and cached, so the
@@ -58,7 +60,10 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
-    if (kPacked) __builtin_prefetch(b + 8 * NR, 0, 3);
+    if (kPacked) {
+      __builtin_prefetch(b + 8 * NR, 0, 3);
+      if ((p & 3) == 0 && p < pf_steps) __builtin_prefetch(pf + p * 16, 0, 2);
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
       const V av = V::set1(a[i * ra]);
