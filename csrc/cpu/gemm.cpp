@@ -9,8 +9,9 @@
 // keeping its block's B packed for all its chunks (run_problem). K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
-// -> ic over MC rows -> pack A[mc x kc] (L2) -> jr over NR -> ir over MR -> micro-kernel with a
-// kc x NR sliver of B in L1 (or L2 for the AVX-512 KC). K is cut into equal blocks.
+// -> ic over MC rows -> (transposed A only: pack A[mc x kc], L2) -> jr over NR -> ir over MR ->
+// micro-kernel with a kc x NR sliver of B in L1 (or L2 for the AVX-512 KC), A's block in L2 (read
+// in place when its rows are contiguous). K is cut into equal blocks.
 // Direct path (use_direct): when B's rows are contiguous and A's rows and a K x NR sliver of B
 // fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
 // Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
@@ -137,7 +138,7 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
       const index_t mr = std::min(tile_m, p.s.M - i);
       ep.bias_row = p.bias_row ? p.bias_row + i : nullptr;
       float* c = p.c + i * p.ldc + j;
-      uk(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, false, c, p.ldc, ep);
+      uk(mr, nr, p.s.K, p.a + i * rs_a, rs_a, cs_a, p.b + j, p.ldb, GemmPacking::none, c, p.ldc, ep);
       tile_activation(p, c, mr, nr);
     }
     j += nr;
@@ -153,31 +154,61 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
 }
 
 // Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):
-// packs that block of A into ap, then runs the micro-kernel over jr (NR) and ir (MR). With
-// pack_b_here the B slivers are packed just before their first use (one_row_block, below).
+// runs the micro-kernel over jr (NR) and ir (MR). With pack_b_here the B slivers are packed just
+// before their first use (one_row_block, below).
+// A is read in place when its rows are contiguous along K (not transposed): the tile broadcasts
+// from MR rows lda apart, and the block of A, once read, stays in L2 for the other slivers. The
+// packed copy of A it replaces was the largest cost outside the micro-kernel (2 threads on the
+// Zen 5 VM: linear 256 x 784 x 512 spent 25 us of 620 packing A, square 1024 275 us of 5.9 ms,
+// mostly waiting on memory), and the tiles prefetch the next block of A instead. Transposed A
+// (columns contiguous) is still packed into ap: read in place, a tile would touch a new line
+// lda apart at every k step (square 1024 and 2048 ran 4-10% slower).
+// Prefetches (ep.prefetch): each row tile fetches its share of the next B sliver into L2 (the
+// first sliver of the panel after the last one, for the next row block), and with A in place the
+// tiles of the last slivers fetch the next row block of A instead, whole rows per tile.
 void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, index_t ic, index_t mc, index_t jc,
                   index_t nc, index_t pc, index_t kc, bool first, bool last, bool pack_b_here) {
   const GemmOptions& o = *p.opt;
-  t.pack_a(ap, a_at(p, ic, pc), p.lda, o.trans_a, mc, kc);
+  const bool a_in_place = !o.trans_a;
+  const float* const a0 = a_at(p, ic, pc);
+  if (!a_in_place) t.pack_a(ap, a0, p.lda, o.trans_a, mc, kc);
   GemmTileEpilogue ep = tile_epilogue(p, first, last);
-  // Each row tile of a sliver prefetches its share of the next sliver into L2 (the first sliver
-  // of the panel after the last one, for the next row block).
-  const index_t tiles = (mc + t.mr - 1) / t.mr;
+  const index_t tiles = (mc + t.mr - 1) / t.mr, slivers = (nc + t.nr - 1) / t.nr;
+  const index_t slots = std::max<index_t>(1, kc / 4);  // prefetches one tile issues at most
   const index_t sliver_lines = kc * t.nr / 16;
   const index_t share = (sliver_lines + tiles - 1) / tiles;
-  for (index_t jr = 0; jr < nc; jr += t.nr) {
+  const index_t next_rows = a_in_place ? std::min(t.mc, p.s.M - ic - mc) : 0;
+  const index_t row_lines = kc / 16 + 1;  // lines a row of kc floats can touch
+  const index_t rows_per_tile = std::max<index_t>(1, slots / row_lines);
+  const index_t a_slivers = std::min(slivers, (next_rows + rows_per_tile * tiles - 1) / (rows_per_tile * tiles));
+  const float* const a_next = next_rows > 0 ? a_at(p, ic + mc, pc) : nullptr;
+  for (index_t jr = 0, js = 0; jr < nc; jr += t.nr, ++js) {
     const index_t nr = std::min(t.nr, nc - jr);
     if (pack_b_here) t.pack_b(bp + jr * kc, b_at(p, pc, jc + jr), p.ldb, o.trans_b, kc, nr);
     ep.bias_col = p.bias_col ? p.bias_col + jc + jr : nullptr;
-    const float* next = pack_b_here ? nullptr : jr + t.nr < nc ? bp + (jr + t.nr) * kc : bp;
+    const bool pf_a = js >= slivers - a_slivers;
+    const float* next_b = pack_b_here ? nullptr : jr + t.nr < nc ? bp + (jr + t.nr) * kc : bp;
     for (index_t ir = 0; ir < mc; ir += t.mr) {
       const index_t mr = std::min(t.mr, mc - ir);
       ep.bias_row = p.bias_row ? p.bias_row + ic + ir : nullptr;
-      const index_t line0 = ir / t.mr * share;
-      ep.prefetch = next ? next + line0 * 16 : nullptr;
-      ep.prefetch_lines = next ? std::max<index_t>(0, std::min(share, sliver_lines - line0)) : 0;
+      if (pf_a) {
+        const index_t row0 = ((js - (slivers - a_slivers)) * tiles + ir / t.mr) * rows_per_tile;
+        ep.prefetch = a_next + row0 * p.lda;
+        ep.prefetch_lines = std::max<index_t>(0, std::min(rows_per_tile, next_rows - row0)) * row_lines;
+        ep.prefetch_lines_per_row = row_lines;
+        ep.prefetch_ld = p.lda;
+      } else {
+        const index_t line0 = ir / t.mr * share;
+        ep.prefetch = next_b ? next_b + line0 * 16 : nullptr;
+        ep.prefetch_lines = next_b ? std::max<index_t>(0, std::min(share, sliver_lines - line0)) : 0;
+        ep.prefetch_lines_per_row = 1;
+        ep.prefetch_ld = 16;
+      }
       float* c = p.c + (ic + ir) * p.ldc + jc + jr;
-      t.ukernel(mr, nr, kc, ap + ir * kc, 1, t.mr, bp + jr * kc, t.nr, true, c, p.ldc, ep);
+      if (a_in_place)
+        t.ukernel(mr, nr, kc, a0 + ir * p.lda, p.lda, 1, bp + jr * kc, t.nr, GemmPacking::b_only, c, p.ldc, ep);
+      else
+        t.ukernel(mr, nr, kc, ap + ir * kc, 1, t.mr, bp + jr * kc, t.nr, GemmPacking::both, c, p.ldc, ep);
       if (last) tile_activation(p, c, mr, nr);
     }
   }
@@ -210,7 +241,7 @@ void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr,
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = strip ? strip : t_pack_b.get(kc_max * nc_max);
-  float* ap = t_pack_a.get(kc_max * mc_max);
+  float* ap = o.trans_a ? t_pack_a.get(kc_max * mc_max) : bp;  // only transposed A is packed (macro_kernel)
   if (!ap || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
     run_reference(t, p);
     return;

@@ -17,15 +17,17 @@
 //               so NaN or garbage in C is ignored, as BLAS does)
 //   then, when ep.last: c(i, j) += bias (ep.bias_col[j] or ep.bias_row[i] when non-null),
 //               and c(i, j) = max(c(i, j), 0) when ep.relu (NaN stays NaN).
-// - packed tiles also prefetch min(ep.prefetch_lines, kc / 4) lines from ep.prefetch into L2,
-//   one every 4 k steps (a hint only: nothing there is read, any address is allowed).
-// - Tile: 1 <= mr <= MR, 1 <= nr <= NR (MR, NR from the table); kc >= 0 (kc == 0: acc = 0).
-// - packed == true: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
+// - packing == both: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
 //   b(p, j) at b[p * NR + j], zero-padded to whole panels, b 64-byte aligned; the strides
 //   passed are then (1, MR) and NR. Full vectors of B are read.
-// - packed == false (the direct path): the caller's matrices in place, any (rs_a, cs_a), e.g.
+// - packing == b_only: b is such a panel (stride NR), a is read in place at any (rs_a, cs_a).
+// - packing == none (the direct path): the caller's matrices in place, any (rs_a, cs_a), e.g.
 //   (lda, 1) or (1, lda); rows of B contiguous along j, rs_b apart, and only nr floats of each
 //   row are read (the last vector is a masked load), so nothing past the matrix is touched.
+// - With b packed (both, b_only), the tile also prefetches min(ep.prefetch_lines, kc / 4)
+//   lines into L2, one every 4 k steps, walking ep.prefetch_lines_per_row lines of each row and
+//   rows ep.prefetch_ld floats apart from ep.prefetch (a hint only: nothing there is read, any
+//   address is allowed).
 // - C: written only inside the mr x nr tile (masked stores at the right edge); no alignment.
 // - No scalar loop over edges: an edge tile runs the instantiation with exactly mr rows and
 //   ceil(nr / W) vectors (W = 8 floats on AVX2, 16 on AVX-512).
@@ -67,14 +69,21 @@ struct GemmTileEpilogue {
   const float* bias_row;  // mr floats or null
   bool last;              // the last K block: apply bias and relu
   bool relu;
-  // Packed tiles only: lines of 64 bytes from `prefetch` on to bring into L2 during the k loop
-  // (the next B sliver, so that it does not arrive from L3 or memory on its first tile).
+  // Tiles with b packed only: lines of 64 bytes to bring into L2 during the k loop (the next
+  // B sliver, or the next block of A, so that they do not arrive from L3 or memory when first
+  // used): prefetch_lines lines, prefetch_lines_per_row of them from each row, rows
+  // prefetch_ld floats apart.
   const float* prefetch = nullptr;
   index_t prefetch_lines = 0;
+  index_t prefetch_lines_per_row = 1;
+  index_t prefetch_ld = 16;
 };
 
+// Which operands of a micro-kernel call are packed (see the contract above).
+enum class GemmPacking : int { none = 0, both = 1, b_only = 2 };
+
 using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a,
-                               const float* b, index_t rs_b, bool packed, float* c, index_t ldc,
+                               const float* b, index_t rs_b, GemmPacking packing, float* c, index_t ldc,
                                const GemmTileEpilogue& ep);
 // Packs op(A)[0:mc, 0:kc] (a points at its first element, strides as in the legend) into
 // ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i, zero-padded.

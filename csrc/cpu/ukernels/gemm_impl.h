@@ -17,17 +17,19 @@
 namespace gemm {
 using fl::index_t;
 
-enum class Mode { packed, direct, direct_masked };
+enum class Mode { packed, packed_b, direct, direct_masked };
 
 // One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
-// p * MR + i) and b an NR-wide padded panel (b(p, j) at p * NR + j). Mode::direct*: the
+// p * MR + i) and b an NR-wide padded panel (b(p, j) at p * NR + j); Mode::packed_b: b packed
+// so, a in place at the caller's strides. Mode::direct*: the
 // caller's strides; direct_masked reads only nr floats of each B row.
 template <class V, int MR, int NR, int ROWS, int NV, Mode kMode>
 void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b, index_t rs_b, index_t nr,
           float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
   constexpr int W = V::width;
-  constexpr bool kPacked = kMode == Mode::packed;
-  const index_t ra = kPacked ? 1 : rs_a, ca = kPacked ? MR : cs_a, rb = kPacked ? NR : rs_b;
+  constexpr bool kPackedA = kMode == Mode::packed;
+  constexpr bool kPacked = kPackedA || kMode == Mode::packed_b;  // B is a packed panel
+  const index_t ra = kPackedA ? 1 : rs_a, ca = kPackedA ? MR : cs_a, rb = kPacked ? NR : rs_b;
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
   // The epilogue's fields in registers: stores to C could alias ep, which would make the
   // compiler reload them for every vector.
@@ -35,8 +37,9 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const float* const bias_col = ep.bias_col;
   const float* const bias_row = ep.bias_row;
   const bool last = ep.last, relu = ep.relu;
-  const char* pf = reinterpret_cast<const char*>(ep.prefetch);
-  const index_t pf_steps = kPacked ? 4 * ep.prefetch_lines : 0;
+  const float* pf = ep.prefetch;
+  index_t pf_left = kPacked ? ep.prefetch_lines : 0, pf_col = 0;
+  const index_t pf_row_lines = ep.prefetch_lines_per_row, pf_ld = ep.prefetch_ld;
   // C's tile is read or written only after the k loop: fetch its lines now. A packed tile runs
   // a long k loop on a C that is usually out of cache, so every line of it (NV per row, one
   // more when the row is not 64-byte aligned); a direct tile's C is small and cached, so the
@@ -62,7 +65,11 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
       bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
     if (kPacked) {
       __builtin_prefetch(b + 8 * NR, 0, 3);
-      if ((p & 3) == 0 && p < pf_steps) __builtin_prefetch(pf + p * 16, 0, 2);
+      if ((p & 3) == 0 && pf_left > 0) {
+        __builtin_prefetch(pf + pf_col * 16, 0, 2);
+        --pf_left;
+        if (++pf_col == pf_row_lines) pf_col = 0, pf += pf_ld;
+      }
     }
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
@@ -113,12 +120,13 @@ struct TileTable {
 // The micro-kernel entry of the table (GemmUkernelFn): picks the exact-size instantiation.
 template <class V, int MR, int NR>
 void ukernel(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b,
-             index_t rs_b, bool packed, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
+             index_t rs_b, fl::GemmPacking packing, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
   constexpr int W = V::width, NVMAX = NR / W;
   const index_t nv = (nr + W - 1) / W;
   const index_t idx = (mr - 1) * NVMAX + (nv - 1);
   TileFn f;
-  if (packed) f = TileTable<V, MR, NR, Mode::packed>::fns[idx];
+  if (packing == fl::GemmPacking::both) f = TileTable<V, MR, NR, Mode::packed>::fns[idx];
+  else if (packing == fl::GemmPacking::b_only) f = TileTable<V, MR, NR, Mode::packed_b>::fns[idx];
   else if (nr % W) f = TileTable<V, MR, NR, Mode::direct_masked>::fns[idx];
   else f = TileTable<V, MR, NR, Mode::direct>::fns[idx];
   f(kc, a, rs_a, cs_a, b, rs_b, nr, c, ldc, ep);
