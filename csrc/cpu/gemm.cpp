@@ -5,7 +5,7 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// Large products cut each block into 4 row chunks that idle threads take over, each thread
+// Large products cut each block into 2 row chunks that idle threads take over, each thread
 // keeping its block's B packed for all its chunks (run_problem). K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
@@ -54,9 +54,12 @@ constexpr index_t kDotMaxM = 8;
 // idle threads can take over (run_problem). A thread's strip of packed B serves all its chunks,
 // so on a quiet machine this packs no more than one block per thread (square 1024 on 2 threads:
 // 2-4% faster than 4 independent blocks per thread, which re-packed A and B per block), and with
-// another process on one core it ran square 2048 15% faster than fixed blocks.
+// another process on one core it ran square 2048 15% faster than fixed blocks. Two chunks per
+// block rather than four: every chunk streams its strip of B from L3 or memory again (Zen 5 VM,
+// 2 threads, best batch: square 1024 424 -> 447 GF/s, 2048 422 -> 438, 4096 406 -> 417; one
+// chunk, no take-over, ran within 1-3% of two).
 constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
-constexpr index_t kChunks = 4;
+constexpr index_t kChunks = 2;
 // A thread keeps its packed strip of B (run_problem) when the strip is at most this many kc x nc
 // panels; past that B is packed again for every row chunk, as the chunks would revisit panels
 // evicted from L3 (AVX2 square 2048 on 2 threads, a 4-panel strip: 6% slower than re-packing).
