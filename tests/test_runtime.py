@@ -65,3 +65,33 @@ def test_measured_fma_peak_orders_the_isa_levels(isa):
     if isa != "scalar":
         # 8 or 16 float lanes x 2 flops per FMA at >= 1 GHz, even on a loaded machine.
         assert gf > 4.0
+
+
+def test_time_ms_stat_min_is_the_fastest_batch(monkeypatch):
+    """time_ms(stat="min") reports the fastest batch, the default the median one."""
+    from fastlayers._bench import common
+
+    delays = iter([0.0] * 3 + [0.004, 0.001, 0.003] + [0.0] * 3 + [0.004, 0.001, 0.003])
+    clock = {"t": 0.0}
+
+    def fake_counter():
+        return clock["t"]
+
+    def fn():
+        clock["t"] += next(delays)
+
+    monkeypatch.setattr(common.time, "perf_counter", fake_counter)
+    # warmup 2 calls, 1 sizing call, then 3 batches of one call each (min_time tiny)
+    assert common.time_ms(fn, 1e-9, repeat=3, stat="min") == pytest.approx(1.0)
+    assert common.time_ms(fn, 1e-9, repeat=3) == pytest.approx(3.0)
+
+
+def test_steal_ticks_reads_proc_stat():
+    from fastlayers._bench import common
+
+    got = common.steal_ticks()
+    if not os.path.exists("/proc/stat"):
+        assert got is None
+        return
+    steal, total = got
+    assert 0 <= steal <= total and total > 0

@@ -6,7 +6,7 @@ import json
 import time
 
 from . import FAMILIES
-from .common import time_ms
+from .common import steal_ticks, time_ms
 
 
 
@@ -26,7 +26,8 @@ def f(v, fmt: str) -> str:
 
 
 def time_case(c, min_time: float, rounds: int):
-    """Best of `rounds` interleaved rounds (ours, NumPy, PyTorch, ours, ...) of time_ms each.
+    """Best of `rounds` interleaved rounds (ours, NumPy, PyTorch, ours, ...) of time_ms each,
+    every round the fastest of its batches of calls.
 
     Each library runs its own thread pool, whose workers keep spinning for a while after a call
     (OpenBLAS for tens of ms): measured right after another library, an implementation would
@@ -39,7 +40,7 @@ def time_case(c, min_time: float, rounds: int):
             if fn is None:
                 continue
             time.sleep(0.05)
-            ms = time_ms(fn, min_time / rounds)
+            ms = time_ms(fn, min_time / rounds, stat="min")
             best[k] = ms if best[k] is None else min(best[k], ms)
     return tuple(best)
 
@@ -60,6 +61,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
     # "% of peak" is against the FP32 FMA peak measured now, on this ISA level and thread count
     # (a register-only FMA loop on every thread; csrc/cpu/peak.h).
     peak = max(fastlayers._core.measure_fma_peak_gflops(0.3) for _ in range(3))
+    steal0 = steal_ticks()
     rows = []
     hdr = f"{'op':<26} {'shape':<30} {'ours ms':>9} {'numpy ms':>9} {'torch ms':>9} {'vs np':>7} {'vs torch':>8} {'GF/s':>7} {'%peak':>6} {'GB/s':>6}"
     echo(f"fastlayers bench: isa={fastlayers.get_isa()} threads={nthreads} "
@@ -77,7 +79,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
                 "speedup_torch": th_ms / ours if th_ms else None, "gflops": gf,
                 "peak_fraction": gf / peak if gf else None, "peak_gflops": peak,
                 "gbps": c.bytes / ours / 1e6 if c.bytes else None, "threads": nthreads,
-                "isa": fastlayers.get_isa(), "note": c.note,
+                "isa": fastlayers.get_isa(), "note": c.note, "timing": "fastest batch, best of rounds",
             }
             rows.append(row)
 
@@ -85,6 +87,10 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
             echo(f"{c.op:<26} {c.shape:<30} {ours:>9.3f} {f(np_ms, '>9.3f')} {f(th_ms, '>9.3f')} "
                  f"{f(row['speedup_numpy'], '>6.2f')}x {f(row['speedup_torch'], '>7.2f')}x "
                  f"{f(gf, '>7.1f')} {f(pk and pk * 100, '>5.1f')}% {f(row['gbps'], '>6.1f')}")
+    steal1 = steal_ticks()
+    if steal0 and steal1 and steal1[1] > steal0[1]:
+        echo(f"cpu time stolen by the hypervisor during the run: "
+             f"{100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1]):.1f}%")
     return rows
 
 
