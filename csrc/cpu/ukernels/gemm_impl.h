@@ -193,20 +193,29 @@ void transpose_panel(float* dst, const float* const* src, index_t n, index_t kc)
 // GemmPackAFn: MR-row panels of op(A)[0:mc, 0:kc], a(i, p) at p * MR + i, rows zero-padded.
 template <class V, int MR>
 void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc) {
+  if (trans) {
+    // a(i, p) = a[p * lda + i]: row p of the source holds MR floats of every panel. Groups of
+    // kRows source rows are read whole, each panel receiving kRows * MR contiguous floats.
+    constexpr index_t kRows = 8;
+    const index_t full = mc / MR * MR;
+    for (index_t p0 = 0; p0 < kc; p0 += kRows) {
+      const index_t p1 = p0 + kRows < kc ? p0 + kRows : kc;
+      float* d = dst + p0 * MR;
+      for (index_t i0 = 0; i0 < full; i0 += MR, d += MR * kc)
+        for (index_t p = p0; p < p1; ++p) __builtin_memcpy(d + (p - p0) * MR, a + p * lda + i0, MR * sizeof(float));
+      if (full < mc) {
+        for (index_t p = p0; p < p1; ++p)
+          for (index_t i = 0; i < MR; ++i) d[(p - p0) * MR + i] = full + i < mc ? a[p * lda + full + i] : 0.0f;
+      }
+    }
+    return;
+  }
   for (index_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
     const index_t rows = mc - i0 < MR ? mc - i0 : MR;
-    if (trans) {  // a(i, p) = a[p * lda + i]: MR contiguous floats per p
-      for (index_t p = 0; p < kc; ++p) {
-        const float* src = a + p * lda + i0;
-        float* d = dst + p * MR;
-        for (index_t i = 0; i < rows; ++i) d[i] = src[i];
-        for (index_t i = rows; i < MR; ++i) d[i] = 0.0f;
-      }
-    } else {  // a(i, p) = a[i * lda + p]: a transpose of rows x kc
-      const float* src[MR];
-      for (index_t i = 0; i < MR; ++i) src[i] = a + (i0 + (i < rows ? i : 0)) * lda;
-      transpose_panel<MR>(dst, src, rows, kc);
-    }
+    // a(i, p) = a[i * lda + p]: a transpose of rows x kc
+    const float* src[MR];
+    for (index_t i = 0; i < MR; ++i) src[i] = a + (i0 + (i < rows ? i : 0)) * lda;
+    transpose_panel<MR>(dst, src, rows, kc);
   }
 }
 
