@@ -17,6 +17,8 @@ def add_arguments(p) -> None:
     p.add_argument("--threads", type=int, help="thread count for fastlayers, NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="smaller shapes, shorter timing")
     p.add_argument("--isa", help="force an ISA level for fastlayers (scalar, avx2, avx512)")
+    p.add_argument("--stat", choices=("min", "median"), default="min",
+                   help="which batch of calls a round reports: the fastest (default) or the median")
 
 
 def f(v, fmt: str) -> str:
@@ -25,9 +27,9 @@ def f(v, fmt: str) -> str:
     return format(v, fmt) if v is not None else "-".rjust(width)
 
 
-def time_case(c, min_time: float, rounds: int):
+def time_case(c, min_time: float, rounds: int, stat: str = "min"):
     """Best of `rounds` interleaved rounds (ours, NumPy, PyTorch, ours, ...) of time_ms each,
-    every round the fastest of its batches of calls.
+    every round the fastest (stat="min") or the median of its batches of calls.
 
     Each library runs its own thread pool, whose workers keep spinning for a while after a call
     (OpenBLAS for tens of ms): measured right after another library, an implementation would
@@ -40,12 +42,12 @@ def time_case(c, min_time: float, rounds: int):
             if fn is None:
                 continue
             time.sleep(0.05)
-            ms = time_ms(fn, min_time / rounds, stat="min")
+            ms = time_ms(fn, min_time / rounds, stat=stat)
             best[k] = ms if best[k] is None else min(best[k], ms)
     return tuple(best)
 
 
-def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[dict]:
+def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="min") -> list[dict]:
     import fastlayers
     if threads:
         fastlayers.set_num_threads(threads)
@@ -65,13 +67,13 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
     rows = []
     hdr = f"{'op':<26} {'shape':<30} {'ours ms':>9} {'numpy ms':>9} {'torch ms':>9} {'vs np':>7} {'vs torch':>8} {'GF/s':>7} {'%peak':>6} {'GB/s':>6}"
     echo(f"fastlayers bench: isa={fastlayers.get_isa()} threads={nthreads} "
-         f"measured FP32 FMA peak={peak:.0f} GFLOP/s")
+         f"measured FP32 FMA peak={peak:.0f} GFLOP/s timing={stat} batch")
     echo(hdr)
     echo("-" * len(hdr))
     for fam in families or FAMILIES:
         mod = importlib.import_module(f"fastlayers._bench.{fam}")
         for c in mod.cases(quick):
-            ours, np_ms, th_ms = time_case(c, min_time, rounds=1 if quick else 3)
+            ours, np_ms, th_ms = time_case(c, min_time, rounds=1 if quick else 3, stat=stat)
             gf = c.flops / ours / 1e6 if c.flops else None
             row = {
                 "family": c.family, "op": c.op, "shape": c.shape, "ours_ms": ours, "numpy_ms": np_ms,
@@ -79,7 +81,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
                 "speedup_torch": th_ms / ours if th_ms else None, "gflops": gf,
                 "peak_fraction": gf / peak if gf else None, "peak_gflops": peak,
                 "gbps": c.bytes / ours / 1e6 if c.bytes else None, "threads": nthreads,
-                "isa": fastlayers.get_isa(), "note": c.note, "timing": "fastest batch, best of rounds",
+                "isa": fastlayers.get_isa(), "note": c.note, "timing": ("fastest" if stat == "min" else "median") + " batch, best of rounds",
             }
             rows.append(row)
 
@@ -95,7 +97,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print) -> list[
 
 
 def run_cli(args) -> int:
-    rows = run(args.family, args.quick, args.threads, args.isa)
+    rows = run(args.family, args.quick, args.threads, args.isa, stat=args.stat)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
