@@ -95,3 +95,38 @@ def test_steal_ticks_reads_proc_stat():
         return
     steal, total = got
     assert 0 <= steal <= total and total > 0
+
+
+_POOL_CODE = """
+import os, sys, time, numpy as np, fastlayers
+from fastlayers import functional as F
+fastlayers.set_num_threads({threads})
+r = np.random.default_rng(0)
+a = r.integers(-3, 4, (300, 300)).astype(np.float32)
+want = a @ a
+def check():
+    assert np.array_equal(F.matmul(a, a), want)
+    assert np.array_equal(F.relu(np.arange(-5, 1 << 20, dtype=np.float32))[:6], [0, 0, 0, 0, 0, 0])
+check()
+time.sleep(0.1)      # the pool's workers go to sleep
+check()              # and the caller does not wait for them
+pid = os.fork()
+if pid == 0:         # a forked child starts a pool of its own
+    try:
+        check(); check()
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+assert os.WEXITSTATUS(status) == 0, status
+check()
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.parametrize("threads", [2, 3])
+def test_thread_pool_after_sleep_and_fork(threads):
+    """parallel_for's pool: exact results after its workers slept, and in a forked child."""
+    r = run_py(_POOL_CODE.format(threads=threads))
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -1,7 +1,32 @@
-// The process-wide thread count (see parallel.h).
+// The process-wide thread count and the worker pool behind parallel_for (see parallel.h).
+//
+// One pool of get_num_threads() - 1 workers, started on first use. A job is `parts` ranges
+// handed out by one atomic word, claim = (epoch << 32) | (parts << 16) | next: the caller and
+// the workers take ranges with compare-exchange until none are left, so a worker that is slow
+// to wake finds the job already done and the caller never waits for it; the caller waits only
+// for ranges that were taken. Whoever claims a range of epoch e may read job e's function and
+// bounds: the caller does not return (and no new job starts) until every range of e is done.
+// Workers spin for kSpin after their last job, then sleep on a condition variable.
 #include "core/parallel.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define FL_PAUSE() _mm_pause()
+#else
+#define FL_PAUSE() ((void)0)
+#endif
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
 
 namespace fl {
 namespace {
@@ -9,13 +34,142 @@ int initial_threads() {
 #ifdef _OPENMP
   return std::max(1, omp_get_max_threads());  // honours OMP_NUM_THREADS
 #else
-  return 1;
+  const unsigned n = std::thread::hardware_concurrency();
+  return n ? static_cast<int>(n) : 1;
 #endif
 }
 std::atomic<int> g_threads{initial_threads()};
+thread_local bool t_in_parallel = false;
+
+// How long an idle worker spins before it sleeps. A sleeping worker costs nothing and is not
+// waited for, but on a VM waking it takes milliseconds, so the next job runs on fewer threads.
+constexpr auto kSpin = std::chrono::milliseconds(20);
+
+struct Job {
+  detail::RangeFn fn = nullptr;
+  const void* ctx = nullptr;
+  index_t begin = 0, end = 0, chunk = 0;
+};
+
+class Pool {
+ public:
+  // Runs the job on the caller and the workers; false when another caller holds the pool.
+  bool run(index_t begin, index_t end, index_t parts, detail::RangeFn fn, const void* ctx) {
+    std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    ensure_workers(static_cast<int>(parts) - 1);
+    job_ = Job{fn, ctx, begin, end, (end - begin + parts - 1) / parts};
+    done_.store(0, std::memory_order_relaxed);
+    const uint64_t e = ++epoch_;
+    // seq_cst on claim_ and sleepers_ (here and in worker_loop): a worker going to sleep and
+    // this caller publishing a job must not both miss the other's write.
+    claim_.store((e << 32) | (static_cast<uint64_t>(parts) << 16), std::memory_order_seq_cst);
+    if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+      std::lock_guard<std::mutex> lk(sleep_mutex_);
+      cv_.notify_all();
+    }
+    t_in_parallel = true;
+    while (take_and_run(e)) {
+    }
+    t_in_parallel = false;
+    const int want = static_cast<int>(parts);
+    while (done_.load(std::memory_order_acquire) < want) FL_PAUSE();
+    return true;
+  }
+
+ private:
+  // Claims one range of epoch e and runs it; false when e has none left.
+  bool take_and_run(uint64_t e) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      if ((c >> 32) != e) return false;
+      const uint64_t next = c & 0xFFFF, parts = (c >> 16) & 0xFFFF;
+      if (next >= parts) return false;
+      if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        const Job& j = job_;
+        const index_t i = static_cast<index_t>(next);
+        const index_t lo = std::min(j.end, j.begin + i * j.chunk), hi = std::min(j.end, lo + j.chunk);
+        if (lo < hi) j.fn(j.ctx, lo, hi);
+        done_.fetch_add(1, std::memory_order_acq_rel);
+        return true;
+      }
+    }
+  }
+
+  void ensure_workers(int n) {
+    while (static_cast<int>(workers_) < n) {
+      std::thread(&Pool::worker_loop, this).detach();
+      ++workers_;
+    }
+  }
+
+  void worker_loop() {
+    t_in_parallel = true;
+    uint64_t seen = epoch_.load(std::memory_order_acquire);
+    for (;;) {
+      // Spin for a new epoch, then sleep until one is published.
+      auto t0 = std::chrono::steady_clock::now();
+      uint64_t e;
+      for (int k = 0;; ++k) {
+        e = claim_.load(std::memory_order_acquire) >> 32;
+        if (e != seen) break;
+        FL_PAUSE();
+        if ((k & 1023) == 1023 && std::chrono::steady_clock::now() - t0 > kSpin) {
+          std::unique_lock<std::mutex> lk(sleep_mutex_);
+          sleepers_.fetch_add(1, std::memory_order_seq_cst);
+          cv_.wait(lk, [&] { return (claim_.load(std::memory_order_seq_cst) >> 32) != seen; });
+          sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+          t0 = std::chrono::steady_clock::now();
+        }
+      }
+      seen = e;
+      while (take_and_run(e)) {
+      }
+    }
+  }
+
+  std::mutex run_mutex_;                // one job at a time; other callers run inline
+  std::atomic<uint64_t> claim_{0};      // (epoch << 32) | (parts << 16) | next range
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int> done_{0};            // ranges finished in the current job
+  Job job_;
+  unsigned workers_ = 0;
+  std::mutex sleep_mutex_;
+  std::condition_variable cv_;
+  std::atomic<int> sleepers_{0};
+};
+
+// Never destroyed: detached workers may still be spinning at exit.
+Pool* g_pool = nullptr;
+std::once_flag g_pool_once;
+
+#if defined(__unix__) || defined(__APPLE__)
+// A forked child has none of the parent's workers: it starts a pool of its own.
+void reset_pool_in_child() {
+  g_pool = new Pool();
+}
+#endif
+
+Pool& pool() {
+  std::call_once(g_pool_once, [] {
+    g_pool = new Pool();
+#if defined(__unix__) || defined(__APPLE__)
+    pthread_atfork(nullptr, nullptr, reset_pool_in_child);
+#endif
+  });
+  return *g_pool;
+}
 }  // namespace
 
 int get_num_threads() { return g_threads.load(std::memory_order_relaxed); }
 void set_num_threads(int n) { g_threads.store(std::max(1, n)); }
+bool in_parallel() { return t_in_parallel; }
+
+namespace detail {
+bool run_on_pool(index_t begin, index_t end, index_t parts, RangeFn fn, const void* ctx) {
+  if (parts > 0xFFFF) parts = 0xFFFF;
+  return pool().run(begin, end, parts, fn, ctx);
+}
+}  // namespace detail
 
 }  // namespace fl

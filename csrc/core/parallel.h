@@ -1,7 +1,12 @@
-// Threads: OpenMP with one process-wide thread count.
-// omp_set_num_threads() only affects the calling thread, and Python may call us from many
-// threads, so the count lives in one atomic that every parallel region passes explicitly.
-// Kernels called inside parallel_for must not throw.
+// Threads: one process-wide thread count and a pool of worker threads (core/parallel.cpp).
+// The count lives in one atomic (Python may call us from many threads). parallel_for hands
+// out its ranges to the caller and the pool's workers, which spin for a while after a job and
+// then sleep; ranges are claimed, not assigned, so the caller never waits for a worker that
+// has not woken up (on a VM that took milliseconds with OpenMP's fork-join: a 2-thread 256^3
+// matmul after a 50 ms pause ran 5.7 ms instead of 0.09). A second Python thread calling while
+// the pool is busy runs its ranges itself. OpenMP only supplies the default count
+// (OMP_NUM_THREADS). Kernels called inside parallel_for must not throw, and must not wait for
+// another range: ranges may run one after another on one thread.
 #pragma once
 #include <algorithm>
 
@@ -15,29 +20,29 @@ namespace fl {
 
 int get_num_threads();
 void set_num_threads(int n);  // n >= 1
+// True inside a range that parallel_for runs on the pool (nested calls then run inline).
+bool in_parallel();
+
+namespace detail {
+using RangeFn = void (*)(const void* ctx, index_t lo, index_t hi);
+// Runs fn(ctx, lo, hi) over `parts` contiguous ranges of [begin, end) of ceil(n / parts) items
+// on the caller and the pool; false (nothing run) when another caller holds the pool.
+bool run_on_pool(index_t begin, index_t end, index_t parts, RangeFn fn, const void* ctx);
+}  // namespace detail
 
 // Splits [begin, end) into at most get_num_threads() contiguous ranges of at least `grain`
-// items each and calls f(lo, hi) once per range, in parallel. Runs inline when one range
-// suffices or when already inside a parallel region.
+// items each and calls f(lo, hi) once per range, in parallel where threads are free. Runs
+// inline when one range suffices or when already inside a parallel range.
 template <class F>
 void parallel_for(index_t begin, index_t end, index_t grain, const F& f) {
   const index_t n = end - begin;
   if (n <= 0) return;
   grain = std::max<index_t>(grain, 1);
-  index_t nt = std::min<index_t>(get_num_threads(), (n + grain - 1) / grain);
-#ifdef _OPENMP
-  if (nt > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(static_cast<int>(nt))
-    {
-      const index_t t = omp_get_thread_num(), team = omp_get_num_threads();
-      const index_t chunk = (n + team - 1) / team;
-      const index_t lo = begin + std::min(n, t * chunk), hi = begin + std::min(n, (t + 1) * chunk);
-      if (lo < hi) f(lo, hi);
-    }
-    return;
+  const index_t nt = std::min<index_t>(get_num_threads(), (n + grain - 1) / grain);
+  if (nt > 1 && !in_parallel()) {
+    auto call = [](const void* c, index_t lo, index_t hi) { (*static_cast<const F*>(c))(lo, hi); };
+    if (detail::run_on_pool(begin, end, nt, call, &f)) return;
   }
-#endif
-  (void)nt;
   f(begin, end);
 }
 

@@ -144,7 +144,7 @@ void col2im(float* dxg, const float* col, const Conv2dShape& s, index_t Cg, inde
 // Per-thread im2col / accumulator buffers (core/scratch.h). An allocation failure throws
 // std::bad_alloc (MemoryError in Python); inside a parallel region the exception is caught
 // by run_tasks / run_reduce_tasks (Guard), the other threads stop taking tasks, and it is
-// rethrown once the region has ended (an exception escaping an OpenMP region would end the
+// rethrown once the region has ended (an exception escaping a parallel range would end the
 // process).
 struct ThreadBuffer {
   ScratchBuffer buf;
@@ -238,11 +238,16 @@ std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task,
   std::vector<std::pair<index_t, const float*>> parts;
   std::mutex lock;
   Guard guard;
-  parts.reserve(static_cast<size_t>(get_num_threads()));
+  const index_t slots = get_num_threads();
+  parts.reserve(static_cast<size_t>(slots));
+  // One accumulator per range, in the calling thread's buffer: ranges are not tied to threads
+  // (one thread may run several, core/parallel.h).
+  float* const accs = t_acc.get(slots * acc_floats);
+  std::atomic<index_t> next_slot{0};
   auto range = [&](index_t lo, index_t hi) {
     guard.run([&] {
       float* col = t_col.get(col_floats);
-      float* acc = t_acc.get(acc_floats);
+      float* acc = accs + next_slot++ * acc_floats;
       std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
       for (index_t i = lo; i < hi && !guard.failed(); ++i) body(i, col, acc);
       std::lock_guard<std::mutex> hold(lock);

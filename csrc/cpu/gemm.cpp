@@ -350,9 +350,7 @@ struct Plan {
 
 index_t thread_count(GemmShape s) {
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, mac_count(s) / kMacsPerThread)));
-#ifdef _OPENMP
-  if (omp_in_parallel()) nt = 1;
-#endif
+  if (in_parallel()) nt = 1;
   return nt;
 }
 
