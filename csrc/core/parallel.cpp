@@ -60,7 +60,7 @@ class Pool {
     ensure_workers(static_cast<int>(parts) - 1);
     job_ = Job{fn, ctx, begin, end, (end - begin + parts - 1) / parts};
     done_.store(0, std::memory_order_relaxed);
-    const uint64_t e = ++epoch_;
+    const uint64_t e = ((claim_.load(std::memory_order_relaxed) >> 32) + 1) & 0xFFFFFFFFu;  // wraps
     // seq_cst on claim_ and sleepers_ (here and in worker_loop): a worker going to sleep and
     // this caller publishing a job must not both miss the other's write.
     claim_.store((e << 32) | (static_cast<uint64_t>(parts) << 16), std::memory_order_seq_cst);
@@ -97,15 +97,15 @@ class Pool {
   }
 
   void ensure_workers(int n) {
+    const uint64_t now = claim_.load(std::memory_order_relaxed) >> 32;  // before the new job
     while (static_cast<int>(workers_) < n) {
-      std::thread(&Pool::worker_loop, this).detach();
+      std::thread(&Pool::worker_loop, this, now).detach();
       ++workers_;
     }
   }
 
-  void worker_loop() {
+  void worker_loop(uint64_t seen) {
     t_in_parallel = true;
-    uint64_t seen = epoch_.load(std::memory_order_acquire);
     for (;;) {
       // Spin for a new epoch, then sleep until one is published.
       auto t0 = std::chrono::steady_clock::now();
@@ -129,8 +129,7 @@ class Pool {
   }
 
   std::mutex run_mutex_;                // one job at a time; other callers run inline
-  std::atomic<uint64_t> claim_{0};      // (epoch << 32) | (parts << 16) | next range
-  std::atomic<uint64_t> epoch_{0};
+  std::atomic<uint64_t> claim_{0};      // (epoch << 32) | (parts << 16) | next range; 32-bit epoch
   std::atomic<int> done_{0};            // ranges finished in the current job
   Job job_;
   unsigned workers_ = 0;
