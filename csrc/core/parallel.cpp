@@ -99,7 +99,11 @@ class Pool {
   void ensure_workers(int n) {
     const uint64_t now = claim_.load(std::memory_order_relaxed) >> 32;  // before the new job
     while (static_cast<int>(workers_) < n) {
-      std::thread(&Pool::worker_loop, this, now).detach();
+      try {
+        std::thread(&Pool::worker_loop, this, now).detach();
+      } catch (...) {  // no more threads to be had: the caller runs what no worker takes
+        return;
+      }
       ++workers_;
     }
   }
