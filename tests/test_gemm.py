@@ -174,7 +174,8 @@ def test_thread_plan(isa):
     before = fastlayers.get_num_threads()
     fastlayers.set_num_threads(2)
     try:
-        assert _core.gemm_plan(64, 64, 64, False, False)["threads"] == 1
+        assert _core.gemm_plan(48, 48, 48, False, False)["threads"] == 1
+        assert _core.gemm_plan(64, 64, 64, False, False)["threads"] == 2
         assert _core.gemm_plan(300, 300, 300, False, False) == {"path": "packed", "threads": 2, "blocks": 2}
         assert _core.gemm_plan(256, 512, 784, False, True)["threads"] == 2
         assert _core.gemm_plan(4, 4096, 4096, False, True) == {"path": "dot", "threads": 2, "blocks": 2}

@@ -38,11 +38,13 @@ KernelTables<GemmKernels> g_gemm_kernels;
 namespace {
 
 // Below kDirectMacs multiply-adds the direct path beats packing whatever the shape. A thread
-// gets at least kMacsPerThread: waking the second core and joining it cost about 2.5 us on the
-// 2-core VM, so a second thread paid from about 90^3 (square 80: 4.5 us on one thread, 5.2 on
-// two; square 96: 7.2 and 5.9).
+// gets at least kMacsPerThread. With OpenMP this was 360K: its join waited for the second core
+// to wake (2.5 us, and milliseconds after a pause on the VM). The pool hands the caller every
+// range no worker has taken, so a second thread pays from about 60^3 (Zen 5 VM, 2 threads, hot
+// loop, fastest batch: square 64 190 -> 254 GF/s, 80 197 -> 284; after a 50 ms pause 64^3
+// took 70 us against 53 on one thread, both cold).
 constexpr index_t kDirectMacs = 96 * 96 * 96;
-constexpr index_t kMacsPerThread = 360 * 1024;
+constexpr index_t kMacsPerThread = 128 * 1024;
 // The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
 // and the rows of A it re-reads for every sliver should too (256 KiB).
 constexpr index_t kDirectMaxK = 4096;
