@@ -5,9 +5,6 @@
 #pragma once
 #include <algorithm>
 #include <cstdlib>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "core/tensor.h"
 
@@ -25,22 +22,13 @@ class ScratchBuffer {
     if (bytes > cap_) {
       std::free(p_);
       cap_ = (std::max(bytes, cap_ + cap_ / 2) + 4095) / 4096 * 4096;
-      if (cap_ >= kHuge) {
-        cap_ = (cap_ + kHuge - 1) / kHuge * kHuge;
-        p_ = static_cast<float*>(std::aligned_alloc(kHuge, cap_));
-#ifdef MADV_HUGEPAGE
-        if (p_) madvise(p_, cap_, MADV_HUGEPAGE);
-#endif
-      } else {
-        p_ = static_cast<float*>(std::aligned_alloc(64, cap_));
-      }
+      p_ = static_cast<float*>(std::aligned_alloc(64, cap_));
       if (!p_) cap_ = 0;
     }
     return p_;
   }
 
  private:
-  static constexpr size_t kHuge = size_t(2) << 20;
   float* p_ = nullptr;
   size_t cap_ = 0;
 };

@@ -229,38 +229,34 @@ void run_tasks(index_t tasks, index_t macs_per_task, index_t col_floats, const B
   guard.rethrow();
 }
 
-// As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-thread
+// As run_tasks, for tasks that accumulate: body(task, col, acc) adds into a zeroed per-range
 // buffer of acc_floats. Threads take fixed ranges of tasks and the buffers are returned in
 // range order, so the caller's sum of them does not depend on timing.
 template <class Body>
 std::vector<const float*> run_reduce_tasks(index_t tasks, index_t macs_per_task, index_t col_floats,
                                            index_t acc_floats, const Body& body) {
-  std::vector<std::pair<index_t, const float*>> parts;
-  std::mutex lock;
+  // Fixed ranges, each with its own accumulator in the calling thread's buffer (ranges are not
+  // tied to threads: one thread may run several, core/parallel.h), returned in range order.
+  const index_t grain = task_grain(macs_per_task);
+  const index_t threads = get_num_threads();
+  const index_t ranges = tasks >= threads * grain ? threads : 1;
+  const index_t chunk = (tasks + ranges - 1) / ranges;
+  float* const accs = t_acc.get(ranges * acc_floats);
   Guard guard;
-  const index_t slots = get_num_threads();
-  parts.reserve(static_cast<size_t>(slots));
-  // One accumulator per range, in the calling thread's buffer: ranges are not tied to threads
-  // (one thread may run several, core/parallel.h).
-  float* const accs = t_acc.get(slots * acc_floats);
-  std::atomic<index_t> next_slot{0};
-  auto range = [&](index_t lo, index_t hi) {
+  auto run_range = [&](index_t r) {
     guard.run([&] {
       float* col = t_col.get(col_floats);
-      float* acc = accs + next_slot++ * acc_floats;
+      float* acc = accs + r * acc_floats;
       std::memset(acc, 0, sizeof(float) * static_cast<size_t>(acc_floats));
-      for (index_t i = lo; i < hi && !guard.failed(); ++i) body(i, col, acc);
-      std::lock_guard<std::mutex> hold(lock);
-      parts.emplace_back(lo, acc);
+      for (index_t i = r * chunk; i < std::min(tasks, (r + 1) * chunk) && !guard.failed(); ++i) body(i, col, acc);
     });
   };
-  const index_t grain = task_grain(macs_per_task);
-  if (tasks >= get_num_threads() * grain) parallel_for(0, tasks, grain, range);
-  else range(0, tasks);
+  parallel_for(0, ranges, 1, [&](index_t lo, index_t hi) {
+    for (index_t r = lo; r < hi; ++r) run_range(r);
+  });
   guard.rethrow();
-  std::sort(parts.begin(), parts.end());
   std::vector<const float*> out;
-  for (const auto& p : parts) out.push_back(p.second);
+  for (index_t r = 0; r < ranges && r * chunk < tasks; ++r) out.push_back(accs + r * acc_floats);
   return out;
 }
 

@@ -176,7 +176,7 @@ void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, 
   const GemmOptions& o = *p.opt;
   const bool a_in_place = !o.trans_a;
   const float* const a0 = a_at(p, ic, pc);
-  if (!a_in_place) t.pack_a(ap, a0, p.lda, o.trans_a, mc, kc);
+  if (!a_in_place) t.pack_a(ap, a0, p.lda, mc, kc);
   GemmTileEpilogue ep = tile_epilogue(p, first, last);
   const index_t tiles = (mc + t.mr - 1) / t.mr, slivers = (nc + t.nr - 1) / t.nr;
   const index_t slots = std::max<index_t>(1, kc / 4);  // prefetches one tile issues at most
@@ -246,8 +246,8 @@ void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr,
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = strip ? strip : t_pack_b.get(kc_max * nc_max);
-  float* ap = o.trans_a ? t_pack_a.get(kc_max * mc_max) : bp;  // only transposed A is packed (macro_kernel)
-  if (!ap || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
+  float* ap = o.trans_a ? t_pack_a.get(kc_max * mc_max) : nullptr;  // only transposed A is packed (macro_kernel)
+  if ((o.trans_a && !ap) || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
     run_reference(t, p);
     return;
   }

@@ -85,9 +85,10 @@ enum class GemmPacking : int { none = 0, both = 1, b_only = 2 };
 using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, index_t cs_a,
                                const float* b, index_t rs_b, GemmPacking packing, float* c, index_t ldc,
                                const GemmTileEpilogue& ep);
-// Packs op(A)[0:mc, 0:kc] (a points at its first element, strides as in the legend) into
-// ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i, zero-padded.
-using GemmPackAFn = void (*)(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc);
+// Packs transposed A, a(i, p) = a[p * lda + i] for [0:mc, 0:kc] (a points at its first
+// element), into ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i,
+// zero-padded. (A with contiguous rows is read in place, never packed.)
+using GemmPackAFn = void (*)(float* dst, const float* a, index_t lda, index_t mc, index_t kc);
 // Packs op(B)[0:kc, 0:nc] into ceil(nc / NR) panels of kc x NR: b(p, r*NR + j) at p * NR + j.
 using GemmPackBFn = void (*)(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc);
 // The dot path for A B^T with few rows of A (cpu/ukernels/gemm_impl.h): C[0:m, 0:n] for

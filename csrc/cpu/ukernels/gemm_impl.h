@@ -132,24 +132,20 @@ void ukernel(index_t mr, index_t nr, index_t kc, const float* a, index_t rs_a, i
   f(kc, a, rs_a, cs_a, b, rs_b, nr, c, ldc, ep);
 }
 
-// dst[p * P + i] = src[i][p] for p < kc, i < P, and 0 for rows i >= n (src[i] must still be
-// readable there). Rows go in groups of 8 through 8 x 8 transposes when the whole group is below
-// n; a last group of fewer than 8 rows (AVX2's P = 6) is transposed with its first row read again
-// for the missing ones into a scratch block, of which only its rows are copied out (P = 6: as
-// overlapping 8-float copies in increasing p; 3x faster than the element loop it replaces). The
-// whole groups keep a code path of their own: sharing one with the scratch block stopped
-// transpose_8x8 being inlined (P = 48 packing 1.8x slower). K runs in chunks of 64, and within a
-// chunk one group of rows at a time: the chunk of dst (12 KiB at P = 48) stays in L1, and only 8
-// source rows are live at once, so rows a multiple of 4 KiB apart (ldb = 1024) do not evict each
-// other from one L1 set, as 48 rows at once did.
+// dst[p * P + i] = src[i][p] for p < kc, i < P (P a multiple of 8), and 0 for rows i >= n
+// (src[i] must still be readable there). Rows go in groups of 8 through 8 x 8 transposes when
+// the whole group is below n. K runs in chunks of 64, and within a chunk one group of rows at a
+// time: the chunk of dst (12 KiB at P = 48) stays in L1, and only 8 source rows are live at
+// once, so rows a multiple of 4 KiB apart (ldb = 1024) do not evict each other from one L1 set,
+// as 48 rows at once did.
 template <int P>
 void transpose_panel(float* dst, const float* const* src, index_t n, index_t kc) {
+  static_assert(P % 8 == 0, "transpose_panel: whole groups of 8 rows");
   constexpr index_t kChunk = 64;
-  constexpr int kFull = P / 8 * 8, kRest = P - kFull;  // rows in whole groups of 8, and after them
   const index_t k8 = kc / 8 * 8;
   for (index_t p0 = 0; p0 < k8; p0 += kChunk) {
     const index_t p1 = p0 + kChunk < k8 ? p0 + kChunk : k8;
-    for (int i = 0; i < kFull; i += 8) {
+    for (int i = 0; i < P; i += 8) {
       if (i + 8 <= n) {
         const float* rows[8];
         for (int r = 0; r < 8; ++r) rows[r] = src[i + r] + p0;
@@ -162,60 +158,28 @@ void transpose_panel(float* dst, const float* const* src, index_t n, index_t kc)
           for (int r = i; r < i + 8; ++r) dst[p * P + r] = r < n ? src[r][p] : 0.0f;
       }
     }
-    if constexpr (kRest > 0) {
-      if (kFull + kRest <= n) {
-        const float* rows[8];
-        for (int r = 0; r < 8; ++r) rows[r] = src[kFull + (r < kRest ? r : 0)] + p0;
-        for (index_t p = p0; p < p1; p += 8) {
-          alignas(32) float t[64];
-          transpose_8x8(t, 8, rows);
-          float* d = dst + p * P + kFull;
-          if constexpr (kFull == 0) {  // one group (P = 6): 8-float copies in increasing p, each
-                                       // overwriting the previous one's extra floats
-            for (int q = 0; q < 7; ++q) __builtin_memcpy(d + q * P, t + q * 8, 8 * sizeof(float));
-            __builtin_memcpy(d + 7 * P, t + 56, kRest * sizeof(float));
-          } else {
-            for (int q = 0; q < 8; ++q)
-              for (int r = 0; r < kRest; ++r) d[q * P + r] = t[q * 8 + r];
-          }
-          for (int r = 0; r < 8; ++r) rows[r] += 8;
-        }
-      } else {
-        for (index_t p = p0; p < p1; ++p)
-          for (int r = kFull; r < P; ++r) dst[p * P + r] = r < n ? src[r][p] : 0.0f;
-      }
-    }
   }
   for (index_t p = k8; p < kc; ++p)
     for (index_t i = 0; i < P; ++i) dst[p * P + i] = i < n ? src[i][p] : 0.0f;
 }
 
-// GemmPackAFn: MR-row panels of op(A)[0:mc, 0:kc], a(i, p) at p * MR + i, rows zero-padded.
+// GemmPackAFn: MR-row panels of transposed A (a(i, p) = a[p * lda + i]) for [0:mc, 0:kc],
+// a(i, p) at p * MR + i, rows zero-padded. Row p of the source holds MR floats of every panel:
+// groups of kRows source rows are read whole, each panel receiving kRows * MR contiguous floats.
+// (A with contiguous rows is not packed: the micro-kernel reads it in place, cpu/gemm.cpp.)
 template <class V, int MR>
-void pack_a(float* dst, const float* a, index_t lda, bool trans, index_t mc, index_t kc) {
-  if (trans) {
-    // a(i, p) = a[p * lda + i]: row p of the source holds MR floats of every panel. Groups of
-    // kRows source rows are read whole, each panel receiving kRows * MR contiguous floats.
-    constexpr index_t kRows = 8;
-    const index_t full = mc / MR * MR;
-    for (index_t p0 = 0; p0 < kc; p0 += kRows) {
-      const index_t p1 = p0 + kRows < kc ? p0 + kRows : kc;
-      float* d = dst + p0 * MR;
-      for (index_t i0 = 0; i0 < full; i0 += MR, d += MR * kc)
-        for (index_t p = p0; p < p1; ++p) __builtin_memcpy(d + (p - p0) * MR, a + p * lda + i0, MR * sizeof(float));
-      if (full < mc) {
-        for (index_t p = p0; p < p1; ++p)
-          for (index_t i = 0; i < MR; ++i) d[(p - p0) * MR + i] = full + i < mc ? a[p * lda + full + i] : 0.0f;
-      }
+void pack_a(float* dst, const float* a, index_t lda, index_t mc, index_t kc) {
+  constexpr index_t kRows = 8;
+  const index_t full = mc / MR * MR;
+  for (index_t p0 = 0; p0 < kc; p0 += kRows) {
+    const index_t p1 = p0 + kRows < kc ? p0 + kRows : kc;
+    float* d = dst + p0 * MR;
+    for (index_t i0 = 0; i0 < full; i0 += MR, d += MR * kc)
+      for (index_t p = p0; p < p1; ++p) __builtin_memcpy(d + (p - p0) * MR, a + p * lda + i0, MR * sizeof(float));
+    if (full < mc) {
+      for (index_t p = p0; p < p1; ++p)
+        for (index_t i = 0; i < MR; ++i) d[(p - p0) * MR + i] = full + i < mc ? a[p * lda + full + i] : 0.0f;
     }
-    return;
-  }
-  for (index_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
-    const index_t rows = mc - i0 < MR ? mc - i0 : MR;
-    // a(i, p) = a[i * lda + p]: a transpose of rows x kc
-    const float* src[MR];
-    for (index_t i = 0; i < MR; ++i) src[i] = a + (i0 + (i < rows ? i : 0)) * lda;
-    transpose_panel<MR>(dst, src, rows, kc);
   }
 }
 
