@@ -167,6 +167,33 @@ def test_matmul_native_entry_arguments(rng):
     assert str(inspect.signature(F.matmul)) == "(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)"
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
+    """A with rows a multiple of the ISA's pack_rows_lda apart is packed (not read in place):
+    row edges, K blocks whose length is not a multiple of 4 (the hand-scheduled four-step groups
+    and their remainder), column edges."""
+    bs = blocks()
+    if isa == "scalar" or not bs["pack_rows_lda"]:
+        pytest.skip("this ISA reads A in place whatever its stride")
+    lda = bs["pack_rows_lda"]
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(threads)
+    try:
+        for m, k, n in [(103, 998, 50), (600, 130, 70), (bs["mc"] + 7, lda, 2 * bs["nr"] + 5), (97, 3, 129)]:
+            buf = ints(rng, (m, max(lda, k)), -2, 3)
+            a = buf[:, :k]  # rows lda floats apart
+            assert a.strides[0] == 4 * buf.shape[1] and buf.shape[1] % lda == 0
+            b = ints(rng, (k, n), -2, 3)
+            if m * k > 64 * 1024 and m * n * k > 96**3:
+                assert _core.gemm_path(m, n, k, False, False) == "packed", (m, n, k)
+            np.testing.assert_array_equal(F.matmul(a, b), a @ b, err_msg=f"{isa} {m}x{n}x{k} threads={threads}")
+            bias = ints(rng, (n,), -2, 3)
+            np.testing.assert_array_equal(F.linear(a, np.ascontiguousarray(b.T), bias, activation="relu"),
+                                          np.maximum(a @ b + bias, 0), err_msg=f"{isa} linear {m}x{n}x{k}")
+    finally:
+        fastlayers.set_num_threads(before)
+
+
 def test_thread_plan(isa):
     """Small products stay on one thread; larger ones use every thread, one block each."""
     if isa == "scalar":

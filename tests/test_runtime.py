@@ -86,6 +86,28 @@ def test_time_ms_stat_min_is_the_fastest_batch(monkeypatch):
     assert common.time_ms(fn, 1e-9, repeat=3) == pytest.approx(3.0)
 
 
+def test_wait_quiet_waits_for_a_spinning_thread():
+    """The bench waits until no thread of the process uses the CPU (another library's pool
+    spinning after its call) before it measures."""
+    import threading
+    import time
+
+    from fastlayers._bench.common import wait_quiet
+    assert wait_quiet() < 0.1  # idle: one slice
+    stop = time.perf_counter() + 0.3
+
+    def spin():
+        while time.perf_counter() < stop:
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    waited = wait_quiet(max_wait=2.0)
+    t.join()
+    assert 0.2 <= waited < 1.5, waited
+    assert wait_quiet(max_wait=0.05) < 0.2  # bounded by max_wait
+
+
 def test_steal_ticks_reads_proc_stat():
     from fastlayers._bench import common
 

@@ -223,6 +223,7 @@ void init_gemm(py::module_& m) {
     d["mc"] = t.mc;
     d["kc"] = t.kc;
     d["nc"] = t.nc;
+    d["pack_rows_lda"] = t.pack_rows_lda;
     d["blocked"] = t.ukernel != nullptr;
     return d;
   });

@@ -158,6 +158,17 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
   return p.opt->trans_a ? p.a + k0 * p.lda + i0 : p.a + i0 * p.lda + k0;
 }
 
+// Whether the packed path packs A. Transposed A always: read in place, a tile would touch a new
+// line lda apart at every k step (square 1024 and 2048 ran 4-10% slower). A with contiguous rows
+// is read in place (see macro_kernel) unless lda is a multiple of the ISA's pack_rows_lda. On
+// AVX2 that is 1024 floats: rows 4 KiB apart fall into the same sets of the 32 KiB 8-way L1
+// (all MR rows of a tile) and of the 512 KiB 8-way L2 (12 rows of a 96-row block at lda = 2048)
+// on the Zen 3 VM, where square 1024 and 2048 ran 3% and 10% faster with A packed, and 512
+// (lda = 512) 5% slower (1 thread, ratio to NumPy in the same process, median of 4 runs).
+bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda) {
+  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0);
+}
+
 // Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):
 // runs the micro-kernel over jr (NR) and ir (MR). With pack_b_here the B slivers are packed just
 // before their first use (one_row_block, below).
@@ -174,9 +185,9 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
 void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, index_t ic, index_t mc, index_t jc,
                   index_t nc, index_t pc, index_t kc, bool first, bool last, bool pack_b_here) {
   const GemmOptions& o = *p.opt;
-  const bool a_in_place = !o.trans_a;
+  const bool a_in_place = !packs_a(t, o, p.lda);
   const float* const a0 = a_at(p, ic, pc);
-  if (!a_in_place) t.pack_a(ap, a0, p.lda, mc, kc);
+  if (!a_in_place) (o.trans_a ? t.pack_a : t.pack_a_rows)(ap, a0, p.lda, mc, kc);
   GemmTileEpilogue ep = tile_epilogue(p, first, last);
   const index_t tiles = (mc + t.mr - 1) / t.mr, slivers = (nc + t.nr - 1) / t.nr;
   const index_t slots = std::max<index_t>(1, kc / 4);  // prefetches one tile issues at most
@@ -246,8 +257,9 @@ void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr,
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = strip ? strip : t_pack_b.get(kc_max * nc_max);
-  float* ap = o.trans_a ? t_pack_a.get(kc_max * mc_max) : nullptr;  // only transposed A is packed (macro_kernel)
-  if ((o.trans_a && !ap) || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
+  const bool pack_a = packs_a(t, o, p.lda);
+  float* ap = pack_a ? t_pack_a.get(kc_max * mc_max) : nullptr;  // A in place unless packed (macro_kernel)
+  if ((pack_a && !ap) || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
     run_reference(t, p);
     return;
   }

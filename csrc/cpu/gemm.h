@@ -20,7 +20,8 @@
 // - packing == both: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
 //   b(p, j) at b[p * NR + j], zero-padded to whole panels, b 64-byte aligned; the strides
 //   passed are then (1, MR) and NR. Full vectors of B are read.
-// - packing == b_only: b is such a panel (stride NR), a is read in place at any (rs_a, cs_a).
+// - packing == b_only: b is such a panel (stride NR), a is read in place along its rows:
+//   cs_a must be 1 (it is not read), rs_a any.
 // - packing == none (the direct path): the caller's matrices in place, any (rs_a, cs_a), e.g.
 //   (lda, 1) or (1, lda); rows of B contiguous along j, rs_b apart, and only nr floats of each
 //   row are read (the last vector is a masked load), so nothing past the matrix is touched.
@@ -87,7 +88,7 @@ using GemmUkernelFn = void (*)(index_t mr, index_t nr, index_t kc, const float* 
                                const GemmTileEpilogue& ep);
 // Packs transposed A, a(i, p) = a[p * lda + i] for [0:mc, 0:kc] (a points at its first
 // element), into ceil(mc / MR) panels of MR x kc: panel r holds a(r*MR + i, p) at p * MR + i,
-// zero-padded. (A with contiguous rows is read in place, never packed.)
+// zero-padded. (pack_a_rows: the same panels from A with contiguous rows.)
 using GemmPackAFn = void (*)(float* dst, const float* a, index_t lda, index_t mc, index_t kc);
 // Packs op(B)[0:kc, 0:nc] into ceil(nc / NR) panels of kc x NR: b(p, r*NR + j) at p * NR + j.
 using GemmPackBFn = void (*)(float* dst, const float* b, index_t ldb, bool trans, index_t kc, index_t nc);
@@ -104,6 +105,10 @@ struct GemmKernels {
   SgemmFn reference;        // set at every level
   GemmUkernelFn ukernel;    // null at the scalar level: the driver then runs `reference`
   GemmPackAFn pack_a;
+  // A with contiguous rows (a(i, p) = a[i * lda + p]) into the same panels; the driver packs it
+  // when lda is a multiple of pack_rows_lda (0: never, A is read in place), see gemm.cpp.
+  GemmPackAFn pack_a_rows = nullptr;
+  index_t pack_rows_lda = 0;
   GemmPackBFn pack_b;
   GemmDotFn dot;            // null at the scalar level
   index_t dot_rows;

@@ -19,6 +19,19 @@ using fl::index_t;
 
 enum class Mode { packed, packed_b, direct, direct_masked };
 
+// Four k steps of a ROWS x NV tile with B packed (NR-wide panel) and A packed (kPackedA, stride
+// MR) or in place along its rows (row stride ra), accumulating into acc: an ISA specialises it
+// with a hand-scheduled version (ukernels/avx2/gemm_step4_avx2.h); elsewhere the generic step
+// loop runs.
+template <class V, int ROWS, int NV, bool kPackedA>
+struct Step4 {
+  static constexpr bool available = false;
+  // loop(groups, a, ra, b, acc, before_group): groups x 4 steps, a and b advanced past them,
+  // before_group() called before each group.
+  template <class Acc, class F>
+  static void loop(index_t, const float*&, index_t, const float*&, Acc&, F&&) {}
+};
+
 // One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
 // p * MR + i) and b an NR-wide padded panel (b(p, j) at p * NR + j); Mode::packed_b: b packed
 // so, a in place at the caller's strides. Mode::direct*: the
@@ -29,7 +42,8 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   constexpr int W = V::width;
   constexpr bool kPackedA = kMode == Mode::packed;
   constexpr bool kPacked = kPackedA || kMode == Mode::packed_b;  // B is a packed panel
-  const index_t ra = kPackedA ? 1 : rs_a, ca = kPackedA ? MR : cs_a, rb = kPacked ? NR : rs_b;
+  // packed_b reads A in place along its rows (cs_a == 1, cpu/gemm.h).
+  const index_t ra = kPackedA ? 1 : rs_a, ca = kPackedA ? MR : kPacked ? 1 : cs_a, rb = kPacked ? NR : rs_b;
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
   // The epilogue's fields in registers: stores to C could alias ep, which would make the
   // compiler reload them for every vector.
@@ -58,19 +72,13 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
-  for (index_t p = 0; p < kc; ++p) {
+  // One k step: NV loads of B, ROWS broadcasts of A, ROWS * NV FMAs.
+  auto step = [&]() {
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j)
       bv[j] = (kMode == Mode::direct_masked && j == NV - 1) ? V::load_n(b + j * W, tail) : V::load(b + j * W);
-    if (kPacked) {
-      __builtin_prefetch(b + 8 * NR, 0, 3);
-      if ((p & 3) == 0 && pf_left > 0) {
-        __builtin_prefetch(pf + pf_col * 16, 0, 2);
-        --pf_left;
-        if (++pf_col == pf_row_lines) pf_col = 0, pf += pf_ld;
-      }
-    }
+    if (kPacked) __builtin_prefetch(b + 8 * NR, 0, 3);
 #pragma GCC unroll 16
     for (int i = 0; i < ROWS; ++i) {
       const V av = V::set1(a[i * ra]);
@@ -79,7 +87,30 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
     }
     a += ca;
     b += rb;
+  };
+  index_t p = 0;
+  if constexpr (kPacked) {
+    // One line of the ep.prefetch walk every four k steps; the ISA's hand-scheduled loop of
+    // four-step groups (Step4) where it has one for this tile.
+    auto prefetch_next = [&]() {
+      if (pf_left > 0) {
+        __builtin_prefetch(pf + pf_col * 16, 0, 2);
+        --pf_left;
+        if (++pf_col == pf_row_lines) pf_col = 0, pf += pf_ld;
+      }
+    };
+    using S4 = Step4<V, ROWS, NV, kPackedA>;
+    if constexpr (S4::available) {
+      S4::loop(kc / 4, a, ra, b, acc, prefetch_next);
+      p = kc / 4 * 4;
+    } else {  // one step an iteration (unrolled by the compiler it spilled, see Step4)
+      for (; p < kc; ++p) {
+        if ((p & 3) == 0) prefetch_next();
+        step();
+      }
+    }
   }
+  for (; p < kc; ++p) step();
   const V alpha = V::set1(alpha_s), beta = V::set1(beta_s);
   const bool partial = tail < W;
   // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
@@ -179,6 +210,25 @@ void pack_a(float* dst, const float* a, index_t lda, index_t mc, index_t kc) {
     if (full < mc) {
       for (index_t p = p0; p < p1; ++p)
         for (index_t i = 0; i < MR; ++i) d[(p - p0) * MR + i] = full + i < mc ? a[p * lda + full + i] : 0.0f;
+    }
+  }
+}
+
+// GemmPackAFn for A with contiguous rows (a(i, p) = a[i * lda + p]): MR-row panels, a(i, p) at
+// p * MR + i, rows zero-padded.
+template <class V, int MR>
+void pack_a_rows(float* dst, const float* a, index_t lda, index_t mc, index_t kc) {
+  for (index_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
+    const index_t rows = mc - i0 < MR ? mc - i0 : MR;
+    const float* r[MR];
+    for (int i = 0; i < MR; ++i) r[i] = a + (i0 + (i < rows ? i : 0)) * lda;
+    if (rows == MR) {
+      for (index_t p = 0; p < kc; ++p)
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i) dst[p * MR + i] = r[i][p];
+    } else {
+      for (index_t p = 0; p < kc; ++p)
+        for (int i = 0; i < MR; ++i) dst[p * MR + i] = i < rows ? r[i][p] : 0.0f;
     }
   }
 }
@@ -296,6 +346,7 @@ void register_kernels(fl::GemmKernels& t, index_t mc, index_t kc, index_t nc) {
   t.wide_mr = WIDE_MR;
   t.wide_nr = WIDE_NR;
   t.pack_a = &pack_a<V, MR>;
+  t.pack_a_rows = &pack_a_rows<V, MR>;
   t.pack_b = &pack_b<V, NR>;
   t.dot = &dot<V>;
   t.dot_rows = kDotRows;

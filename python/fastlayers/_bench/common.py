@@ -40,6 +40,23 @@ def time_ms(fn: Callable[[], object], min_time: float = 0.2, repeat: int = 7, wa
     return float((np.min(samples) if stat == "min" else np.median(samples)) * 1e3)
 
 
+def wait_quiet(max_wait: float = 1.0, slice_s: float = 0.01, busy_s: float = 0.002) -> float:
+    """Sleeps until this process's threads stop using the CPU: until a slice_s sleep costs less
+    than busy_s of CPU time (all threads), or max_wait has passed. Returns the seconds waited.
+
+    Thread pools keep their workers spinning after a call (OpenBLAS for about 100 ms on the
+    Zen 3 VM, fastlayers' pool 20 ms), and a library measured while another's workers spin
+    shares the cores with them: 2 threads, square 512 right after NumPy ran at 44-61 GFLOP/s,
+    after a 200 ms pause at 116-122."""
+    t_start = time.perf_counter()
+    while time.perf_counter() - t_start < max_wait:
+        c0 = time.process_time()
+        time.sleep(slice_s)
+        if time.process_time() - c0 < busy_s:
+            break
+    return time.perf_counter() - t_start
+
+
 def steal_ticks() -> Optional[tuple[int, int]]:
     """(steal, total) clock ticks of all CPUs from /proc/stat, or None off Linux: the share of
     time a hypervisor ran other guests on this VM's cores."""

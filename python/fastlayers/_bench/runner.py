@@ -6,7 +6,7 @@ import json
 import time
 
 from . import FAMILIES
-from .common import steal_ticks, time_ms
+from .common import steal_ticks, time_ms, wait_quiet
 
 
 
@@ -32,16 +32,16 @@ def time_case(c, min_time: float, rounds: int, stat: str = "min"):
     every round the fastest (stat="min") or the median of its batches of calls.
 
     Each library runs its own thread pool, whose workers keep spinning for a while after a call
-    (OpenBLAS for tens of ms): measured right after another library, an implementation would
-    share the cores with those spinning threads. So every measurement starts after an idle gap
-    long enough for the other pools to sleep, and the rounds interleave so that no library is
+    (OpenBLAS for about 100 ms): measured right after another library, an implementation would
+    share the cores with those spinning threads. So every measurement starts once the process is
+    idle (wait_quiet: the other pools asleep), and the rounds interleave so that no library is
     always measured in the same position."""
     best = [None, None, None]
     for _ in range(rounds):
         for k, fn in enumerate((c.ours, c.numpy, c.torch)):
             if fn is None:
                 continue
-            time.sleep(0.05)
+            wait_quiet()
             ms = time_ms(fn, min_time / rounds, stat=stat)
             best[k] = ms if best[k] is None else min(best[k], ms)
     return tuple(best)

@@ -1,8 +1,12 @@
 // AVX2+FMA GEMM: the templates of gemm_impl.h on Vec8 with a 6 x 16 tile
-// (12 ymm accumulators + 2 B vectors + 1 broadcast = 15 of the 16 registers).
-// Cache blocks, measured on the 2-core Zen VM (1 thread, square 512 and 2048; 4 x 24 and
-// 5 x 16 tiles and MC/KC of 144/256 and 72/768 were 2-8% slower): KC = 512 keeps a 32 KiB
-// kc x 16 B sliver in L1, MC = 96 a 192 KiB A block in L2, NC = 4080 a kc x nc B panel in L3.
+// (12 ymm accumulators + 2 B vectors + broadcasts), whose packed k loop runs the hand-scheduled
+// groups of four steps of gemm_step4_avx2.h.
+// Cache blocks, measured on a 2-core Zen VM in session 1 (1 thread, square 512 and 2048; 4 x 24
+// and 5 x 16 tiles and MC/KC of 144/256 and 72/768 were 2-8% slower): KC = 512 (a 32 KiB kc x 16
+// B sliver, streamed from L2 by the tiles), MC = 96 (a 192 KiB A block in L2), NC = 4080 (a
+// kc x nc B panel in L3). Re-measured on the Zen 3 VM (32 KiB L1d, 512 KiB L2) with the Step4
+// loop, 1 thread, ratio to NumPy in one process, median of 4 runs: KC = 384 and 256 (MC 96 or
+// 144) were 0-9% slower at square 512-2048 and linear 256 x 784 x 512, within the noise or not.
 #include <immintrin.h>
 
 #include <array>
@@ -17,8 +21,12 @@ namespace {
 #include "cpu/ukernels/avx2/vec_avx2.h"
 #include "cpu/ukernels/avx2/transpose_avx2.h"
 #include "cpu/ukernels/gemm_impl.h"
+#include "cpu/ukernels/avx2/gemm_step4_avx2.h"  // after gemm_impl.h: specialises its Step4
 }  // namespace
 
 namespace fl {
-void register_gemm_avx2(GemmKernels& t) { gemm::register_kernels<Vec8, 6, 16>(t, 96, 512, 4080); }
+void register_gemm_avx2(GemmKernels& t) {
+  gemm::register_kernels<Vec8, 6, 16>(t, 96, 512, 4080);
+  t.pack_rows_lda = 1024;  // A with rows a multiple of 4 KiB apart is packed (cpu/gemm.cpp, packs_a)
+}
 }  // namespace fl
