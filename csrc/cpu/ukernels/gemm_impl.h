@@ -19,17 +19,17 @@ using fl::index_t;
 
 enum class Mode { packed, packed_b, direct, direct_masked };
 
-// Four k steps of a ROWS x NV tile with B packed (NR-wide panel) and A packed (kPackedA, stride
-// MR) or in place along its rows (row stride ra), accumulating into acc: an ISA specialises it
-// with a hand-scheduled version (ukernels/avx2/gemm_step4_avx2.h); elsewhere the generic step
-// loop runs.
-template <class V, int ROWS, int NV, bool kPackedA>
+// Groups of four k steps of a ROWS x NV tile with B packed (kPackedB: NR-wide panel) or in place
+// (rows rb apart, full vectors), and A packed (kPackedA, stride MR) or in place along its rows
+// (row stride ra), accumulating into acc: an ISA specialises it with a hand-scheduled version
+// (ukernels/avx2/gemm_step4_avx2.h); elsewhere the generic step loop runs.
+template <class V, int ROWS, int NV, bool kPackedA, bool kPackedB>
 struct Step4 {
   static constexpr bool available = false;
-  // loop(groups, a, ra, b, acc, before_group): groups x 4 steps, a and b advanced past them,
-  // before_group() called before each group.
+  // loop(groups, a, ra, b, rb, acc, before_group): groups x 4 steps, a and b advanced past
+  // them, before_group() called before each group.
   template <class Acc, class F>
-  static void loop(index_t, const float*&, index_t, const float*&, Acc&, F&&) {}
+  static void loop(index_t, const float*&, index_t, const float*&, index_t, Acc&, F&&) {}
 };
 
 // One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
@@ -99,14 +99,23 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
         if (++pf_col == pf_row_lines) pf_col = 0, pf += pf_ld;
       }
     };
-    using S4 = Step4<V, ROWS, NV, kPackedA>;
+    using S4 = Step4<V, ROWS, NV, kPackedA, true>;
     if constexpr (S4::available) {
-      S4::loop(kc / 4, a, ra, b, acc, prefetch_next);
+      S4::loop(kc / 4, a, ra, b, NR, acc, prefetch_next);
       p = kc / 4 * 4;
     } else {  // one step an iteration (unrolled by the compiler it spilled, see Step4)
       for (; p < kc; ++p) {
         if ((p & 3) == 0) prefetch_next();
         step();
+      }
+    }
+  }
+  if constexpr (kMode == Mode::direct) {
+    using S4 = Step4<V, ROWS, NV, false, false>;
+    if constexpr (S4::available) {
+      if (ca == 1) {  // A in place along its rows (not transposed)
+        S4::loop(kc / 4, a, ra, b, rb, acc, [] {});
+        p = kc / 4 * 4;
       }
     }
   }
