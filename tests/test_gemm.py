@@ -76,11 +76,11 @@ def _path_shapes(bs):
     mr, nr, mc, kc, nc = bs["mr"], bs["nr"], bs["mc"], bs["kc"], bs["nc"]
     return [
         (2 * mc + mr + 1, 2 * nr + 3, kc + 9, False, "packed"),   # two MC blocks + an edge, two K blocks
-        (2 * mc + 1, 2 * nr + 3, 65536 // (2 * mc) + 1, False, "packed"),  # A past the direct bound
+        (2 * mc + 1, 2 * nr + 3, max(bs["direct_max_a"] // (2 * mc) + 1, 200), False, "packed"),  # A past the direct bound
         (2 * mr + 1, nc + 17, kc + 5, True, "packed"),            # two NC blocks; trans_b packs past 8 rows
         (3 * mr + 1, nr + 5, 4100, False, "packed"),              # K past the direct bound
         (2 * mc + 1, 2 * nr, 300, False, "direct"),               # few B slivers: direct
-        (40, 4 * nr + 1, 300, False, "direct"),                   # A rows fit L2: direct
+        (40, 4 * nr + 1, bs["direct_max_a"] // 40, False, "direct"),  # A rows fit L2: direct
     ]
 
 

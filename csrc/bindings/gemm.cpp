@@ -224,6 +224,7 @@ void init_gemm(py::module_& m) {
     d["kc"] = t.kc;
     d["nc"] = t.nc;
     d["pack_rows_lda"] = t.pack_rows_lda;
+    d["direct_max_a"] = t.direct_max_a;
     d["blocked"] = t.ukernel != nullptr;
     return d;
   });

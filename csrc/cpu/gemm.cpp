@@ -46,9 +46,8 @@ namespace {
 constexpr index_t kDirectMacs = 96 * 96 * 96;
 constexpr index_t kMacsPerThread = 128 * 1024;
 // The direct path does not block K: its K x NR sliver of B must stay in L2 (768 KiB at NR = 48),
-// and the rows of A it re-reads for every sliver should too (256 KiB).
+// and the rows of A it re-reads for every sliver should too (GemmKernels::direct_max_a).
 constexpr index_t kDirectMaxK = 4096;
-constexpr index_t kDirectMaxA = 64 * 1024;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
@@ -302,7 +301,7 @@ StripSize strip_size(const GemmKernels& t, GemmShape s) {
 // up to 40% (2048^3).
 bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
   if (o.trans_b || s.K > kDirectMaxK) return false;
-  return mac_count(s) <= kDirectMacs || s.M * s.K <= kDirectMaxA || s.N <= 2 * t.nr;
+  return mac_count(s) <= kDirectMacs || s.M * s.K <= t.direct_max_a || s.N <= 2 * t.nr;
 }
 
 // The dot path (A B^T, both contiguous along K) for a few rows of A, where packing B would cost

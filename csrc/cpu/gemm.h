@@ -109,6 +109,9 @@ struct GemmKernels {
   // when lda is a multiple of pack_rows_lda (0: never, A is read in place), see gemm.cpp.
   GemmPackAFn pack_a_rows = nullptr;
   index_t pack_rows_lda = 0;
+  // The direct path takes products whose op(A) has at most this many floats (it re-reads A from
+  // L2 for every column sliver; see use_direct in gemm.cpp).
+  index_t direct_max_a = 64 * 1024;
   GemmPackBFn pack_b;
   GemmDotFn dot;            // null at the scalar level
   index_t dot_rows;
