@@ -273,6 +273,22 @@ def test_matmul_batched_out_and_beta(isa, rng):
     np.testing.assert_array_equal(out, ref.matmul(a, b, alpha=2.0, beta=1.0, c=c))
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_batched_exact_own_and_shared_b(isa, rng, threads):
+    """Products of a batch with their own B take the packed path where a single one would run
+    direct (sgemm_batched's b_cold); a shared (broadcast) B keeps the direct path. Both exact,
+    with row and column edges and a K not a multiple of 4."""
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(threads)
+    try:
+        for (bt, m, k, n) in [(4, 128, 64, 128), (3, 97, 66, 131), (5, 256, 61, 200)]:
+            a, b = ints(rng, (bt, m, k), -2, 3), ints(rng, (bt, k, n), -2, 3)
+            np.testing.assert_array_equal(F.matmul(a, b), a @ b, err_msg=f"{isa} own B {bt}x{m}x{n}x{k}")
+            np.testing.assert_array_equal(F.matmul(a, b[0]), a @ b[0], err_msg=f"{isa} shared B {bt}x{m}x{n}x{k}")
+    finally:
+        fastlayers.set_num_threads(before)
+
+
 # ---- matmul: random data against float64 ----
 
 

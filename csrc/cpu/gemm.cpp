@@ -95,6 +95,7 @@ struct Problem {
   const GemmOptions* opt;
   const float* bias_col;  // N floats or null
   const float* bias_row;  // M floats or null
+  bool b_cold = false;    // B is new to the caches (a batch of products with their own B)
 };
 
 Problem sub_problem(const Problem& p, index_t i0, index_t i1, index_t j0, index_t j1) {
@@ -299,9 +300,14 @@ StripSize strip_size(const GemmKernels& t, GemmShape s) {
 // (M * K small, or few slivers). Within those bounds it ran 3-50% faster than packing on the
 // 2-core VM (e.g. 32x1024x256 68 vs 87 us, 16x4096x512 266 vs 471 us); with A past L2 it lost
 // up to 40% (2048^3).
-bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s) {
+// With b_cold (every product of a batch has its own B, arriving from L3 or memory) only the
+// first and last rules hold: the direct path's K x NR slivers of B are rows ldb apart, a stride
+// that fetches from memory far worse than packing's row-by-row copy (Zen 3 VM, 1 thread,
+// 64 x (128x64 @ 64x128): 0.68x NumPy direct, 0.97x packed; hot, 128^3 ran the same either way).
+bool use_direct(const GemmKernels& t, const GemmOptions& o, GemmShape s, bool b_cold = false) {
   if (o.trans_b || s.K > kDirectMaxK) return false;
-  return mac_count(s) <= kDirectMacs || s.M * s.K <= t.direct_max_a || s.N <= 2 * t.nr;
+  if (mac_count(s) <= kDirectMacs || s.N <= 2 * t.nr) return true;
+  return !b_cold && s.M * s.K <= t.direct_max_a;
 }
 
 // The dot path (A B^T, both contiguous along K) for a few rows of A, where packing B would cost
@@ -390,7 +396,7 @@ void run_problem(const GemmKernels& t, const Problem& p) {
     gemm_dot(t, p, thread_count(s));
     return;
   }
-  const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s), thread_count(s));
+  const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s, p.b_cold), thread_count(s));
   const index_t nt = plan.nt, chunks = plan.nblocks / plan.nt;
   const Grid g = plan.g;
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
@@ -405,7 +411,7 @@ void run_problem(const GemmKernels& t, const Problem& p) {
   auto run_block = [&](const Block& b) {
     if (b.i0 >= b.i1 || b.j0 >= b.j1) return;
     const Problem q = sub_problem(p, b.i0, b.i1, b.j0, b.j1);
-    if (use_direct(t, *p.opt, q.s)) gemm_direct(t, q); else gemm_packed(t, q);
+    if (use_direct(t, *p.opt, q.s, q.b_cold)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
     run_block(block(0));
@@ -431,7 +437,7 @@ void run_problem(const GemmKernels& t, const Problem& p) {
         const index_t i1 = b.i0 + split_at(c + 1, chunks, bu, t.mr, b.i1 - b.i0);
         if (i0 >= i1) continue;
         const Problem q = sub_problem(p, i0, i1, b.j0, b.j1);
-        if (use_direct(t, *p.opt, q.s)) {
+        if (use_direct(t, *p.opt, q.s, q.b_cold)) {
           gemm_direct(t, q);
           continue;
         }
@@ -466,14 +472,16 @@ void check_args(index_t ldc, index_t lda, index_t ldb, GemmShape s, const GemmOp
 }
 
 void sgemm_unchecked(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
-                     const GemmOptions& opt) {
+                     const GemmOptions& opt, bool b_cold = false) {
   if (s.M <= 0 || s.N <= 0) return;
   const GemmKernels& t = g_gemm_kernels.current();
   if (!t.ukernel) {
     t.reference(c, ldc, a, lda, b, ldb, s, opt);
     return;
   }
-  run_problem(t, make_problem(c, ldc, a, lda, b, ldb, s, opt));
+  Problem p = make_problem(c, ldc, a, lda, b, ldb, s, opt);
+  p.b_cold = b_cold;
+  run_problem(t, p);
 }
 }  // namespace
 
@@ -500,8 +508,9 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
   FL_CHECK_ARG(batch >= 0 && stride_a >= 0 && stride_b >= 0 && stride_c >= 0, "sgemm_batched: negative batch or stride");
   if (batch <= 0 || s.M <= 0 || s.N <= 0) return;
   const double macs = mac_count(s);
+  const bool b_cold = batch > 1 && stride_b != 0;  // each product reads a B of its own
   auto one = [&](index_t t) {
-    sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt);
+    sgemm_unchecked(c + t * stride_c, ldc, a + t * stride_a, lda, b + t * stride_b, ldb, s, opt, b_cold);
   };
   // Threads over the batch (each product serial inside the parallel region: one fork for the
   // whole batch) when products are small or the batch splits evenly; otherwise threads inside
