@@ -184,7 +184,7 @@ def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
             a = buf[:, :k]  # rows lda floats apart
             assert a.strides[0] == 4 * buf.shape[1] and buf.shape[1] % lda == 0
             b = ints(rng, (k, n), -2, 3)
-            if m * k > 64 * 1024 and m * n * k > 96**3:
+            if m * k > bs["direct_max_a"] and m * n * k > 96**3:  # past every direct-path rule (n > 2 nr)
                 assert _core.gemm_path(m, n, k, False, False) == "packed", (m, n, k)
             np.testing.assert_array_equal(F.matmul(a, b), a @ b, err_msg=f"{isa} {m}x{n}x{k} threads={threads}")
             bias = ints(rng, (n,), -2, 3)

@@ -176,16 +176,15 @@ bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda) {
 // from MR rows lda apart, and the block of A, once read, stays in L2 for the other slivers. The
 // packed copy of A it replaces was the largest cost outside the micro-kernel (2 threads on the
 // Zen 5 VM: linear 256 x 784 x 512 spent 25 us of 620 packing A, square 1024 275 us of 5.9 ms,
-// mostly waiting on memory), and the tiles prefetch the next block of A instead. Transposed A
-// (columns contiguous) is still packed into ap: read in place, a tile would touch a new line
-// lda apart at every k step (square 1024 and 2048 ran 4-10% slower).
+// mostly waiting on memory), and the tiles prefetch the next block of A instead. A is packed
+// into ap where packs_a says so (ap non-null: transposed A, or rows at a conflicting stride).
 // Prefetches (ep.prefetch): each row tile fetches its share of the next B sliver into L2 (the
 // first sliver of the panel after the last one, for the next row block), and with A in place the
 // tiles of the last slivers fetch the next row block of A instead, whole rows per tile.
 void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, index_t ic, index_t mc, index_t jc,
                   index_t nc, index_t pc, index_t kc, bool first, bool last, bool pack_b_here) {
   const GemmOptions& o = *p.opt;
-  const bool a_in_place = !packs_a(t, o, p.lda);
+  const bool a_in_place = ap == nullptr;  // gemm_packed gives a buffer exactly when packs_a
   const float* const a0 = a_at(p, ic, pc);
   if (!a_in_place) (o.trans_a ? t.pack_a : t.pack_a_rows)(ap, a0, p.lda, mc, kc);
   GemmTileEpilogue ep = tile_epilogue(p, first, last);
@@ -452,8 +451,8 @@ void run_problem(const GemmKernels& t, const Problem& p) {
 }
 
 Problem make_problem(float* c, index_t ldc, const float* a, index_t lda, const float* b, index_t ldb, GemmShape s,
-                     const GemmOptions& opt) {
-  Problem p{c, ldc, a, lda, b, ldb, s, &opt, nullptr, nullptr};
+                     const GemmOptions& opt, bool b_cold) {
+  Problem p{c, ldc, a, lda, b, ldb, s, &opt, nullptr, nullptr, b_cold};
   if (opt.ep.bias_mode == GemmBias::per_col) p.bias_col = opt.ep.bias;
   if (opt.ep.bias_mode == GemmBias::per_row) p.bias_row = opt.ep.bias;
   return p;
@@ -479,9 +478,7 @@ void sgemm_unchecked(float* c, index_t ldc, const float* a, index_t lda, const f
     t.reference(c, ldc, a, lda, b, ldb, s, opt);
     return;
   }
-  Problem p = make_problem(c, ldc, a, lda, b, ldb, s, opt);
-  p.b_cold = b_cold;
-  run_problem(t, p);
+  run_problem(t, make_problem(c, ldc, a, lda, b, ldb, s, opt, b_cold));
 }
 }  // namespace
 
