@@ -96,15 +96,21 @@ def test_matmul_exact_on_both_paths(isa, rng, trans_a):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
-    """Past ~800^3 multiply-adds the threads take blocks from a shared counter (several per thread)."""
+def test_matmul_exact_large_shared_b(isa, rng, threads):
+    """Past ~800^3 multiply-adds the threads pack each panel of B together and take row units of
+    C from a counter (the "shared" path); one thread runs the grid's single block."""
     if isa == "scalar":
         pytest.skip("a 2^29 multiply-add product is slow on the reference")
+    bs = blocks()
     before = fastlayers.get_num_threads()
     fastlayers.set_num_threads(threads)
     try:
         plan = _core.gemm_plan(1031, 1013, 520, False, False)
-        assert plan == {"path": "packed", "threads": threads, "blocks": 1 if threads == 1 else 2 * threads}
+        if threads == 1:
+            assert plan == {"path": "packed", "threads": 1, "blocks": 1}
+        else:
+            rows = min(bs["mc"], -(-(-(-1031 // (4 * threads))) // bs["mr"]) * bs["mr"])
+            assert plan == {"path": "shared", "threads": threads, "blocks": -(-1031 // rows)}
         a, b = ints(rng, (1031, 520), -2, 3), ints(rng, (520, 1013), -2, 3)
         np.testing.assert_array_equal(F.matmul(a, b), a @ b)
         np.testing.assert_array_equal(F.matmul(a, stored(b, True), trans_b=True), a @ b)
@@ -112,24 +118,71 @@ def test_matmul_exact_large_dynamic_blocks(isa, rng, threads):
         fastlayers.set_num_threads(before)
 
 
-def test_matmul_exact_large_chunks_across_panels(isa, rng):
-    """Row chunks of a large product reuse their thread's packed strip of B over several K blocks
-    and NC panels; a third thread takes chunks of the others' blocks."""
+@pytest.mark.parametrize("trans_a,trans_b", TRANS)
+def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b):
+    """The shared path over several K blocks (each row unit waits for its previous K block) and
+    NC panels (the two B buffers are packed over in turn), with row edges, alpha/beta and the
+    fused bias + relu; A packed when transposed or at a row stride of pack_rows_lda."""
     if isa == "scalar":
-        pytest.skip("a 2^30 multiply-add product is slow on the reference")
+        pytest.skip("2^29 multiply-add products are slow on the reference")
     bs = blocks()
-    n2 = 2 * bs["nc"] + 2 * bs["nr"] + 40  # two NC panels per thread's block on 2 threads
-    shapes = [(600, bs["nc"] + 100, bs["kc"] + 200), (2**29 // (n2 * 64) + 9, n2, 64)]
+    n2 = bs["nc"] + 3 * bs["nr"] + 5                       # two NC panels
+    shapes = [(601, bs["nc"] // 2 + 37, 2 * bs["kc"] + 211),  # three K blocks
+              (2**29 // (n2 * 2 * bs["kc"]) + 7, n2, 2 * bs["kc"] + 3)]  # 2 x 3 panels
     before = fastlayers.get_num_threads()
     try:
         for m, n, k in shapes:
-            a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+            a, b, c = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3), ints(rng, (m, n), -2, 3)
+            A, B, ab = stored(a, trans_a), stored(b, trans_b), a @ b
             for threads in (2, 3):
                 fastlayers.set_num_threads(threads)
-                assert _core.gemm_plan(m, n, k, False, False)["blocks"] > threads
-                np.testing.assert_array_equal(F.matmul(a, b), a @ b)
-                np.testing.assert_array_equal(F.matmul(stored(a, True), stored(b, True), trans_a=True, trans_b=True),
-                                              a @ b)
+                assert _core.gemm_plan(m, n, k, trans_a, trans_b)["path"] == "shared", (m, n, k)
+                err = f"{isa} {m}x{n}x{k} ta={trans_a} tb={trans_b} threads={threads}"
+                out = c.copy()
+                F.matmul(A, B, trans_a=trans_a, trans_b=trans_b, alpha=2.0, beta=-1.0, out=out)
+                np.testing.assert_array_equal(out, 2 * ab - c, err_msg=err)
+                if not trans_a and not trans_b and bs["pack_rows_lda"]:
+                    lda = -(-k // bs["pack_rows_lda"]) * bs["pack_rows_lda"]
+                    buf = np.zeros((m, lda), np.float32)
+                    buf[:, :k] = a
+                    np.testing.assert_array_equal(F.matmul(buf[:, :k], b), ab, err_msg=err + " lda")
+                if not trans_a and trans_b:  # linear: weight (out, in) is op(B) stored transposed
+                    bias = ints(rng, (n,), -2, 3)
+                    np.testing.assert_array_equal(F.linear(a, B, bias, activation="relu"),
+                                                  np.maximum(ab + bias, 0), err_msg=err + " linear")
+    finally:
+        fastlayers.set_num_threads(before)
+
+
+def test_matmul_shared_b_from_concurrent_callers(isa, rng):
+    """Two Python threads multiplying at once: the one that finds the pool busy runs every range
+    of the shared path itself, one after another, and must neither wait forever nor go wrong."""
+    if isa == "scalar":
+        pytest.skip("2^29 multiply-add products are slow on the reference")
+    m, n, k = 1031, 1013, 520
+    a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
+    want = a @ b
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(2)
+    bad, errors = [], []
+
+    def work():
+        try:
+            for _ in range(3):
+                if not np.array_equal(F.matmul(a, b), want):
+                    bad.append(1)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    try:
+        assert _core.gemm_plan(m, n, k, False, False)["path"] == "shared"
+        ts = [threading.Thread(target=work) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in ts), "a matmul hung"
+        assert not errors and not bad
     finally:
         fastlayers.set_num_threads(before)
 

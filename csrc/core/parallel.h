@@ -6,7 +6,8 @@
 // matmul after a 50 ms pause ran 5.7 ms instead of 0.09). A second Python thread calling while
 // the pool is busy runs its ranges itself. OpenMP only supplies the default count
 // (OMP_NUM_THREADS). Kernels called inside parallel_for must not throw, and must not wait for
-// another range: ranges may run one after another on one thread.
+// another range: ranges may run one after another on one thread. (They may wait for work that
+// another range has claimed and is running, as cpu/gemm.cpp's run_shared does.)
 #pragma once
 #include <algorithm>
 

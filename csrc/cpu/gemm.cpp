@@ -5,8 +5,9 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// Large products cut each block into 2 row chunks that idle threads take over, each thread
-// keeping its block's B packed for all its chunks (run_problem). K is never split.
+// Large packed products (from ~800^3) run the shared-B path instead (run_shared): the threads
+// pack each panel of B together and take row units of C from a counter, so a slowed core does
+// less of the work. K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> (transposed A only: pack A[mc x kc], L2) -> jr over NR -> ir over MR ->
@@ -26,7 +27,15 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define FL_GEMM_PAUSE() _mm_pause()
+#else
+#define FL_GEMM_PAUSE() ((void)0)
+#endif
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -51,20 +60,20 @@ constexpr index_t kDirectMaxK = 4096;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
-// From this many multiply-adds (~800^3) each thread's block is cut into kChunks row chunks that
-// idle threads can take over (run_problem). A thread's strip of packed B serves all its chunks,
-// so on a quiet machine this packs no more than one block per thread (square 1024 on 2 threads:
-// 2-4% faster than 4 independent blocks per thread, which re-packed A and B per block), and with
-// another process on one core it ran square 2048 15% faster than fixed blocks. Two chunks per
-// block rather than four: every chunk streams its strip of B from L3 or memory again (Zen 5 VM,
-// 2 threads, best batch: square 1024 424 -> 447 GF/s, 2048 422 -> 438, 4096 406 -> 417; one
-// chunk, no take-over, ran within 1-3% of two).
-constexpr double kDynamicMacs = 512.0 * 1024 * 1024;
-constexpr index_t kChunks = 2;
-// A thread keeps its packed strip of B (run_problem) when the strip is at most this many kc x nc
-// panels; past that B is packed again for every row chunk, as the chunks would revisit panels
-// evicted from L3 (AVX2 square 2048 on 2 threads, a 4-panel strip: 6% slower than re-packing).
-constexpr index_t kStripMaxPanels = 2;
+// From this many multiply-adds (~800^3) the threads share each packed panel of B and take row
+// units of C from a counter (run_shared) instead of one fixed block each. Zen 3 VM (AVX2, 512
+// KiB L2), 2 threads, median of 5-6 rounds of best-of-batch, shared against fixed blocks in one
+// process: square 1024 1.04x, 1536 1.04x, 2048 1.13x, 4096 1.02x; with a 25%-duty busy loop on
+// one core 1.01x, 1.05x, 1.15x. Below it fixed blocks were faster: 512^3 0.97x, 256^3 0.82x,
+// 256 x 784 x 512 (linear) 0.88x, where each thread's half of B stays in its own L2.
+constexpr double kSharedMacs = 512.0 * 1024 * 1024;
+// Row units are at most MC rows, and at least this many per thread where M allows; the last
+// panel cuts its last 2 units per thread into kTailSplit pieces (the threads then finish within
+// a small piece of each other: 1024^3 went from 0.96x to 1.04x of fixed blocks).
+constexpr index_t kSharedUnitsPerThread = 4;
+constexpr index_t kTailSplit = 4;
+// Packing work is claimed in groups of this many NR-wide slivers.
+constexpr index_t kSliversPerItem = 4;
 // Column blocks of threads start at multiples of 16 floats (whole vectors on every ISA), a finer
 // split than NR, so that threads get near-equal shares of N.
 constexpr index_t kSplitN = 16;
@@ -72,7 +81,7 @@ constexpr index_t kSplitN = 16;
 // 1/16 cycle per MAC).
 constexpr index_t kPackCostMacs = 8;
 
-thread_local ScratchBuffer t_pack_a, t_pack_b, t_strip;
+thread_local ScratchBuffer t_pack_a, t_pack_b, t_shared;
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 // Multiply-adds of a product (K = 0 counts as 1 for the C update), in double: no overflow.
@@ -245,17 +254,14 @@ index_t k_block(const GemmKernels& t, index_t K) {
 }
 
 // Packed path: the five Goto loops on one thread's block.
-// strip (optional): room for every (jc, pc) panel of this block's columns of B (strip_size);
-// strip_ready: they are already packed there (by this thread, for an earlier row chunk of the
-// same columns), so B is not packed again.
-void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr, bool strip_ready = false) {
+void gemm_packed(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t M = p.s.M, N = p.s.N, K = p.s.K;
   const index_t kc_max = k_block(t, K);
   // Packed panels are padded to whole micro-tiles, whatever MC and NC are.
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
-  float* bp = strip ? strip : t_pack_b.get(kc_max * nc_max);
+  float* bp = t_pack_b.get(kc_max * nc_max);
   const bool pack_a = packs_a(t, o, p.lda);
   float* ap = pack_a ? t_pack_a.get(kc_max * mc_max) : nullptr;  // A in place unless packed (macro_kernel)
   if ((pack_a && !ap) || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
@@ -266,31 +272,19 @@ void gemm_packed(const GemmKernels& t, const Problem& p, float* strip = nullptr,
   // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
   // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
   // the whole panel is read row by row instead.)
-  const bool one_row_block = M <= t.mc && o.trans_b && !strip;
+  const bool one_row_block = M <= t.mc && o.trans_b;
   for (index_t jc = 0; jc < N; jc += t.nc) {
     const index_t nc = std::min(t.nc, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
       const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;
-      if (strip) bp = strip + (jc / t.nc * std::max<index_t>(1, (K + kc_max - 1) / kc_max) + pc / kc_max) * kc_max * nc_max;
-      if (!one_row_block && !strip_ready) t.pack_b(bp, b_at(p, pc, jc), p.ldb, o.trans_b, kc, nc);
+      if (!one_row_block) t.pack_b(bp, b_at(p, pc, jc), p.ldb, o.trans_b, kc, nc);
       for (index_t ic = 0; ic < M; ic += t.mc) {
         const index_t mc = std::min(t.mc, M - ic);
         macro_kernel(t, p, ap, bp, ic, mc, jc, nc, pc, kc, first, last, one_row_block);
       }
     }
   }
-}
-
-// gemm_packed's strip for an M x N x K block (every kc x nc panel of its columns of B): the
-// number of panels and the floats they take.
-struct StripSize {
-  index_t panels, floats;
-};
-StripSize strip_size(const GemmKernels& t, GemmShape s) {
-  const index_t kc_max = k_block(t, s.K), nc_max = round_up(std::min(t.nc, s.N), t.nr);
-  const index_t panels = (s.N + t.nc - 1) / t.nc * std::max<index_t>(1, (s.K + kc_max - 1) / kc_max);
-  return {panels, panels * kc_max * nc_max};
 }
 
 // Whether a (thread's block of a) product skips packing. The direct path runs column slivers
@@ -360,93 +354,141 @@ Grid choose_grid(const GemmKernels& t, GemmShape s, index_t nt, bool packed) {
 }
 
 
-// Threads and blocks for a product (see the file comment).
-struct Plan {
-  index_t nt, nblocks;
-  Grid g;
-};
-
 index_t thread_count(GemmShape s) {
   index_t nt = static_cast<index_t>(std::min<double>(get_num_threads(), std::max(1.0, mac_count(s) / kMacsPerThread)));
   if (in_parallel()) nt = 1;
   return nt;
 }
 
-Plan plan_blocks(const GemmKernels& t, GemmShape s, bool direct, index_t nt) {
-  // One block per thread, and fewer threads when the tile grid cannot give each one a block.
+// One block per thread, and fewer threads when the tile grid cannot give each one a block.
+// Returns the grid; nt becomes the threads it uses.
+Grid plan_grid(const GemmKernels& t, GemmShape s, bool direct, index_t& nt) {
   Grid g = choose_grid(t, s, nt, !direct);
   while (nt > 1 && g.tm * g.tn != nt) g = choose_grid(t, s, --nt, !direct);
-  // Large products cut each block into kChunks row chunks (see run_problem).
-  const index_t mu = (s.M + t.mr - 1) / t.mr;
-  const index_t chunks = nt > 1 && mac_count(s) >= kDynamicMacs ? std::min(kChunks, mu / g.tm) : 1;
-  return {nt, nt * std::max<index_t>(chunks, 1), g};
+  return g;
 }
 
-// Threads run one block of the grid each (a tm x tn grid of C, see choose_grid). For large
-// products each block is cut into row chunks taken from a counter per block: a thread takes the
-// chunks of its own block, then those left in the others' blocks, so when another process holds
-// a core the other threads take over its work. A thread keeps every panel of its block's
-// columns of B packed in a strip (when that is at most kStripMaxPanels panels), so its own chunks
-// pack B once, as a single block would; only a chunk taken from another block packs that
-// block's B again.
+// Shared-B path (run_shared): the threads pack each kc x nc panel of B together into one of two
+// shared buffers, then take row units of C against it from a counter, so that a core slowed by
+// the hypervisor or another process does less of the work instead of holding up the product
+// (threads = blocks: the product takes the slowest block's time). Every piece of work (a group
+// of B slivers to pack, a row unit) is claimed from an atomic counter, and a thread waits only
+// for pieces another thread has claimed and is running: the pieces of earlier panels (the row
+// unit's previous K block, whose C it accumulates onto; the panel two back, whose buffer it
+// packs over) and the slivers of the panel it is about to read. Waits point to earlier work, so
+// they end, and a thread alone (the pool's worker asleep, or the pool busy) does everything.
+struct alignas(64) SharedPanel {
+  std::atomic<index_t> pack_next{0}, pack_done{0}, unit_next{0}, unit_done{0};
+};
+
+// Spins until v >= at_least, yielding the core now and then (more threads than cores).
+void spin_until(const std::atomic<index_t>& v, index_t at_least) {
+  for (unsigned k = 1; v.load(std::memory_order_acquire) < at_least; ++k) {
+    FL_GEMM_PAUSE();
+    if ((k & 4095) == 0) std::this_thread::yield();
+  }
+}
+
+// Row units of at most MC rows, and at least kSharedUnitsPerThread per thread where M allows.
+index_t shared_unit_rows(const GemmKernels& t, index_t M, index_t nt) {
+  const index_t rows = round_up((M + kSharedUnitsPerThread * nt - 1) / (kSharedUnitsPerThread * nt), t.mr);
+  return std::min(t.mc, std::max(t.mr, rows));
+}
+
+bool use_shared(const GemmKernels& t, GemmShape s, index_t nt) {
+  return nt > 1 && s.K > 0 && mac_count(s) >= kSharedMacs && (s.M + t.mr - 1) / t.mr >= 2 * nt;
+}
+
+// Returns false (nothing run) when the shared buffers cannot be had.
+bool run_shared(const GemmKernels& t, const Problem& p, index_t nt) {
+  const GemmOptions& o = *p.opt;
+  const index_t M = p.s.M, N = p.s.N, K = p.s.K;
+  const index_t kc_max = k_block(t, K), kblocks = (K + kc_max - 1) / kc_max;
+  const index_t jblocks = (N + t.nc - 1) / t.nc;  // panels of equal width
+  const index_t nc_max = round_up((N + jblocks - 1) / jblocks, t.nr);
+  const index_t mc_u = shared_unit_rows(t, M, nt), units = (M + mc_u - 1) / mc_u;
+  const index_t panels = jblocks * kblocks;
+  const bool pack_a = packs_a(t, o, p.lda);
+  const index_t a_floats = round_up(kc_max * round_up(mc_u, t.mr), 16);
+  float* const bufs = t_shared.get(2 * kc_max * nc_max + (pack_a ? nt * a_floats : 0));
+  if (!bufs) return false;
+  std::vector<SharedPanel> st(static_cast<size_t>(panels));
+  std::vector<std::atomic<index_t>> row_done(static_cast<size_t>(units));  // last panel done per unit
+  for (auto& r : row_done) r.store(-1, std::memory_order_relaxed);
+  parallel_for(0, nt, 1, [&](index_t lo, index_t) {
+    float* const ap = pack_a ? bufs + 2 * kc_max * nc_max + lo * a_floats : nullptr;
+    for (index_t q = 0; q < panels; ++q) {
+      const index_t jb = q / kblocks, kb = q % kblocks;
+      const index_t jc = jb * nc_max, pc = kb * kc_max;
+      const index_t nc = std::min(nc_max, N - jc), kc = std::min(kc_max, K - pc);
+      float* const bp = bufs + (q & 1) * kc_max * nc_max;
+      SharedPanel& s = st[static_cast<size_t>(q)];
+      const index_t slivers = (nc + t.nr - 1) / t.nr, items = (slivers + kSliversPerItem - 1) / kSliversPerItem;
+      if (q >= 2) spin_until(st[static_cast<size_t>(q - 2)].unit_done, units);  // bp's last readers
+      for (index_t i = s.pack_next.fetch_add(1); i < items; i = s.pack_next.fetch_add(1)) {
+        const index_t j0 = i * kSliversPerItem * t.nr, j1 = std::min(nc, j0 + kSliversPerItem * t.nr);
+        t.pack_b(bp + j0 * kc, b_at(p, pc, jc + j0), p.ldb, o.trans_b, kc, j1 - j0);
+        s.pack_done.fetch_add(1, std::memory_order_acq_rel);
+      }
+      spin_until(s.pack_done, items);
+      // The last panel splits its last 2 nt units into kTailSplit pieces each, so that the
+      // threads finish within a small piece of each other.
+      const bool tail = q == panels - 1;
+      const index_t whole = tail ? std::max<index_t>(0, units - 2 * nt) : units;
+      const index_t pieces = whole + (units - whole) * kTailSplit;
+      for (index_t v = s.unit_next.fetch_add(1); v < pieces; v = s.unit_next.fetch_add(1)) {
+        const index_t u = v < whole ? v : whole + (v - whole) / kTailSplit;
+        if (kb > 0) spin_until(row_done[static_cast<size_t>(u)], q - 1);
+        index_t i0 = u * mc_u, i1 = std::min(M, i0 + mc_u);
+        if (v >= whole) {
+          const index_t part = (v - whole) % kTailSplit, tiles = (i1 - i0 + t.mr - 1) / t.mr;
+          const index_t r0 = i0 + split_at(part, kTailSplit, tiles, t.mr, i1 - i0);
+          i1 = i0 + split_at(part + 1, kTailSplit, tiles, t.mr, i1 - i0);
+          i0 = r0;
+        }
+        if (i0 < i1) macro_kernel(t, p, ap, bp, i0, i1 - i0, jc, nc, pc, kc, kb == 0, pc + kc >= K, false);
+        // Raised, never lowered: unit u of the next NC panel's first K block (which waits for
+        // nothing) may finish before this one.
+        if (!tail) {
+          std::atomic<index_t>& r = row_done[static_cast<size_t>(u)];
+          for (index_t was = r.load(std::memory_order_relaxed);
+               was < q && !r.compare_exchange_weak(was, q, std::memory_order_acq_rel);) {
+          }
+        }
+        s.unit_done.fetch_add(1, std::memory_order_acq_rel);
+      }
+    }
+  });
+  return true;
+}
+
+// Large packed products run on the shared-B path (run_shared); the others on a tm x tn grid of
+// blocks of C, one per thread (choose_grid).
 void run_problem(const GemmKernels& t, const Problem& p) {
   const GemmShape s = p.s;
+  index_t nt = thread_count(s);
   if (use_dot(t, *p.opt, s)) {
-    gemm_dot(t, p, thread_count(s));
+    gemm_dot(t, p, nt);
     return;
   }
-  const Plan plan = plan_blocks(t, s, use_direct(t, *p.opt, s, p.b_cold), thread_count(s));
-  const index_t nt = plan.nt, chunks = plan.nblocks / plan.nt;
-  const Grid g = plan.g;
+  const bool direct = use_direct(t, *p.opt, s, p.b_cold);
+  if (!direct && use_shared(t, s, nt) && run_shared(t, p, nt)) return;
+  const Grid g = plan_grid(t, s, direct, nt);
   const index_t mu = (s.M + t.mr - 1) / t.mr, nu = (s.N + kSplitN - 1) / kSplitN;
-  struct Block {
-    index_t i0, i1, j0, j1;
-  };
-  auto block = [&](index_t id) {
+  auto run_block = [&](index_t id) {
     const index_t bi = id / g.tn, bj = id % g.tn;
-    return Block{split_at(bi, g.tm, mu, t.mr, s.M), split_at(bi + 1, g.tm, mu, t.mr, s.M),
-                 split_at(bj, g.tn, nu, kSplitN, s.N), split_at(bj + 1, g.tn, nu, kSplitN, s.N)};
-  };
-  auto run_block = [&](const Block& b) {
-    if (b.i0 >= b.i1 || b.j0 >= b.j1) return;
-    const Problem q = sub_problem(p, b.i0, b.i1, b.j0, b.j1);
+    const index_t i0 = split_at(bi, g.tm, mu, t.mr, s.M), i1 = split_at(bi + 1, g.tm, mu, t.mr, s.M);
+    const index_t j0 = split_at(bj, g.tn, nu, kSplitN, s.N), j1 = split_at(bj + 1, g.tn, nu, kSplitN, s.N);
+    if (i0 >= i1 || j0 >= j1) return;
+    const Problem q = sub_problem(p, i0, i1, j0, j1);
     if (use_direct(t, *p.opt, q.s, q.b_cold)) gemm_direct(t, q); else gemm_packed(t, q);
   };
   if (nt == 1) {
-    run_block(block(0));
+    run_block(0);
     return;
   }
-  if (chunks == 1) {
-    parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-      for (index_t id = lo; id < hi; ++id) run_block(block(id));
-    });
-    return;
-  }
-  std::vector<std::atomic<index_t>> next(static_cast<size_t>(nt));
-  for (auto& n : next) n.store(0);
   parallel_for(0, nt, 1, [&](index_t lo, index_t hi) {
-    index_t cached = -1;  // the block whose strip of B this thread holds packed
-    for (index_t k = 0; k < nt; ++k) {
-      const index_t id = (lo + k) % nt;
-      const Block b = block(id);
-      if (b.i0 >= b.i1 || b.j0 >= b.j1) continue;
-      const index_t bu = (b.i1 - b.i0 + t.mr - 1) / t.mr;
-      for (index_t c = next[id].fetch_add(1); c < chunks; c = next[id].fetch_add(1)) {
-        const index_t i0 = b.i0 + split_at(c, chunks, bu, t.mr, b.i1 - b.i0);
-        const index_t i1 = b.i0 + split_at(c + 1, chunks, bu, t.mr, b.i1 - b.i0);
-        if (i0 >= i1) continue;
-        const Problem q = sub_problem(p, i0, i1, b.j0, b.j1);
-        if (use_direct(t, *p.opt, q.s, q.b_cold)) {
-          gemm_direct(t, q);
-          continue;
-        }
-        const StripSize need = strip_size(t, q.s);
-        float* strip = need.panels <= kStripMaxPanels ? t_strip.get(need.floats) : nullptr;
-        gemm_packed(t, q, strip, strip && cached == id);
-        cached = strip ? id : -1;
-      }
-    }
-    (void)hi;
+    for (index_t id = lo; id < hi; ++id) run_block(id);
   });
 }
 
@@ -491,11 +533,12 @@ void sgemm(float* c, index_t ldc, const float* a, index_t lda, const float* b, i
 GemmPlan sgemm_plan(GemmShape s, const GemmOptions& opt) {
   const GemmKernels& t = g_gemm_kernels.current();
   if (!t.ukernel) return {"reference", 1, 1};
-  const index_t nt = thread_count(s);
+  index_t nt = thread_count(s);
   if (use_dot(t, opt, s)) return {"dot", nt, nt};
   const bool direct = use_direct(t, opt, s);
-  const Plan plan = plan_blocks(t, s, direct, nt);
-  return {direct ? "direct" : "packed", plan.nt, plan.nblocks};
+  if (!direct && use_shared(t, s, nt)) return {"shared", nt, (s.M + shared_unit_rows(t, s.M, nt) - 1) / shared_unit_rows(t, s.M, nt)};
+  plan_grid(t, s, direct, nt);
+  return {direct ? "direct" : "packed", nt, nt};
 }
 
 void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const float* a, index_t lda,

@@ -147,8 +147,9 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
 
 // How sgemm would run a product at the current ISA level and thread count, for tests and
 // benchmarks. path: "reference", "dot" (A B^T with few rows), "direct" (micro-kernel on the
-// operands in place) or "packed" (Goto loops); threads used; blocks C is cut into (one per
-// thread, or several per thread handed out dynamically).
+// operands in place), "packed" (Goto loops, one block of C per thread) or "shared" (Goto loops
+// on B panels packed by all threads together, row units of C taken from a counter); threads
+// used; blocks: the blocks of C (one per thread), or the row units of each panel ("shared").
 struct GemmPlan {
   const char* path;
   index_t threads, blocks;
