@@ -466,6 +466,28 @@ def test_linear_fused_epilogue(activation, tf32, rng, precision):
 
 
 @pytest.mark.cuda
+def test_linear_backward_on_device_accumulates(rng, precision):
+    """functional.linear_backward on device arrays: the CPU's results, need_input=False, and
+    grad_weight / grad_bias added into in place."""
+    precision("float32")
+    x = rng.integers(-2, 3, (3, 11, 57)).astype(np.float32)
+    w = rng.integers(-2, 3, (49, 57)).astype(np.float32)
+    g = rng.integers(-2, 3, (3, 11, 49)).astype(np.float32)
+    ex, ew, eb = F.linear_backward(g, x, w)
+    gx, gw, gb = F.linear_backward(cuda.to_device(g), cuda.to_device(x), cuda.to_device(w))
+    np.testing.assert_array_equal(gx.numpy(), ex)
+    np.testing.assert_array_equal(gw.numpy(), ew)
+    np.testing.assert_array_equal(gb.numpy(), eb)
+    w0, b0 = rng.integers(-2, 3, (49, 57)).astype(np.float32), rng.integers(-2, 3, 49).astype(np.float32)
+    into_w, into_b = cuda.to_device(w0), cuda.to_device(b0)
+    gx, gw, gb = F.linear_backward(cuda.to_device(g), cuda.to_device(x), cuda.to_device(w), need_input=False,
+                                   grad_weight=into_w, grad_bias=into_b)
+    assert gx is None and gw is into_w and gb is into_b
+    np.testing.assert_array_equal(into_w.numpy(), w0 + ew)
+    np.testing.assert_array_equal(into_b.numpy(), b0 + eb)
+
+
+@pytest.mark.cuda
 def test_sgemm_misaligned_operands(torch, rng, precision):
     if not torch.cuda.is_available():
         pytest.skip("torch without CUDA")

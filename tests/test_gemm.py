@@ -509,6 +509,48 @@ def test_linear_backward_finite_difference(rng):
     assert_close(gb, numeric_grad(lambda v: x @ w.T + v, b, g), rtol=1e-3, atol=1e-3, what="grad_bias")
 
 
+def test_linear_backward_accumulates_in_place(isa, rng):
+    """grad_weight / grad_bias given: the gradients are added into them (the weight GEMM runs
+    with beta = 1 on grad_weight) and they are returned; need_input=False skips grad_x."""
+    x, w, g = ints(rng, (3, 11, 57)), ints(rng, (49, 57)), ints(rng, (3, 11, 49))
+    g2, x2 = g.reshape(-1, 49), x.reshape(-1, 57)
+    gw0, gb0 = ints(rng, (49, 57)), ints(rng, (49,))
+    into_w, into_b = gw0.copy(), gb0.copy()
+    gx, gw, gb = F.linear_backward(g, x, w, grad_weight=into_w, grad_bias=into_b)
+    assert gw is into_w and gb is into_b
+    np.testing.assert_array_equal(gx, g @ w)
+    np.testing.assert_array_equal(gw, gw0 + g2.T @ x2)
+    np.testing.assert_array_equal(gb, gb0 + g2.sum(axis=0))
+    gx, gw, gb = F.linear_backward(g, x, w, need_input=False, need_bias=False, grad_weight=into_w)
+    assert gx is None and gb is None and gw is into_w
+    np.testing.assert_array_equal(gw, gw0 + 2 * (g2.T @ x2))
+    # a large product (the packed and shared paths' beta = 1) against a float64 oracle
+    x, w, g = (rng.standard_normal(s, dtype=np.float32) for s in ((300, 700), (650, 700), (300, 650)))
+    base = rng.standard_normal((650, 700), dtype=np.float32)
+    into = base.copy()
+    F.linear_backward(g, x, w, need_input=False, grad_weight=into)
+    assert_close(into, base.astype(np.float64) + g.astype(np.float64).T @ x, rtol=1e-4, atol=1e-3, what="grad_weight")
+
+
+def test_linear_backward_accumulate_bad_input(rng):
+    x, w, g = (np.ones(s, np.float32) for s in ((4, 3), (2, 3), (4, 2)))
+    with pytest.raises(ValueError, match=r"grad_weight: expected shape \(2, 3\), got \(3, 2\)"):
+        F.linear_backward(g, x, w, grad_weight=np.zeros((3, 2), np.float32))
+    with pytest.raises(TypeError, match="grad_weight: expected dtype float32, got float64"):
+        F.linear_backward(g, x, w, grad_weight=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="grad_weight: expected a C-contiguous array"):
+        F.linear_backward(g, x, w, grad_weight=np.zeros((3, 2), np.float32).T)
+    with pytest.raises(ValueError, match=r"grad_bias: expected shape \(2,\), got \(3,\)"):
+        F.linear_backward(g, x, w, grad_bias=np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="grad_bias: given with need_bias=False"):
+        F.linear_backward(g, x, w, need_bias=False, grad_bias=np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match="grad_weight: shares memory with an input"):
+        F.linear_backward(g, x, w, grad_weight=w)
+    buf = np.zeros(8, np.float32)
+    with pytest.raises(ValueError, match="grad_bias: shares memory with grad_weight"):
+        F.linear_backward(g, x, w, grad_weight=buf[:6].reshape(2, 3), grad_bias=buf[4:6])
+
+
 # ---- PyTorch parity ----
 
 _TORCH_ACTS = {None: lambda t, y: y, "relu": lambda t, y: t.relu(y),
@@ -601,3 +643,20 @@ def test_linear_bad_input():
         F.linear_backward(np.ones((3, 4), np.float32), x, w)
     with pytest.raises(ValueError, match=r"x: expected shape \(\.\.\., 4\).*\(3, 6\)"):
         F.linear_backward(np.ones((3, 5), np.float32), np.ones((3, 6), np.float32), w)
+
+
+def test_gemm_bench_cases_run():
+    """Every row of `fastlayers bench --family gemm` runs; the gradient-accumulating row adds the
+    same sums into its buffers as its NumPy counterpart."""
+    from fastlayers._bench import gemm as bench
+    cases = bench.cases(quick=True)
+    assert {"matmul", "linear+bias+relu", "linear_backward", "linear_backward into .grad"} <= {c.op for c in cases}
+    for c in cases:
+        for fn in (c.ours, c.numpy, c.torch):
+            if fn is not None:
+                fn()
+        if c.op == "linear_backward into .grad":  # each called twice now, from zero
+            ours, theirs = c.ours(), c.numpy()
+            for name, o, t in zip(("grad_x", "grad_weight", "grad_bias"), ours, theirs):
+                assert_close(o, t, rtol=1e-4, atol=1e-2, what=name)
+            assert ours[1].any()

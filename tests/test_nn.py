@@ -279,6 +279,29 @@ def test_gradients_accumulate_and_zero_grad():
     assert lin.weight.grad is None and lin.bias.grad is None
 
 
+def test_linear_accumulates_into_existing_gradients(rng):
+    """With gradients kept (zero_grad(set_to_none=False), or several backward passes), Linear adds
+    into .grad in place; a gradient it cannot write into (float64, read-only) is replaced by a sum."""
+    lin = nn.Linear(5, 4)
+    x = rng.integers(-2, 3, (6, 5)).astype(np.float32)
+    g = rng.integers(-2, 3, (6, 4)).astype(np.float32)
+    lin(x)
+    lin.backward(g)
+    gw, gb = lin.weight.grad, lin.bias.grad
+    lin.zero_grad(set_to_none=False)
+    assert lin.weight.grad is gw and not gw.any()
+    for k in (1, 2, 3):
+        lin(x)
+        lin.backward(g)
+        assert lin.weight.grad is gw and lin.bias.grad is gb
+        np.testing.assert_array_equal(gw, k * (g.T @ x))
+        np.testing.assert_array_equal(gb, k * g.sum(axis=0))
+    lin.weight.grad = np.zeros((4, 5))  # float64: not written into
+    lin(x)
+    lin.backward(g)
+    np.testing.assert_array_equal(lin.weight.grad, g.T @ x)
+
+
 def test_activation_modules_torch_parity(torch, rng):
     x = rng.standard_normal((5, 6)).astype(np.float32)
     dy = rng.standard_normal((5, 6)).astype(np.float32)

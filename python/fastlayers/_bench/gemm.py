@@ -76,6 +76,39 @@ def _linear_backward_case(torch, m: int, k: int, n: int) -> Case:
                 None, flops=4.0 * m * n * k, note="ours allocates grad_x, grad_weight per call")
 
 
+def _linear_backward_accumulate_case(torch, m: int, k: int, n: int) -> Case:
+    """The training step's form: gradients added into kept .grad buffers (NumPy: a temporary and
+    an addition; torch: addmm_, its beta = 1 GEMM)."""
+    r = rng(m + n + 1)
+    x = r.standard_normal((m, k), dtype=np.float32)
+    w = r.standard_normal((n, k), dtype=np.float32)
+    g = r.standard_normal((m, n), dtype=np.float32)
+    gx = np.empty_like(x)
+    ours_w, ours_b = np.zeros_like(w), np.zeros(n, np.float32)
+    np_w, np_b = np.zeros_like(w), np.zeros(n, np.float32)
+
+    def np_backward():
+        np.matmul(g, w, out=gx)
+        np.add(np_w, g.T @ x, out=np_w)
+        np.add(np_b, g.sum(axis=0), out=np_b)
+        return gx, np_w, np_b
+
+    th = None
+    if torch:
+        tx, tw, tg, tgx = (torch.from_numpy(v) for v in (x, w, g, np.empty_like(x)))
+        t_w, t_b = torch.zeros(n, k), torch.zeros(n)
+
+        def th():
+            torch.matmul(tg, tw, out=tgx)
+            t_w.addmm_(tg.T, tx)
+            t_b.add_(tg.sum(0))
+            return tgx, t_w, t_b
+
+    return Case("gemm", "linear_backward into .grad", f"M={m} K={k} N={n}",
+                lambda: F.linear_backward(g, x, w, grad_weight=ours_w, grad_bias=ours_b), np_backward, th,
+                flops=4.0 * m * n * k)
+
+
 def cases(quick: bool = False) -> list[Case]:
     torch = try_torch()
     sizes = [64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096])
@@ -84,4 +117,5 @@ def cases(quick: bool = False) -> list[Case]:
     out.append(_batched_case(torch, 64, 128, 64, 128))
     out += [_linear_case(torch, m, 784, 512) for m in (64, 256)]
     out.append(_linear_backward_case(torch, 256, 784, 512))
+    out.append(_linear_backward_accumulate_case(torch, 256, 784, 512))
     return out

@@ -176,31 +176,45 @@ def _linear_cuda(x, weight, bias, activation, out):
     return cuda.linear(x, weight, bias, name, activation_param=param, out=out)
 
 
-def _linear_backward_cuda(grad_out, x, weight, need_bias: bool):
-    """linear_backward on device arrays: the same transposed GEMMs, and grad_bias as ones @ grad_out."""
+def _linear_backward_cuda(grad_out, x, weight, need_bias: bool, need_input: bool, grad_weight, grad_bias):
+    """linear_backward on device arrays: the same transposed GEMMs, and grad_bias as ones @ grad_out;
+    gradients to accumulate are added with _cuda_nn.accumulate."""
     from .. import cuda
+    from .._cuda_nn import _ones_row, accumulate  # _ones_row: cached per (rows, device), no upload per call
     K = weight.shape[1]
     g2 = grad_out.reshape(-1, weight.shape[0])
     x2 = x.reshape(-1, K)
-    grad_x = cuda.matmul(g2, weight).reshape(*x.shape)
+    grad_x = cuda.matmul(g2, weight).reshape(*x.shape) if need_input else None
     grad_w = cuda.matmul(g2, x2, trans_a=True)
+    if grad_weight is not None:
+        accumulate(grad_weight, grad_w)
+        grad_w = grad_weight
     grad_b = None
     if need_bias:
-        from .._cuda_nn import _ones_row  # cached per (rows, device): no upload per call
         grad_b = cuda.matmul(_ones_row(g2.shape[0], g2.device), g2).reshape(weight.shape[0])
+        if grad_bias is not None:
+            accumulate(grad_bias, grad_b)
+            grad_b = grad_bias
     return grad_x, grad_w, grad_b
 
 
-def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
+def linear_backward(grad_out, x, weight, *, need_bias: bool = True, need_input: bool = True, grad_weight=None,
+                    grad_bias=None):
     """Gradients of y = x @ weight.T + bias: (grad_x, grad_weight, grad_bias).
 
     grad_out: (..., out_features); x: (..., in_features); weight: (out_features, in_features).
     grad_x = grad_out @ weight and grad_weight = grad_out^T @ x are GEMMs on the arrays as they
     are (the transpose is a flag of the GEMM, not a copy); grad_bias = grad_out summed over all
-    leading axes, or None when need_bias is False. (An activation fused into linear is undone
-    first with its own backward, e.g. functional.relu_backward.)
+    leading axes, or None when need_bias is False; grad_x is None when need_input is False (a
+    first layer: a third of the work saved). (An activation fused into linear is undone first
+    with its own backward, e.g. functional.relu_backward.)
+
+    grad_weight / grad_bias: arrays the gradients are added into, in place, and returned, as
+    PyTorch accumulates into .grad: float32, C-contiguous, of weight's shape / (out_features,),
+    not overlapping an input. The weight gradient's GEMM then runs with beta = 1 on grad_weight,
+    so no temporary is written and no separate addition is made.
     """
-    on_gpu = device_of(grad_out=grad_out, x=x, weight=weight) is not None
+    on_gpu = device_of(grad_out=grad_out, x=x, weight=weight, grad_weight=grad_weight, grad_bias=grad_bias) is not None
     if not on_gpu:
         grad_out = as_f32(grad_out, "grad_out")
         x = as_f32(x, "x")
@@ -213,14 +227,36 @@ def linear_backward(grad_out, x, weight, *, need_bias: bool = True):
     if grad_out.shape != x.shape[:-1] + (N,):
         raise ValueError(f"grad_out: expected shape {x.shape[:-1] + (N,)} for x {x.shape} and weight "
                          f"{weight.shape}, got {grad_out.shape}")
+    if grad_bias is not None and not need_bias:
+        raise ValueError("grad_bias: given with need_bias=False")
     if on_gpu:
-        return _linear_backward_cuda(grad_out, x, weight, need_bias)
+        for name, arr, shape in (("grad_weight", grad_weight, weight.shape), ("grad_bias", grad_bias, (N,))):
+            if arr is not None and tuple(arr.shape) != tuple(shape):
+                raise ValueError(f"{name}: expected shape {tuple(shape)}, got {tuple(arr.shape)}")
+        return _linear_backward_cuda(grad_out, x, weight, need_bias, need_input, grad_weight, grad_bias)
+    inputs = (grad_out, x, weight)
+    accumulate_w = grad_weight is not None
+    grad_w = check_out(grad_weight, weight.shape, "grad_weight")
+    if grad_bias is not None:
+        check_out(grad_bias, (N,), "grad_bias")
+    for name, arr in (("grad_weight", grad_weight), ("grad_bias", grad_bias)):
+        if arr is not None and any(np.may_share_memory(arr, a) for a in inputs):
+            raise ValueError(f"{name}: shares memory with an input; pass a separate array")
+    if grad_weight is not None and grad_bias is not None and np.may_share_memory(grad_weight, grad_bias):
+        raise ValueError("grad_bias: shares memory with grad_weight")
     M = int(np.prod(x.shape[:-1], dtype=np.int64))
-    grad_x = np.empty(x.shape, dtype=np.float32)
-    grad_w = np.empty(weight.shape, dtype=np.float32)
-    # grad_x (M, K) = grad_out (M, N) @ weight (N, K)
-    _core.gemm(grad_x, grad_out, weight, 1, M, K, N, False, False, False, False, 1.0, 0.0, None, _BIAS_NONE, -1, 0.0)
-    # grad_weight (N, K) = grad_out^T (N, M) @ x (M, K): grad_out is read as op(A) with trans_a
-    _core.gemm(grad_w, grad_out, x, 1, N, K, M, True, False, False, False, 1.0, 0.0, None, _BIAS_NONE, -1, 0.0)
-    grad_b = grad_out.reshape(M, N).sum(axis=0, dtype=np.float32) if need_bias else None
+    grad_x = None
+    if need_input:
+        grad_x = np.empty(x.shape, dtype=np.float32)
+        # grad_x (M, K) = grad_out (M, N) @ weight (N, K)
+        _core.gemm(grad_x, grad_out, weight, 1, M, K, N, False, False, False, False, 1.0, 0.0, None, _BIAS_NONE, -1, 0.0)
+    # grad_weight (N, K) (+)= grad_out^T (N, M) @ x (M, K): grad_out is read as op(A) with trans_a
+    _core.gemm(grad_w, grad_out, x, 1, N, K, M, True, False, False, False, 1.0, 1.0 if accumulate_w else 0.0, None,
+               _BIAS_NONE, -1, 0.0)
+    grad_b = None
+    if need_bias:
+        grad_b = grad_out.reshape(M, N).sum(axis=0, dtype=np.float32)
+        if grad_bias is not None:
+            np.add(grad_bias, grad_b, out=grad_bias)
+            grad_b = grad_bias
     return grad_x, grad_w, grad_b

@@ -20,6 +20,12 @@ def _features(n, name: str) -> int:
     return int(n)
 
 
+def _accumulable(grad, data) -> bool:
+    """Whether a parameter's gradient can take linear_backward's sums in place."""
+    return (isinstance(grad, np.ndarray) and grad.dtype == np.float32 and grad.flags.c_contiguous
+            and grad.flags.writeable and grad.shape == data.shape and not np.may_share_memory(grad, data))
+
+
 class _Affine(Module):
     """Holds weight (rows, in_features) and bias (rows,), initialised as torch.nn.Linear."""
 
@@ -57,16 +63,16 @@ class _Affine(Module):
     def _affine_backward(self, grad_z, x, need_input_grad: bool = True):
         if _cuda_nn.on_device(self.weight):
             return _cuda_nn.affine_backward(self.weight, self.bias, grad_z, x, need_input_grad)
-        if need_input_grad:
-            gx, gw, gb = F.linear_backward(grad_z, x, self.weight.data, need_bias=self.bias is not None)
-        else:  # parameter gradients only: saves the grad_x GEMM (a third of the layer's backward)
-            rows, k = self.weight.data.shape
-            g2 = as_f32(grad_z, "grad_out").reshape(-1, rows)
-            gx, gw = None, F.matmul(g2, x.reshape(-1, k), trans_a=True)
-            gb = g2.sum(axis=0, dtype=np.float32) if self.bias is not None else None
-        self.weight.accumulate(gw)
-        if self.bias is not None:
-            self.bias.accumulate(gb)
+        # Into existing gradients in place (the weight GEMM with beta = 1), else fresh ones.
+        w, b = self.weight, self.bias
+        into_w = w.grad if _accumulable(w.grad, w.data) else None
+        into_b = b.grad if b is not None and _accumulable(b.grad, b.data) else None
+        gx, gw, gb = F.linear_backward(grad_z, x, w.data, need_bias=b is not None, need_input=need_input_grad,
+                                       grad_weight=into_w, grad_bias=into_b)
+        if into_w is None:
+            w.accumulate(gw)
+        if b is not None and into_b is None:
+            b.accumulate(gb)
         return gx
 
     def clear_cache(self) -> None:
