@@ -16,13 +16,6 @@
 #include <mutex>
 #include <thread>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define FL_PAUSE() _mm_pause()
-#else
-#define FL_PAUSE() ((void)0)
-#endif
-
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #endif
@@ -72,7 +65,7 @@ class Pool {
     }
     t_in_parallel = false;
     const int want = static_cast<int>(parts);
-    while (done_.load(std::memory_order_acquire) < want) FL_PAUSE();
+    while (done_.load(std::memory_order_acquire) < want) cpu_relax();
     return true;
   }
 
@@ -116,7 +109,7 @@ class Pool {
       for (int k = 0;; ++k) {
         e = claim_.load(std::memory_order_acquire) >> 32;
         if (e != seen) break;
-        FL_PAUSE();
+        cpu_relax();
         if ((k & 1023) == 1023 && std::chrono::steady_clock::now() - t0 > kSpin) {
           std::unique_lock<std::mutex> lk(sleep_mutex_);
           sleepers_.fetch_add(1, std::memory_order_seq_cst);

@@ -11,6 +11,10 @@
 #pragma once
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 #include "core/tensor.h"
 
 #ifdef _OPENMP
@@ -18,6 +22,13 @@
 #endif
 
 namespace fl {
+
+// One iteration of a spin-wait: a pause hint to the core where there is one.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_pause();
+#endif
+}
 
 int get_num_threads();
 void set_num_threads(int n);  // n >= 1

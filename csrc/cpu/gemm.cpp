@@ -30,13 +30,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define FL_GEMM_PAUSE() _mm_pause()
-#else
-#define FL_GEMM_PAUSE() ((void)0)
-#endif
-
 #include "core/check.h"
 #include "core/parallel.h"
 
@@ -384,7 +377,7 @@ struct alignas(64) SharedPanel {
 // Spins until v >= at_least, yielding the core now and then (more threads than cores).
 void spin_until(const std::atomic<index_t>& v, index_t at_least) {
   for (unsigned k = 1; v.load(std::memory_order_acquire) < at_least; ++k) {
-    FL_GEMM_PAUSE();
+    cpu_relax();
     if ((k & 4095) == 0) std::this_thread::yield();
   }
 }
@@ -536,7 +529,10 @@ GemmPlan sgemm_plan(GemmShape s, const GemmOptions& opt) {
   index_t nt = thread_count(s);
   if (use_dot(t, opt, s)) return {"dot", nt, nt};
   const bool direct = use_direct(t, opt, s);
-  if (!direct && use_shared(t, s, nt)) return {"shared", nt, (s.M + shared_unit_rows(t, s.M, nt) - 1) / shared_unit_rows(t, s.M, nt)};
+  if (!direct && use_shared(t, s, nt)) {
+    const index_t rows = shared_unit_rows(t, s.M, nt);
+    return {"shared", nt, (s.M + rows - 1) / rows};
+  }
   plan_grid(t, s, direct, nt);
   return {direct ? "direct" : "packed", nt, nt};
 }
