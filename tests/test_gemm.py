@@ -232,12 +232,14 @@ def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
     before = fastlayers.get_num_threads()
     fastlayers.set_num_threads(threads)
     try:
-        for m, k, n in [(103, 998, 50), (600, 130, 70), (bs["mc"] + 7, lda, 2 * bs["nr"] + 5), (97, 3, 129)]:
+        nr = bs["nr"]  # N past 2 NR, where narrow products go direct whatever their A
+        for m, k, n in [(103, 998, max(50, 2 * nr + 2)), (600, 130, max(70, 2 * nr + 22)), (bs["mc"] + 7, lda, 2 * nr + 5),
+                        (97, 3, 129)]:
             buf = ints(rng, (m, max(lda, k)), -2, 3)
             a = buf[:, :k]  # rows lda floats apart
             assert a.strides[0] == 4 * buf.shape[1] and buf.shape[1] % lda == 0
             b = ints(rng, (k, n), -2, 3)
-            if m * k > bs["direct_max_a"] and m * n * k > 96**3:  # past every direct-path rule (n > 2 nr)
+            if m * k > bs["direct_max_a"] and m * n * k > 96**3 and n > 2 * nr:  # past every direct-path rule
                 assert _core.gemm_path(m, n, k, False, False) == "packed", (m, n, k)
             np.testing.assert_array_equal(F.matmul(a, b), a @ b, err_msg=f"{isa} {m}x{n}x{k} threads={threads}")
             bias = ints(rng, (n,), -2, 3)

@@ -61,12 +61,13 @@ def train_digits(*, seed: int = 0, progress: bool = True, **overrides) -> dict:
     if unknown:
         raise ValueError(f"train_digits: unknown settings {sorted(unknown)}, expected some of {sorted(DEFAULTS)}")
     cfg = {**DEFAULTS, **overrides}
-    X, y = data.load_digits()
-    Xtr, Xte, ytr, yte = data.train_test_split(X.reshape(-1, 1, 8, 8), y, test_size=0.2, seed=seed)
+    # The model first: a bad setting is reported before the data set (scikit-learn) is needed.
     fastlayers.manual_seed(seed)
     model = CNN(1, 10, 8, channels=cfg["channels"], kernel_size=cfg["kernel_size"], padding="same",
                 pool=cfg["pool"], activation=cfg["activation"], batch_norm=cfg["batch_norm"],
                 hidden=cfg["hidden"], dropout=cfg["dropout"])
+    X, y = data.load_digits()
+    Xtr, Xte, ytr, yte = data.train_test_split(X.reshape(-1, 1, 8, 8), y, test_size=0.2, seed=seed)
     opt = optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = optim.CosineAnnealingLR(opt, T_max=cfg["epochs"], eta_min=cfg["lr"] * 0.05)
     stats = train_classifier(model, opt, Xtr, ytr, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed,
