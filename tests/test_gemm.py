@@ -249,6 +249,40 @@ def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
         fastlayers.set_num_threads(before)
 
 
+@pytest.mark.parametrize("pack_rows_blocks", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_matmul_exact_block_path_a_packed_or_in_place(isa, rng, pack_rows_blocks, threads):
+    """The per-thread block path with contiguous A read in place and packed at any stride
+    (pack_rows_blocks, on by default only on some CPUs): row edges of MR (packed panels zero-padded),
+    K blocks, column edges, alpha/beta and the fused bias + relu."""
+    bs = blocks()
+    if not bs["blocked"]:
+        pytest.skip("the reference has no packing")
+    mr, nr, mc, kc = bs["mr"], bs["nr"], bs["mc"], bs["kc"]
+    before_t, before_p = fastlayers.get_num_threads(), _core._gemm_set_pack_rows_blocks(pack_rows_blocks)
+    fastlayers.set_num_threads(threads)
+    try:
+        assert _core.gemm_block_sizes()["pack_rows_blocks"] == pack_rows_blocks
+        for m, n, k in [(2 * mc + mr + 3, 2 * nr + 7, 301), (3 * mr + 1, 7 * nr + 1, kc + 37), (mc - 1, 4 * nr, 2 * kc + 9),
+                        (3 * mc + 5, 8 * nr + 3, 4 * mr + 3)]:
+            if m * k <= bs["direct_max_a"]:
+                k = bs["direct_max_a"] // m + 3  # past the direct path's bound on A
+            a, b, c = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3), ints(rng, (m, n), -2, 3)
+            assert _core.gemm_path(m, n, k, False, False) == "packed", (m, n, k)
+            err = f"{isa} {m}x{n}x{k} threads={threads} pack_rows_blocks={pack_rows_blocks}"
+            out = c.copy()
+            F.matmul(a, b, alpha=2.0, beta=-1.0, out=out)
+            np.testing.assert_array_equal(out, 2 * (a @ b) - c, err_msg=err)
+            buf = ints(rng, (m, k + 5), -2, 3)  # rows k + 5 floats apart
+            np.testing.assert_array_equal(F.matmul(buf[:, :k], b), buf[:, :k] @ b, err_msg=err + " lda")
+            bias = ints(rng, (n,), -2, 3)
+            np.testing.assert_array_equal(F.linear(a, np.ascontiguousarray(b.T), bias, activation="relu"),
+                                          np.maximum(a @ b + bias, 0), err_msg=err + " linear")
+    finally:
+        fastlayers.set_num_threads(before_t)
+        _core._gemm_set_pack_rows_blocks(before_p)
+
+
 def test_thread_plan(isa):
     """Small products stay on one thread; larger ones use every thread, one block each."""
     if isa == "scalar":

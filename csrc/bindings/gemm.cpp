@@ -224,9 +224,18 @@ void init_gemm(py::module_& m) {
     d["kc"] = t.kc;
     d["nc"] = t.nc;
     d["pack_rows_lda"] = t.pack_rows_lda;
+    d["pack_rows_blocks"] = t.pack_rows_blocks;
     d["direct_max_a"] = t.direct_max_a;
     d["blocked"] = t.ukernel != nullptr;
     return d;
+  });
+  // For tests: sets pack_rows_blocks at the current ISA level (CPU-dependent by default), so
+  // that both ways of reading A are covered on every machine; returns the previous value.
+  m.def("_gemm_set_pack_rows_blocks", [](bool on) {
+    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    const bool before = t.pack_rows_blocks;
+    t.pack_rows_blocks = on;
+    return before;
   });
 }
 

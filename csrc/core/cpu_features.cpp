@@ -98,6 +98,16 @@ void isa_set(Isa isa) {
   g_current.store(static_cast<int>(isa));
 }
 
+bool cpu_is_intel() {
+#if defined(FL_X86)
+  unsigned a, regs[3];
+  if (!__get_cpuid(0, &a, &regs[0], &regs[2], &regs[1])) return false;  // vendor in ebx, edx, ecx
+  return std::memcmp(regs, "GenuineIntel", 12) == 0;
+#else
+  return false;
+#endif
+}
+
 std::string cpu_name() {
 #if defined(FL_X86)
   unsigned regs[12];

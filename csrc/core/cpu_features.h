@@ -16,5 +16,6 @@ Isa isa_detected();  // best level this CPU and OS support
 Isa isa_current();   // level kernels are dispatched on now
 void isa_set(Isa isa);  // throws std::invalid_argument if the CPU lacks it
 std::string cpu_name();
+bool cpu_is_intel();  // CPUID vendor "GenuineIntel" (kernel tables tune a few blocking choices by it)
 
 }  // namespace fl

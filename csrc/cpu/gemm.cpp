@@ -167,8 +167,10 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
 // (all MR rows of a tile) and of the 512 KiB 8-way L2 (12 rows of a 96-row block at lda = 2048)
 // on the Zen 3 VM, where square 1024 and 2048 ran 3% and 10% faster with A packed, and 512
 // (lda = 512) 5% slower (1 thread, ratio to NumPy in the same process, median of 4 runs).
-bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda) {
-  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0);
+// The per-thread block path (not shared B) also packs it at every stride where the table's
+// pack_rows_blocks says so (AVX-512 on Intel, see gemm_avx512.cpp).
+bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda, bool shared_b) {
+  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0) || (!shared_b && t.pack_rows_blocks);
 }
 
 // Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):
@@ -255,7 +257,7 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
   const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = t_pack_b.get(kc_max * nc_max);
-  const bool pack_a = packs_a(t, o, p.lda);
+  const bool pack_a = packs_a(t, o, p.lda, false);
   float* ap = pack_a ? t_pack_a.get(kc_max * mc_max) : nullptr;  // A in place unless packed (macro_kernel)
   if ((pack_a && !ap) || !bp) {  // out of memory for a few MiB: the reference needs none (never throw here)
     run_reference(t, p);
@@ -401,7 +403,7 @@ bool run_shared(const GemmKernels& t, const Problem& p, index_t nt) {
   const index_t nc_max = round_up((N + jblocks - 1) / jblocks, t.nr);
   const index_t mc_u = shared_unit_rows(t, M, nt), units = (M + mc_u - 1) / mc_u;
   const index_t panels = jblocks * kblocks;
-  const bool pack_a = packs_a(t, o, p.lda);
+  const bool pack_a = packs_a(t, o, p.lda, true);
   const index_t a_floats = round_up(kc_max * round_up(mc_u, t.mr), 16);
   float* const bufs = t_shared.get(2 * kc_max * nc_max + (pack_a ? nt * a_floats : 0));
   if (!bufs) return false;

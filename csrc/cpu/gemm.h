@@ -106,9 +106,11 @@ struct GemmKernels {
   GemmUkernelFn ukernel;    // null at the scalar level: the driver then runs `reference`
   GemmPackAFn pack_a;
   // A with contiguous rows (a(i, p) = a[i * lda + p]) into the same panels; the driver packs it
-  // when lda is a multiple of pack_rows_lda (0: never, A is read in place), see gemm.cpp.
+  // when lda is a multiple of pack_rows_lda (0: never, A is read in place), and on the
+  // per-thread block path (not the shared-B path) at any lda when pack_rows_blocks; see gemm.cpp.
   GemmPackAFn pack_a_rows = nullptr;
   index_t pack_rows_lda = 0;
+  bool pack_rows_blocks = false;
   // The direct path takes products whose op(A) has at most this many floats (it re-reads A from
   // L2 for every column sliver; see use_direct in gemm.cpp).
   index_t direct_max_a = 64 * 1024;

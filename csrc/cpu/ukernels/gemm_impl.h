@@ -224,14 +224,16 @@ void pack_a(float* dst, const float* a, index_t lda, index_t mc, index_t kc) {
 }
 
 // GemmPackAFn for A with contiguous rows (a(i, p) = a[i * lda + p]): MR-row panels, a(i, p) at
-// p * MR + i, rows zero-padded.
+// p * MR + i, rows zero-padded. With MR a multiple of 8, by 8 x 8 transposes (transpose_panel).
 template <class V, int MR>
 void pack_a_rows(float* dst, const float* a, index_t lda, index_t mc, index_t kc) {
   for (index_t i0 = 0; i0 < mc; i0 += MR, dst += MR * kc) {
     const index_t rows = mc - i0 < MR ? mc - i0 : MR;
     const float* r[MR];
     for (int i = 0; i < MR; ++i) r[i] = a + (i0 + (i < rows ? i : 0)) * lda;
-    if (rows == MR) {
+    if constexpr (MR % 8 == 0) {  // 8 x 8 transposes (AVX-512's MR = 8)
+      transpose_panel<MR>(dst, r, rows, kc);
+    } else if (rows == MR) {
       for (index_t p = 0; p < kc; ++p)
 #pragma GCC unroll 16
         for (int i = 0; i < MR; ++i) dst[p * MR + i] = r[i][p];

@@ -12,11 +12,18 @@
 // The direct path also has a 6 x 64 tile (24 accumulators + 4 B vectors + 1 broadcast; 10 loads
 // feed 24 FMAs) for N of 49 to 64, which otherwise runs two 2-vector slivers (8 x 32 tiles, 16
 // FMAs per 10 loads): square 64 ran 3% faster.
+// Packing A with contiguous rows: on Intel (the 2-core Xeon VM, family 6 model 167: 48 KiB L1d,
+// 2 MiB L2) the per-thread block path packs it at every row stride (pack_rows_blocks), as it
+// does transposed A; reading it in place, as on AMD, ran slower (2 threads, in-process A/B,
+// median over 21 rounds of the paired ratio: square 512 1.047x, linear 64x784x512 1.028x,
+// square 256 1.011x, linear 256x784x512 1.003x; earlier runs of 7-9 rounds gave 5-10% at 256
+// to 768). The shared-B path (square 1024 and up) keeps A in place: packed, 1024^3 ran 0.906x.
 #include <immintrin.h>
 
 #include <array>
 #include <utility>
 
+#include "core/cpu_features.h"
 #include "core/tensor.h"
 #include "cpu/gemm.h"
 
@@ -29,5 +36,8 @@ namespace {
 }  // namespace
 
 namespace fl {
-void register_gemm_avx512(GemmKernels& t) { gemm::register_kernels<Vec16, 8, 48, 6, 64>(t, 128, 1024, 2048); }
+void register_gemm_avx512(GemmKernels& t) {
+  gemm::register_kernels<Vec16, 8, 48, 6, 64>(t, 128, 1024, 2048);
+  t.pack_rows_blocks = cpu_is_intel();
+}
 }  // namespace fl
