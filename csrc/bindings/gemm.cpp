@@ -3,6 +3,7 @@
 // C-contiguous float32 array holding `batch` (or 1, when broadcast) row-major matrices.
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 
 #include "bindings/array.h"
@@ -235,6 +236,18 @@ void init_gemm(py::module_& m) {
     GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
     const bool before = t.pack_rows_blocks;
     t.pack_rows_blocks = on;
+    return before;
+  });
+  // For tuning scripts: sets the cache blocks (MC, KC, NC) at the current ISA level; a value
+  // <= 0 keeps the present one. Returns the previous (mc, kc, nc). MC is rounded to MR.
+  m.def("_gemm_set_blocks", [](index_t mc, index_t kc, index_t nc) {
+    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    py::tuple before = py::make_tuple(t.mc, t.kc, t.nc);
+    if (t.ukernel) {
+      if (mc > 0) t.mc = std::max(t.mr, mc / t.mr * t.mr);
+      if (kc > 0) t.kc = std::max<index_t>(8, kc / 8 * 8);
+      if (nc > 0) t.nc = std::max(t.nr, nc / t.nr * t.nr);
+    }
     return before;
   });
 }

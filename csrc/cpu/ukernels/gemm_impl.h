@@ -23,13 +23,27 @@ enum class Mode { packed, packed_b, direct, direct_masked };
 // (rows rb apart, full vectors), and A packed (kPackedA, stride MR) or in place along its rows
 // (row stride ra), accumulating into acc: an ISA specialises it with a hand-scheduled version
 // (ukernels/avx2/gemm_step4_avx2.h); elsewhere the generic step loop runs.
+// The walk of ep.prefetch that a tile with B packed runs, one line per group of four k steps:
+// `left` lines, `row_lines` of them from each row, rows `ld` floats apart.
+struct PrefetchWalk {
+  const float* p;
+  index_t left, col, row_lines, ld;
+  void next() {
+    if (left > 0) {
+      __builtin_prefetch(p + col * 16, 0, 2);
+      --left;
+      if (++col == row_lines) col = 0, p += ld;
+    }
+  }
+};
+
 template <class V, int ROWS, int NV, bool kPackedA, bool kPackedB>
 struct Step4 {
   static constexpr bool available = false;
-  // loop(groups, a, ra, b, rb, acc, before_group): groups x 4 steps, a and b advanced past
-  // them, before_group() called before each group.
-  template <class Acc, class F>
-  static void loop(index_t, const float*&, index_t, const float*&, index_t, Acc&, F&&) {}
+  // loop(groups, a, ra, b, rb, acc, walk): groups x 4 steps, a and b advanced past them, one
+  // line of the walk fetched before each group.
+  template <class Acc>
+  static void loop(index_t, const float*&, index_t, const float*&, index_t, Acc&, PrefetchWalk&) {}
 };
 
 // One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
@@ -51,9 +65,7 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const float* const bias_col = ep.bias_col;
   const float* const bias_row = ep.bias_row;
   const bool last = ep.last, relu = ep.relu;
-  const float* pf = ep.prefetch;
-  index_t pf_left = kPacked ? ep.prefetch_lines : 0, pf_col = 0;
-  const index_t pf_row_lines = ep.prefetch_lines_per_row, pf_ld = ep.prefetch_ld;
+  PrefetchWalk walk{ep.prefetch, kPacked ? ep.prefetch_lines : 0, 0, ep.prefetch_lines_per_row, ep.prefetch_ld};
   // C's tile is read or written only after the k loop: fetch its lines now. A packed tile runs
   // a long k loop on a C that is usually out of cache, so every line of it (NV per row, one
   // more when the row is not 64-byte aligned); a direct tile's C is small and cached, so the
@@ -92,20 +104,13 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   if constexpr (kPacked) {
     // One line of the ep.prefetch walk every four k steps; the ISA's hand-scheduled loop of
     // four-step groups (Step4) where it has one for this tile.
-    auto prefetch_next = [&]() {
-      if (pf_left > 0) {
-        __builtin_prefetch(pf + pf_col * 16, 0, 2);
-        --pf_left;
-        if (++pf_col == pf_row_lines) pf_col = 0, pf += pf_ld;
-      }
-    };
     using S4 = Step4<V, ROWS, NV, kPackedA, true>;
     if constexpr (S4::available) {
-      S4::loop(kc / 4, a, ra, b, NR, acc, prefetch_next);
+      S4::loop(kc / 4, a, ra, b, NR, acc, walk);
       p = kc / 4 * 4;
     } else {  // one step an iteration (unrolled by the compiler it spilled, see Step4)
       for (; p < kc; ++p) {
-        if ((p & 3) == 0) prefetch_next();
+        if ((p & 3) == 0) walk.next();
         step();
       }
     }
@@ -114,7 +119,7 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
     using S4 = Step4<V, ROWS, NV, false, false>;
     if constexpr (S4::available) {
       if (ca == 1) {  // A in place along its rows (not transposed)
-        S4::loop(kc / 4, a, ra, b, rb, acc, [] {});
+        S4::loop(kc / 4, a, ra, b, rb, acc, walk);  // walk.left is 0: no prefetches
         p = kc / 4 * 4;
       }
     }

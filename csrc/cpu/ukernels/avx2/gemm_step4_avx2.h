@@ -58,14 +58,13 @@ namespace gemm {
 template <bool kPackedA, bool kPackedB>
 struct Step4<Vec8, 6, 2, kPackedA, kPackedB> {
   static constexpr bool available = !kPackedA || kPackedB;
-  template <class F>
   static void loop(index_t groups, const float*& a, index_t ra, const float*& b, index_t rb, Vec8 (&acc)[6][2],
-                   F&& before_group) {
+                   PrefetchWalk& walk) {
     __m256 x00 = acc[0][0].v, x01 = acc[0][1].v, x10 = acc[1][0].v, x11 = acc[1][1].v;
     __m256 x20 = acc[2][0].v, x21 = acc[2][1].v, x30 = acc[3][0].v, x31 = acc[3][1].v;
     __m256 x40 = acc[4][0].v, x41 = acc[4][1].v, x50 = acc[5][0].v, x51 = acc[5][1].v;
     for (index_t g = 0; g < groups; ++g, a += kPackedA ? 24 : 4, b += kPackedB ? 64 : 4 * rb) {
-      before_group();
+      walk.next();
       if constexpr (!kPackedB) {
         asm(FL_S4_B_ROW("(%[b])") FL_S4_A_ROWS(0) FL_S4_B_ROW("(%[b],%[rb],4)") FL_S4_A_ROWS(1)
                 FL_S4_B_ROW("(%[b],%[rb],8)") FL_S4_A_ROWS(2) FL_S4_B_ROW("(%[b3])") FL_S4_A_ROWS(3)

@@ -33,6 +33,7 @@ namespace {
 #include "cpu/ukernels/avx512/vec_avx512.h"
 #include "cpu/ukernels/avx2/transpose_avx2.h"
 #include "cpu/ukernels/gemm_impl.h"
+#include "cpu/ukernels/avx512/gemm_step4_avx512.h"  // after gemm_impl.h: specialises its Step4
 }  // namespace
 
 namespace fl {
