@@ -40,6 +40,16 @@ def blocks():
     return _core.gemm_block_sizes()
 
 
+@pytest.fixture
+def shared_from_2_29(isa):
+    """The shared-B path from 2^29 multiply-adds at the test's ISA level, whatever this CPU's
+    tuning (Intel AVX-512 starts it above 1024^3), so that the shared-path tests' shapes take it;
+    restores the level's own setting after."""
+    before = _core._gemm_set_shared(-1, 2.0**29)
+    yield
+    _core._gemm_set_shared(-1, before[1])
+
+
 # ---- matmul: exact on small integers ----
 
 
@@ -96,7 +106,7 @@ def test_matmul_exact_on_both_paths(isa, rng, trans_a):
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_matmul_exact_large_shared_b(isa, rng, threads):
+def test_matmul_exact_large_shared_b(isa, rng, threads, shared_from_2_29):
     """Past ~800^3 multiply-adds the threads pack each panel of B together and take row units of
     C from a counter (the "shared" path); one thread runs the grid's single block."""
     if isa == "scalar":
@@ -118,19 +128,25 @@ def test_matmul_exact_large_shared_b(isa, rng, threads):
         fastlayers.set_num_threads(before)
 
 
+@pytest.mark.parametrize("pack_rows_shared", [False, True])
 @pytest.mark.parametrize("trans_a,trans_b", TRANS)
-def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b):
+def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29):
     """The shared path over several K blocks (each row unit waits for its previous K block) and
     NC panels (the two B buffers are packed over in turn), with row edges, alpha/beta and the
-    fused bias + relu; A packed when transposed or at a row stride of pack_rows_lda."""
+    fused bias + relu; A packed when transposed, at a row stride of pack_rows_lda, or at any
+    stride with pack_rows_shared (off by default on every CPU so far), else read in place."""
     if isa == "scalar":
         pytest.skip("2^29 multiply-add products are slow on the reference")
+    if pack_rows_shared and trans_a:
+        pytest.skip("transposed A is packed either way")
+    before_p = _core._gemm_set_shared(int(pack_rows_shared), -1)[0]
     bs = blocks()
     n2 = bs["nc"] + 3 * bs["nr"] + 5                       # two NC panels
     shapes = [(601, bs["nc"] // 2 + 37, 2 * bs["kc"] + 211),  # three K blocks
               (2**29 // (n2 * 2 * bs["kc"]) + 7, n2, 2 * bs["kc"] + 3)]  # 2 x 3 panels
     before = fastlayers.get_num_threads()
     try:
+        assert bs["pack_rows_shared"] == pack_rows_shared
         for m, n, k in shapes:
             a, b, c = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3), ints(rng, (m, n), -2, 3)
             A, B, ab = stored(a, trans_a), stored(b, trans_b), a @ b
@@ -152,9 +168,10 @@ def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b):
                                                   np.maximum(ab + bias, 0), err_msg=err + " linear")
     finally:
         fastlayers.set_num_threads(before)
+        _core._gemm_set_shared(int(before_p), -1)
 
 
-def test_matmul_shared_b_from_concurrent_callers(isa, rng):
+def test_matmul_shared_b_from_concurrent_callers(isa, rng, shared_from_2_29):
     """Two Python threads multiplying at once: the one that finds the pool busy runs every range
     of the shared path itself, one after another, and must neither wait forever nor go wrong."""
     if isa == "scalar":

@@ -226,6 +226,8 @@ void init_gemm(py::module_& m) {
     d["nc"] = t.nc;
     d["pack_rows_lda"] = t.pack_rows_lda;
     d["pack_rows_blocks"] = t.pack_rows_blocks;
+  d["pack_rows_shared"] = t.pack_rows_shared;
+  d["shared_macs"] = t.shared_macs;
     d["direct_max_a"] = t.direct_max_a;
     d["blocked"] = t.ukernel != nullptr;
     return d;
@@ -236,6 +238,15 @@ void init_gemm(py::module_& m) {
     GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
     const bool before = t.pack_rows_blocks;
     t.pack_rows_blocks = on;
+    return before;
+  });
+  // For tests and tuning scripts: sets pack_rows_shared and shared_macs (a value < 0 keeps it)
+  // at the current ISA level; returns the previous (pack_rows_shared, shared_macs).
+  m.def("_gemm_set_shared", [](int pack_rows, double min_macs) {
+    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    py::tuple before = py::make_tuple(t.pack_rows_shared, t.shared_macs);
+    if (pack_rows >= 0) t.pack_rows_shared = pack_rows != 0;
+    if (min_macs >= 0) t.shared_macs = min_macs;
     return before;
   });
   // For tuning scripts: sets the cache blocks (MC, KC, NC) at the current ISA level; a value

@@ -53,13 +53,12 @@ constexpr index_t kDirectMaxK = 4096;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
-// From this many multiply-adds (~800^3) the threads share each packed panel of B and take row
+// From GemmKernels::shared_macs multiply-adds (by default 2^29, ~800^3) the threads share each packed panel of B and take row
 // units of C from a counter (run_shared) instead of one fixed block each. Zen 3 VM (AVX2, 512
 // KiB L2), 2 threads, median of 5-6 rounds of best-of-batch, shared against fixed blocks in one
 // process: square 1024 1.04x, 1536 1.04x, 2048 1.13x, 4096 1.02x; with a 25%-duty busy loop on
 // one core 1.01x, 1.05x, 1.15x. Below it fixed blocks were faster: 512^3 0.97x, 256^3 0.82x,
 // 256 x 784 x 512 (linear) 0.88x, where each thread's half of B stays in its own L2.
-constexpr double kSharedMacs = 512.0 * 1024 * 1024;
 // Row units are at most MC rows, and at least this many per thread where M allows; the last
 // panel cuts its last 2 units per thread into kTailSplit pieces (the threads then finish within
 // a small piece of each other: 1024^3 went from 0.96x to 1.04x of fixed blocks).
@@ -170,7 +169,8 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
 // The per-thread block path (not shared B) also packs it at every stride where the table's
 // pack_rows_blocks says so (AVX-512 on Intel, see gemm_avx512.cpp).
 bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda, bool shared_b) {
-  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0) || (!shared_b && t.pack_rows_blocks);
+  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0) ||
+         (shared_b ? t.pack_rows_shared : t.pack_rows_blocks);
 }
 
 // Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):
@@ -391,7 +391,7 @@ index_t shared_unit_rows(const GemmKernels& t, index_t M, index_t nt) {
 }
 
 bool use_shared(const GemmKernels& t, GemmShape s, index_t nt) {
-  return nt > 1 && s.K > 0 && mac_count(s) >= kSharedMacs && (s.M + t.mr - 1) / t.mr >= 2 * nt;
+  return nt > 1 && s.K > 0 && mac_count(s) >= t.shared_macs && (s.M + t.mr - 1) / t.mr >= 2 * nt;
 }
 
 // Returns false (nothing run) when the shared buffers cannot be had.

@@ -111,6 +111,9 @@ struct GemmKernels {
   GemmPackAFn pack_a_rows = nullptr;
   index_t pack_rows_lda = 0;
   bool pack_rows_blocks = false;
+  bool pack_rows_shared = false;  // the same on the shared-B path
+  // Products of at least this many multiply-adds run the shared-B path (gemm.cpp, run_shared).
+  double shared_macs = 512.0 * 1024 * 1024;
   // The direct path takes products whose op(A) has at most this many floats (it re-reads A from
   // L2 for every column sliver; see use_direct in gemm.cpp).
   index_t direct_max_a = 64 * 1024;

@@ -17,7 +17,17 @@
 // does transposed A; reading it in place, as on AMD, ran slower (2 threads, in-process A/B,
 // median over 21 rounds of the paired ratio: square 512 1.047x, linear 64x784x512 1.028x,
 // square 256 1.011x, linear 256x784x512 1.003x; earlier runs of 7-9 rounds gave 5-10% at 256
-// to 768). The shared-B path (square 1024 and up) keeps A in place: packed, 1024^3 ran 0.906x.
+// to 768). The shared-B path keeps A in place: packed, 1024^3 ran 0.906x (before the asm loop of
+// gemm_step4_avx512.h; with it, packed and in place ran alike: 0.998x 1024^3, 1.000x 2048^3).
+// The shared-B path starts above 1024^3 on Intel (shared_macs), not at 2^29 MACs (~800^3): on
+// the Xeon VM, 2 threads, in-process interleaved over 15 rounds, per-thread blocks ran 1024^3
+// 1.048x and 2048^3 1.019x of shared B on a quiet machine (another run: 1024 1.035x, 1536 1.037x,
+// 4096 1.022x), but with a 25%-duty busy loop on one core 1024^3 1.030x, 2048^3 0.909x and
+// 4096^3 0.889x: shared B keeps the larger products safe from a slowed core.
+// The k loop of the full 8 x 48 tile is hand-scheduled (gemm_step4_avx512.h): against GCC's
+// loop, 1 thread 256^3 1.035x, 384^3 1.074x, 1024^3 1.034x; 2 threads 512^3 1.053x, 1024^3
+// 1.047x (process-level A/B, 6-8 rounds). The same loop for the 8 x 32 and 8 x 16 edge tiles
+// gained nothing (square 512 0.988x, 1 thread) and is not kept.
 #include <immintrin.h>
 
 #include <array>
@@ -40,5 +50,6 @@ namespace fl {
 void register_gemm_avx512(GemmKernels& t) {
   gemm::register_kernels<Vec16, 8, 48, 6, 64>(t, 128, 1024, 2048);
   t.pack_rows_blocks = cpu_is_intel();
+  if (cpu_is_intel()) t.shared_macs = 1.5 * 1024 * 1024 * 1024;  // square 1024 on blocks, 1280 shared
 }
 }  // namespace fl
