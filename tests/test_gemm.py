@@ -133,7 +133,7 @@ def test_matmul_exact_large_shared_b(isa, rng, threads, shared_from_2_29):
 def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29):
     """The shared path over several K blocks (each row unit waits for its previous K block) and
     NC panels (the two B buffers are packed over in turn), with row edges, alpha/beta and the
-    fused bias + relu; A packed when transposed, at a row stride of pack_rows_lda, or at any
+    fused bias + relu; A packed when transposed, at a row stride of pack_rows_lda_shared, or at any
     stride with pack_rows_shared (off by default on every CPU so far), else read in place."""
     if isa == "scalar":
         pytest.skip("2^29 multiply-add products are slow on the reference")
@@ -157,8 +157,8 @@ def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_ro
                 out = c.copy()
                 F.matmul(A, B, trans_a=trans_a, trans_b=trans_b, alpha=2.0, beta=-1.0, out=out)
                 np.testing.assert_array_equal(out, 2 * ab - c, err_msg=err)
-                if not trans_a and not trans_b and bs["pack_rows_lda"]:
-                    lda = -(-k // bs["pack_rows_lda"]) * bs["pack_rows_lda"]
+                if not trans_a and not trans_b and bs["pack_rows_lda_shared"]:
+                    lda = -(-k // bs["pack_rows_lda_shared"]) * bs["pack_rows_lda_shared"]
                     buf = np.zeros((m, lda), np.float32)
                     buf[:, :k] = a
                     np.testing.assert_array_equal(F.matmul(buf[:, :k], b), ab, err_msg=err + " lda")
@@ -239,16 +239,19 @@ def test_matmul_native_entry_arguments(rng):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
-    """A with rows a multiple of the ISA's pack_rows_lda apart is packed (not read in place):
-    row edges, K blocks whose length is not a multiple of 4 (the hand-scheduled four-step groups
-    and their remainder), column edges."""
+    """A with rows a multiple of pack_rows_lda_blocks apart is packed on the block path (not read
+    in place): row edges, K blocks whose length is not a multiple of 4 (the hand-scheduled
+    four-step groups and their remainder), column edges. The rule is set to 1024 floats here,
+    whatever this CPU's tuning (AVX2 packs at it, AVX-512 on Intel never on this path)."""
+    if isa == "scalar":
+        pytest.skip("the reference packs nothing")
+    lda = 1024
+    before_lda = _core._gemm_set_pack_rows_lda(lda, -1)
     bs = blocks()
-    if isa == "scalar" or not bs["pack_rows_lda"]:
-        pytest.skip("this ISA reads A in place whatever its stride")
-    lda = bs["pack_rows_lda"]
     before = fastlayers.get_num_threads()
     fastlayers.set_num_threads(threads)
     try:
+        assert bs["pack_rows_lda_blocks"] == lda
         nr = bs["nr"]  # N past 2 NR, where narrow products go direct whatever their A
         for m, k, n in [(103, 998, max(50, 2 * nr + 2)), (600, 130, max(70, 2 * nr + 22)), (bs["mc"] + 7, lda, 2 * nr + 5),
                         (97, 3, 129)]:
@@ -264,13 +267,14 @@ def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
                                           np.maximum(a @ b + bias, 0), err_msg=f"{isa} linear {m}x{n}x{k}")
     finally:
         fastlayers.set_num_threads(before)
+        _core._gemm_set_pack_rows_lda(before_lda[0], -1)
 
 
 @pytest.mark.parametrize("pack_rows_blocks", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_matmul_exact_block_path_a_packed_or_in_place(isa, rng, pack_rows_blocks, threads):
     """The per-thread block path with contiguous A read in place and packed at any stride
-    (pack_rows_blocks, on by default only on some CPUs): row edges of MR (packed panels zero-padded),
+    (pack_rows_blocks, off by default on every CPU so far): row edges of MR (packed panels zero-padded),
     K blocks, column edges, alpha/beta and the fused bias + relu."""
     bs = blocks()
     if not bs["blocked"]:

@@ -224,10 +224,11 @@ void init_gemm(py::module_& m) {
     d["mc"] = t.mc;
     d["kc"] = t.kc;
     d["nc"] = t.nc;
-    d["pack_rows_lda"] = t.pack_rows_lda;
+    d["pack_rows_lda_blocks"] = t.pack_rows_lda_blocks;
+    d["pack_rows_lda_shared"] = t.pack_rows_lda_shared;
     d["pack_rows_blocks"] = t.pack_rows_blocks;
-  d["pack_rows_shared"] = t.pack_rows_shared;
-  d["shared_macs"] = t.shared_macs;
+    d["pack_rows_shared"] = t.pack_rows_shared;
+    d["shared_macs"] = t.shared_macs;
     d["direct_max_a"] = t.direct_max_a;
     d["blocked"] = t.ukernel != nullptr;
     return d;
@@ -238,6 +239,16 @@ void init_gemm(py::module_& m) {
     GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
     const bool before = t.pack_rows_blocks;
     t.pack_rows_blocks = on;
+    return before;
+  });
+  // For tests and tuning scripts: sets pack_rows_lda_blocks and pack_rows_lda_shared (0: A with
+  // contiguous rows never packed for its stride; < 0 keeps the value) at the current ISA level;
+  // returns the previous pair.
+  m.def("_gemm_set_pack_rows_lda", [](index_t blocks, index_t shared) {
+    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    py::tuple before = py::make_tuple(t.pack_rows_lda_blocks, t.pack_rows_lda_shared);
+    if (blocks >= 0) t.pack_rows_lda_blocks = blocks;
+    if (shared >= 0) t.pack_rows_lda_shared = shared;
     return before;
   });
   // For tests and tuning scripts: sets pack_rows_shared and shared_macs (a value < 0 keeps it)

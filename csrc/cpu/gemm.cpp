@@ -161,16 +161,17 @@ const float* a_at(const Problem& p, index_t i0, index_t k0) {
 
 // Whether the packed path packs A. Transposed A always: read in place, a tile would touch a new
 // line lda apart at every k step (square 1024 and 2048 ran 4-10% slower). A with contiguous rows
-// is read in place (see macro_kernel) unless lda is a multiple of the ISA's pack_rows_lda. On
+// is read in place (see macro_kernel) unless lda is a multiple of the ISA's pack_rows_lda_*. On
 // AVX2 that is 1024 floats: rows 4 KiB apart fall into the same sets of the 32 KiB 8-way L1
 // (all MR rows of a tile) and of the 512 KiB 8-way L2 (12 rows of a 96-row block at lda = 2048)
 // on the Zen 3 VM, where square 1024 and 2048 ran 3% and 10% faster with A packed, and 512
 // (lda = 512) 5% slower (1 thread, ratio to NumPy in the same process, median of 4 runs).
-// The per-thread block path (not shared B) also packs it at every stride where the table's
-// pack_rows_blocks says so (AVX-512 on Intel, see gemm_avx512.cpp).
+// Each path has its own rule (the block path and the shared-B path: AVX-512 on Intel packs for
+// the stride on the shared path only, see gemm_avx512.cpp), and the table can pack at every
+// stride (pack_rows_blocks, pack_rows_shared: for tests).
 bool packs_a(const GemmKernels& t, const GemmOptions& o, index_t lda, bool shared_b) {
-  return o.trans_a || (t.pack_rows_lda > 0 && lda % t.pack_rows_lda == 0) ||
-         (shared_b ? t.pack_rows_shared : t.pack_rows_blocks);
+  const index_t every = shared_b ? t.pack_rows_lda_shared : t.pack_rows_lda_blocks;
+  return o.trans_a || (every > 0 && lda % every == 0) || (shared_b ? t.pack_rows_shared : t.pack_rows_blocks);
 }
 
 // Rows ic..ic+mc of C against the packed kc x nc panel of B at bp (columns jc.., K block pc..):

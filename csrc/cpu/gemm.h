@@ -106,12 +106,12 @@ struct GemmKernels {
   GemmUkernelFn ukernel;    // null at the scalar level: the driver then runs `reference`
   GemmPackAFn pack_a;
   // A with contiguous rows (a(i, p) = a[i * lda + p]) into the same panels; the driver packs it
-  // when lda is a multiple of pack_rows_lda (0: never, A is read in place), and on the
-  // per-thread block path (not the shared-B path) at any lda when pack_rows_blocks; see gemm.cpp.
+  // (see packs_a in gemm.cpp) on the per-thread block path when lda is a multiple of
+  // pack_rows_lda_blocks (0: no stride is), or at any lda when pack_rows_blocks, and on the
+  // shared-B path by pack_rows_lda_shared and pack_rows_shared; otherwise A is read in place.
   GemmPackAFn pack_a_rows = nullptr;
-  index_t pack_rows_lda = 0;
-  bool pack_rows_blocks = false;
-  bool pack_rows_shared = false;  // the same on the shared-B path
+  index_t pack_rows_lda_blocks = 0, pack_rows_lda_shared = 0;
+  bool pack_rows_blocks = false, pack_rows_shared = false;
   // Products of at least this many multiply-adds run the shared-B path (gemm.cpp, run_shared).
   double shared_macs = 512.0 * 1024 * 1024;
   // The direct path takes products whose op(A) has at most this many floats (it re-reads A from

@@ -27,7 +27,8 @@ namespace {
 namespace fl {
 void register_gemm_avx2(GemmKernels& t) {
   gemm::register_kernels<Vec8, 6, 16>(t, 96, 512, 4080);
-  t.pack_rows_lda = 1024;  // A with rows a multiple of 4 KiB apart is packed (cpu/gemm.cpp, packs_a)
+  // A with rows a multiple of 4 KiB apart is packed (cpu/gemm.cpp, packs_a)
+  t.pack_rows_lda_blocks = t.pack_rows_lda_shared = 1024;
   // The direct path for op(A) of at most 64 KiB, not 256 KiB: on the Zen 3 VM (512 KiB L2)
   // 252 x 784 x 256 ran at 0.84x NumPy direct and 0.92-0.98x packed, 128 x 512 x 512 0.71x
   // and 0.97x, 64 x 1024 x 1024 (B rows 4 KiB apart) 0.28x and 0.94x; 192^3 and 256^3 within

@@ -12,18 +12,21 @@
 // The direct path also has a 6 x 64 tile (24 accumulators + 4 B vectors + 1 broadcast; 10 loads
 // feed 24 FMAs) for N of 49 to 64, which otherwise runs two 2-vector slivers (8 x 32 tiles, 16
 // FMAs per 10 loads): square 64 ran 3% faster.
-// Packing A with contiguous rows: on Intel (the 2-core Xeon VM, family 6 model 167: 48 KiB L1d,
-// 2 MiB L2) the per-thread block path packs it at every row stride (pack_rows_blocks), as it
-// does transposed A; reading it in place, as on AMD, ran slower (2 threads, in-process A/B,
-// median over 21 rounds of the paired ratio: square 512 1.047x, linear 64x784x512 1.028x,
-// square 256 1.011x, linear 256x784x512 1.003x; earlier runs of 7-9 rounds gave 5-10% at 256
-// to 768). The shared-B path keeps A in place: packed, 1024^3 ran 0.906x (before the asm loop of
-// gemm_step4_avx512.h; with it, packed and in place ran alike: 0.998x 1024^3, 1.000x 2048^3).
+// A with contiguous rows is read in place on the block path at every stride on Intel, and at
+// every stride but multiples of 1024 floats elsewhere (pack_rows_lda_*, cpu/gemm.cpp). On
+// Intel (the 2-core Xeon VM, family 6 model 167: 48 KiB L1d, 2 MiB L2) GCC's k loop ran slower
+// on A in place than on packed A, so the per-thread block path packed it there (4f344db); the
+// hand-scheduled loop (gemm_step4_avx512.h) reverses that: A in place against packed, 2 threads,
+// in-process interleaved over 15 rounds: linear 256x784x512 1.065x, linear 64x784x512 1.059x,
+// square 256 1.077x, 512 1.046x, 1024 1.007x (1 thread: 1.044x, 1.009x, 1.025x, 1.036x, 0.996x).
+// At strides of 1024 floats too, on the block path (square 1024 1.024x, 512x1024x512 1.062x, 15
+// rounds; 1 thread 1.003x, 1.029x), but not on the shared-B path, where packing for the stride
+// stays (in place: square 2048 0.984x, 4096 0.962x).
 // The shared-B path starts above 1024^3 on Intel (shared_macs), not at 2^29 MACs (~800^3): on
-// the Xeon VM, 2 threads, in-process interleaved over 15 rounds, per-thread blocks ran 1024^3
-// 1.048x and 2048^3 1.019x of shared B on a quiet machine (another run: 1024 1.035x, 1536 1.037x,
-// 4096 1.022x), but with a 25%-duty busy loop on one core 1024^3 1.030x, 2048^3 0.909x and
-// 4096^3 0.889x: shared B keeps the larger products safe from a slowed core.
+// the Xeon VM, 2 threads, in-process interleaved over 11 rounds, per-thread blocks (A in place)
+// ran 1024^3 1.069x, 1536^3 1.033x and 2048^3 1.001x of shared B on a quiet machine, but with a
+// 25%-duty busy loop on one core (blocks with A packed) 1024^3 1.030x, 2048^3 0.909x and 4096^3
+// 0.889x: shared B keeps the larger products safe from a slowed core.
 // The k loop of the full 8 x 48 tile is hand-scheduled (gemm_step4_avx512.h): against GCC's
 // loop, 1 thread 256^3 1.035x, 384^3 1.074x, 1024^3 1.034x; 2 threads 512^3 1.053x, 1024^3
 // 1.047x (process-level A/B, 6-8 rounds). The same loop for the 8 x 32 and 8 x 16 edge tiles
@@ -49,7 +52,11 @@ namespace {
 namespace fl {
 void register_gemm_avx512(GemmKernels& t) {
   gemm::register_kernels<Vec16, 8, 48, 6, 64>(t, 128, 1024, 2048);
-  t.pack_rows_blocks = cpu_is_intel();
-  if (cpu_is_intel()) t.shared_macs = 1.5 * 1024 * 1024 * 1024;  // square 1024 on blocks, 1280 shared
+  // pack_rows_lda_* stay AVX2's 1024 (the table starts as a copy of it), but on Intel the block
+  // path reads A in place at every stride, and shared B starts above 1024^3 (see above).
+  if (cpu_is_intel()) {
+    t.pack_rows_lda_blocks = 0;
+    t.shared_macs = 1.5 * 1024 * 1024 * 1024;
+  }
 }
 }  // namespace fl
