@@ -50,6 +50,15 @@ def shared_from_2_29(isa):
     _core._gemm_set_shared(-1, before[1])
 
 
+@pytest.fixture
+def no_swap(isa):
+    """A B^T with few rows of A runs unswapped at the test's ISA level (test_matmul_exact_swapped_*
+    cover the swapped product); restores the level's setting after."""
+    before = _core._gemm_set_swap_max_m(0)
+    yield
+    _core._gemm_set_swap_max_m(before)
+
+
 # ---- matmul: exact on small integers ----
 
 
@@ -87,7 +96,8 @@ def _path_shapes(bs):
     return [
         (2 * mc + mr + 1, 2 * nr + 3, kc + 9, False, "packed"),   # two MC blocks + an edge, two K blocks
         (2 * mc + 1, 2 * nr + 3, max(bs["direct_max_a"] // (2 * mc) + 1, 200), False, "packed"),  # A past the direct bound
-        (2 * mr + 1, nc + 17, kc + 5, True, "packed"),            # two NC blocks; trans_b packs past 8 rows
+        (2 * mr + 1, nc + 17, kc + 5, True, "swapped-packed"),    # few rows of A B^T: C^T = B A^T, two NC blocks of it
+        (2 * mc + 1, 2 * nr + 3, kc + 9, True, "packed"),         # trans_b packs B^T, two K blocks
         (3 * mr + 1, nr + 5, 4100, False, "packed"),              # K past the direct bound
         (2 * mc + 1, 2 * nr, 300, False, "direct"),               # few B slivers: direct
         (40, 4 * nr + 1, bs["direct_max_a"] // 40, False, "direct"),  # A rows fit L2: direct
@@ -99,6 +109,8 @@ def test_matmul_exact_on_both_paths(isa, rng, trans_a):
     if isa == "scalar":
         pytest.skip("the reference has no packing or direct path")
     for m, n, k, trans_b, path in _path_shapes(blocks()):
+        if trans_a:  # only A B^T (A not transposed) runs swapped
+            path = path.removeprefix("swapped-")
         assert _core.gemm_path(m, n, k, trans_a, trans_b) == path, (m, n, k, trans_b)
         a, b = ints(rng, (m, k), -2, 3), ints(rng, (k, n), -2, 3)
         got = F.matmul(stored(a, trans_a), stored(b, trans_b), trans_a=trans_a, trans_b=trans_b)
@@ -130,7 +142,7 @@ def test_matmul_exact_large_shared_b(isa, rng, threads, shared_from_2_29):
 
 @pytest.mark.parametrize("pack_rows_shared", [False, True])
 @pytest.mark.parametrize("trans_a,trans_b", TRANS)
-def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29):
+def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29, no_swap):
     """The shared path over several K blocks (each row unit waits for its previous K block) and
     NC panels (the two B buffers are packed over in turn), with row edges, alpha/beta and the
     fused bias + relu; A packed when transposed, at a row stride of pack_rows_lda_shared, or at any
@@ -336,7 +348,62 @@ def test_matmul_exact_dot_path(isa, rng):
     np.testing.assert_array_equal(out, 2 * (a @ b.T) - c)
     if isa != "scalar":
         assert _core.gemm_path(8, 512, 784, False, True) == "dot"
-        assert _core.gemm_path(9, 512, 784, False, True) == "packed"
+        assert _core.gemm_path(9, 512, 784, False, True) == "swapped-packed"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_matmul_exact_swapped_path(isa, rng, threads):
+    """A B^T with few rows of A (linear on a small batch) runs as C^T = B A^T with its tiles stored
+    transposed: row and column edges of the tile (ROWS below 8, widths not a multiple of 8), K
+    blocks (the later ones accumulate onto C read transposed), alpha and beta, bias + relu, other
+    activations against a float64 oracle, a 3-D x, and NaN through the fused relu."""
+    if isa == "scalar":
+        pytest.skip("the reference has no swapped path")
+    bs = blocks()
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(threads)
+    try:
+        shapes = [(9, 4 * 9, 256), (13, 101, 300), (64, 512, 784), (33, 4 * 33 + 5, bs["kc"] + 37),
+                  (bs["swap_max_m"], 4 * bs["swap_max_m"] + 3, 2 * bs["kc"] + 11)]
+        for m, n, k in shapes:
+            err = f"{isa} threads={threads} {m}x{n}x{k}"
+            assert _core.gemm_path(m, n, k, False, True) == "swapped-packed", err
+            a, w, bias = ints(rng, (m, k), -2, 3), ints(rng, (n, k), -2, 3), ints(rng, (n,), -3, 4)
+            ab = a @ w.T
+            np.testing.assert_array_equal(F.matmul(a, w, trans_b=True), ab, err_msg=err)
+            np.testing.assert_array_equal(F.linear(a, w, bias, activation="relu"), np.maximum(ab + bias, 0), err_msg=err)
+            c = ints(rng, (m, n), -2, 3)
+            out = c.copy()
+            F.matmul(a, w, trans_b=True, alpha=2.0, beta=-1.0, out=out)
+            np.testing.assert_array_equal(out, 2 * ab - c, err_msg=err + " alpha/beta")
+            x, wf = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((n, k)).astype(np.float32)
+            want = np.tanh(x.astype(np.float64) @ wf.T.astype(np.float64) + bias)
+            np.testing.assert_allclose(F.linear(x, wf, bias, activation="tanh"), want, rtol=1e-4, atol=1e-4, err_msg=err)
+        m, n, k = 24, 200, 300  # x of shape (2, 12, k): 24 rows
+        a, w = ints(rng, (2, 12, k), -2, 3), ints(rng, (n, k), -2, 3)
+        assert _core.gemm_path(m, n, k, False, True) == "swapped-packed"
+        np.testing.assert_array_equal(F.linear(a, w, None, activation="relu"), np.maximum(a @ w.T, 0))
+        a[1, 3, 7] = np.nan
+        got = F.linear(a, w, None, activation="relu")
+        assert np.isnan(got[1, 3]).all() and not np.isnan(got[0]).any() and not np.isnan(np.delete(got[1], 3, 0)).any()
+    finally:
+        fastlayers.set_num_threads(before)
+
+
+def test_matmul_exact_swapped_shared_path(isa, rng, shared_from_2_29):
+    """The swapped product (C^T = B A^T) large enough for the shared-B path, which then stores
+    transposed tiles too."""
+    if isa == "scalar":
+        pytest.skip("2^29 multiply-add products are slow on the reference")
+    m, n, k = 100, 5 * 1031, 1100
+    before = fastlayers.get_num_threads()
+    fastlayers.set_num_threads(2)
+    try:
+        assert _core.gemm_path(m, n, k, False, True) == "swapped-shared"
+        a, w, bias = ints(rng, (m, k), -2, 3), ints(rng, (n, k), -2, 3), ints(rng, (n,), -3, 4)
+        np.testing.assert_array_equal(F.linear(a, w, bias, activation="relu"), np.maximum(a @ w.T + bias, 0))
+    finally:
+        fastlayers.set_num_threads(before)
 
 
 @pytest.mark.parametrize("m,n,k", [(13, 21, 19), (129, 97, 300)])

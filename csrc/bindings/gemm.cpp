@@ -229,6 +229,7 @@ void init_gemm(py::module_& m) {
     d["pack_rows_blocks"] = t.pack_rows_blocks;
     d["pack_rows_shared"] = t.pack_rows_shared;
     d["shared_macs"] = t.shared_macs;
+    d["swap_max_m"] = t.swap_max_m;
     d["direct_max_a"] = t.direct_max_a;
     d["blocked"] = t.ukernel != nullptr;
     return d;
@@ -258,6 +259,14 @@ void init_gemm(py::module_& m) {
     py::tuple before = py::make_tuple(t.pack_rows_shared, t.shared_macs);
     if (pack_rows >= 0) t.pack_rows_shared = pack_rows != 0;
     if (min_macs >= 0) t.shared_macs = min_macs;
+    return before;
+  });
+  // For tests and tuning scripts: sets swap_max_m (0: never swap; < 0 keeps it) at the current
+  // ISA level; returns the previous value.
+  m.def("_gemm_set_swap_max_m", [](index_t m_max) {
+    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    const index_t before = t.swap_max_m;
+    if (m_max >= 0) t.swap_max_m = m_max;
     return before;
   });
   // For tuning scripts: sets the cache blocks (MC, KC, NC) at the current ISA level; a value

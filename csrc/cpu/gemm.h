@@ -30,6 +30,7 @@
 //   rows ep.prefetch_ld floats apart from ep.prefetch (a hint only: nothing there is read, any
 //   address is allowed).
 // - C: written only inside the mr x nr tile (masked stores at the right edge); no alignment.
+//   With ep.trans_c the tile is stored transposed, c(i, j) at c[j * ldc + i] (same epilogue).
 // - No scalar loop over edges: an edge tile runs the instantiation with exactly mr rows and
 //   ceil(nr / W) vectors (W = 8 floats on AVX2, 16 on AVX-512).
 #pragma once
@@ -70,6 +71,8 @@ struct GemmTileEpilogue {
   const float* bias_row;  // mr floats or null
   bool last;              // the last K block: apply bias and relu
   bool relu;
+  // C stored transposed: c(i, j) at c[j * ldc + i] (the tile is C^T's; see sgemm in gemm.cpp).
+  bool trans_c = false;
   // Tiles with b packed only: lines of 64 bytes to bring into L2 during the k loop (the next
   // B sliver, or the next block of A, so that they do not arrive from L3 or memory when first
   // used): prefetch_lines lines, prefetch_lines_per_row of them from each row, rows
@@ -114,6 +117,9 @@ struct GemmKernels {
   bool pack_rows_blocks = false, pack_rows_shared = false;
   // Products of at least this many multiply-adds run the shared-B path (gemm.cpp, run_shared).
   double shared_macs = 512.0 * 1024 * 1024;
+  // A B^T with at most this many rows of A (N and K large enough) runs swapped, as C^T = B A^T
+  // with its tiles stored transposed (gemm.cpp, use_swap); 0: never.
+  index_t swap_max_m = 128;
   // The direct path takes products whose op(A) has at most this many floats (it re-reads A from
   // L2 for every column sliver; see use_direct in gemm.cpp).
   index_t direct_max_a = 64 * 1024;
@@ -153,8 +159,9 @@ void sgemm_batched(index_t batch, float* c, index_t ldc, index_t stride_c, const
 // How sgemm would run a product at the current ISA level and thread count, for tests and
 // benchmarks. path: "reference", "dot" (A B^T with few rows), "direct" (micro-kernel on the
 // operands in place), "packed" (Goto loops, one block of C per thread) or "shared" (Goto loops
-// on B panels packed by all threads together, row units of C taken from a counter); threads
-// used; blocks: the blocks of C (one per thread), or the row units of each panel ("shared").
+// on B panels packed by all threads together, row units of C taken from a counter), prefixed
+// "swapped-" when A B^T runs as C^T = B A^T (few rows of A); threads used; blocks: the blocks of
+// C (one per thread), or the row units of each panel ("shared"), of the product as run.
 struct GemmPlan {
   const char* path;
   index_t threads, blocks;

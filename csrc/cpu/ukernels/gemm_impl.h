@@ -46,6 +46,48 @@ struct Step4 {
   static void loop(index_t, const float*&, index_t, const float*&, index_t, Acc&, PrefetchWalk&) {}
 };
 
+// The epilogue of a tile whose C is stored transposed (ep.trans_c: c(i, j) at c[j * ldc + i], the
+// product C^T = B A^T run for C = A B^T, cpu/gemm.cpp): alpha * acc into a buffer, then 8 x 8
+// transposes (AVX, on both ISAs), so that each row of C receives ROWS contiguous floats, with
+// beta, bias and relu on those 8-float rows (masked to ROWS lanes) as the contract says. Rows past
+// ROWS of a transpose are copies of row 0, never stored.
+template <class V, int ROWS, int NV>
+void store_transposed(const V (&acc)[ROWS][NV], index_t nr, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
+  static_assert(ROWS <= 8, "store_transposed: at most 8 rows a tile");
+  constexpr int TW = NV * V::width;  // a multiple of 8
+  alignas(64) float t[ROWS][TW];
+  const V alpha = V::set1(ep.alpha);
+#pragma GCC unroll 8
+  for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) V::store(t[i] + j * V::width, acc[i][j] * alpha);
+  const bool last = ep.last, relu = last && ep.relu, beta_on = ep.beta != 0.0f;
+  const float* const bias_col = last ? ep.bias_col : nullptr;
+  const __m256 beta = _mm256_set1_ps(ep.beta), zero = _mm256_setzero_ps();
+  const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(ROWS), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  alignas(32) float brow[8] = {};
+  if (last && ep.bias_row)
+    for (int i = 0; i < ROWS; ++i) brow[i] = ep.bias_row[i];
+  const __m256 bias_r = _mm256_load_ps(brow);
+  const bool bias_on = last && (ep.bias_row || ep.bias_col);
+  alignas(32) float u[8][8];
+  for (index_t j0 = 0; j0 < nr; j0 += 8) {
+    const float* src[8];
+    for (int i = 0; i < 8; ++i) src[i] = t[i < ROWS ? i : 0] + j0;
+    transpose_8x8(&u[0][0], 8, src);  // u[r][i] = t[i][j0 + r]
+    const index_t rows = nr - j0 < 8 ? nr - j0 : 8;
+    for (index_t r = 0; r < rows; ++r) {
+      float* cj = c + (j0 + r) * ldc;
+      __m256 v = _mm256_load_ps(u[r]);
+      if (beta_on) v = _mm256_fmadd_ps(beta, ROWS == 8 ? _mm256_loadu_ps(cj) : _mm256_maskload_ps(cj, lanes), v);
+      if (bias_on) v = _mm256_add_ps(v, bias_col ? _mm256_add_ps(bias_r, _mm256_set1_ps(bias_col[j0 + r])) : bias_r);
+      if (relu) v = _mm256_max_ps(zero, v);  // NaN in v passes through
+      if (ROWS == 8) _mm256_storeu_ps(cj, v);
+      else _mm256_maskstore_ps(cj, lanes, v);
+    }
+  }
+}
+
 // One tile: see the file comment. Mode::packed: a is an MR-wide packed panel (a(i, p) at
 // p * MR + i) and b an NR-wide padded panel (b(p, j) at p * NR + j); Mode::packed_b: b packed
 // so, a in place at the caller's strides. Mode::direct*: the
@@ -127,6 +169,10 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   for (; p < kc; ++p) step();
   const V alpha = V::set1(alpha_s), beta = V::set1(beta_s);
   const bool partial = tail < W;
+  if (ep.trans_c) {
+    store_transposed<V, ROWS, NV>(acc, nr, c, ldc, ep);
+    return;
+  }
   // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
   // the stack and may store to it in the k loop).
 #pragma GCC unroll 16
