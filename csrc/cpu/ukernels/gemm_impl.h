@@ -47,20 +47,14 @@ struct Step4 {
 };
 
 // The epilogue of a tile whose C is stored transposed (ep.trans_c: c(i, j) at c[j * ldc + i], the
-// product C^T = B A^T run for C = A B^T, cpu/gemm.cpp): alpha * acc into a buffer, then 8 x 8
-// transposes (AVX, on both ISAs), so that each row of C receives ROWS contiguous floats, with
-// beta, bias and relu on those 8-float rows (masked to ROWS lanes) as the contract says. Rows past
-// ROWS of a transpose are copies of row 0, never stored.
-template <class V, int ROWS, int NV>
-void store_transposed(const V (&acc)[ROWS][NV], index_t nr, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
-  static_assert(ROWS <= 8, "store_transposed: at most 8 rows a tile");
-  constexpr int TW = NV * V::width;  // a multiple of 8
-  alignas(64) float t[ROWS][TW];
-  const V alpha = V::set1(ep.alpha);
-#pragma GCC unroll 8
-  for (int i = 0; i < ROWS; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) V::store(t[i] + j * V::width, acc[i][j] * alpha);
+// product C^T = B A^T run for C = A B^T, cpu/gemm.cpp): t holds alpha * acc (the tile stores it
+// there: passing acc itself would take its address, and GCC then keeps the accumulators of
+// every tile in memory), then 8 x 8 transposes (AVX, on both ISAs) give each row of C its ROWS
+// contiguous floats, with beta, bias and relu on those 8-float rows (masked to ROWS lanes) as
+// the contract says. Rows past ROWS of a transpose are copies of row 0, never stored.
+template <int ROWS, int TW>
+void store_transposed(const float (&t)[ROWS][TW], index_t nr, float* c, index_t ldc, const fl::GemmTileEpilogue& ep) {
+  static_assert(ROWS <= 8 && TW % 8 == 0, "store_transposed: at most 8 rows, whole groups of 8 columns");
   const bool last = ep.last, relu = last && ep.relu, beta_on = ep.beta != 0.0f;
   const float* const bias_col = last ? ep.bias_col : nullptr;
   const __m256 beta = _mm256_set1_ps(ep.beta), zero = _mm256_setzero_ps();
@@ -170,7 +164,12 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   const V alpha = V::set1(alpha_s), beta = V::set1(beta_s);
   const bool partial = tail < W;
   if (ep.trans_c) {
-    store_transposed<V, ROWS, NV>(acc, nr, c, ldc, ep);
+    alignas(64) float t[ROWS][NV * W];
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) V::store(t[i] + j * W, acc[i][j] * alpha);
+    store_transposed<ROWS, NV * W>(t, nr, c, ldc, ep);
     return;
   }
   // Fully unrolled, so that acc stays in registers (GCC otherwise keeps a copy of the array on
