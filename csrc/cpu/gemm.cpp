@@ -17,6 +17,8 @@
 // fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
 // Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
 // along K on the operands in place, reading B once per 4 rows of A.
+// Swapped (use_swap): A B^T with 9 to 128 rows of A (and N >= 4 M) runs as C^T = B A^T, B read
+// in place as the micro-kernel's A and the tiles stored transposed (Problem::trans_c).
 // Fused epilogue: alpha, beta, bias and relu in the micro-kernel's store; other activations on
 // the finished tile's rows through the activation table (tile_activation).
 #include "cpu/gemm.h"
