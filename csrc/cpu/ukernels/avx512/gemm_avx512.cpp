@@ -29,8 +29,8 @@
 // 0.889x: shared B keeps the larger products safe from a slowed core.
 // The k loop of the full 8 x 48 tile is hand-scheduled (gemm_step4_avx512.h): against GCC's
 // loop, 1 thread 256^3 1.035x, 384^3 1.074x, 1024^3 1.034x; 2 threads 512^3 1.053x, 1024^3
-// 1.047x (process-level A/B, 6-8 rounds). The same loop for the 8 x 32 and 8 x 16 edge tiles
-// gained nothing (square 512 0.988x, 1 thread) and is not kept.
+// 1.047x (process-level A/B, 6-8 rounds); its 8 x 32 and 8 x 16 tiles, for the swapped product of
+// linear on a small batch, 1.07-1.15x there.
 #include <immintrin.h>
 
 #include <array>
