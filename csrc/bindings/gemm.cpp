@@ -143,6 +143,9 @@ PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObj
 }
 }  // namespace
 
+// The GEMM table of the current ISA level, for the test and tuning hooks that change it.
+GemmKernels& current_level_table() { return g_gemm_kernels.level[static_cast<int>(isa_current())]; }
+
 void init_gemm(py::module_& m) {
   // out[t] = epilogue(alpha * op(a[t]) op(b[t]) + beta * out[t]) for t < batch; a (or b) holds
   // one matrix when bcast_a (bcast_b). bias_mode: 0 none, 1 per column (N), 2 per row (M);
@@ -237,7 +240,7 @@ void init_gemm(py::module_& m) {
   // For tests: sets pack_rows_blocks at the current ISA level (CPU-dependent by default), so
   // that both ways of reading A are covered on every machine; returns the previous value.
   m.def("_gemm_set_pack_rows_blocks", [](bool on) {
-    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    GemmKernels& t = current_level_table();
     const bool before = t.pack_rows_blocks;
     t.pack_rows_blocks = on;
     return before;
@@ -246,7 +249,7 @@ void init_gemm(py::module_& m) {
   // contiguous rows never packed for its stride; < 0 keeps the value) at the current ISA level;
   // returns the previous pair.
   m.def("_gemm_set_pack_rows_lda", [](index_t blocks, index_t shared) {
-    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    GemmKernels& t = current_level_table();
     py::tuple before = py::make_tuple(t.pack_rows_lda_blocks, t.pack_rows_lda_shared);
     if (blocks >= 0) t.pack_rows_lda_blocks = blocks;
     if (shared >= 0) t.pack_rows_lda_shared = shared;
@@ -255,7 +258,7 @@ void init_gemm(py::module_& m) {
   // For tests and tuning scripts: sets pack_rows_shared and shared_macs (a value < 0 keeps it)
   // at the current ISA level; returns the previous (pack_rows_shared, shared_macs).
   m.def("_gemm_set_shared", [](int pack_rows, double min_macs) {
-    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    GemmKernels& t = current_level_table();
     py::tuple before = py::make_tuple(t.pack_rows_shared, t.shared_macs);
     if (pack_rows >= 0) t.pack_rows_shared = pack_rows != 0;
     if (min_macs >= 0) t.shared_macs = min_macs;
@@ -264,7 +267,7 @@ void init_gemm(py::module_& m) {
   // For tests and tuning scripts: sets swap_max_m (0: never swap; < 0 keeps it) at the current
   // ISA level; returns the previous value.
   m.def("_gemm_set_swap_max_m", [](index_t m_max) {
-    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    GemmKernels& t = current_level_table();
     const index_t before = t.swap_max_m;
     if (m_max >= 0) t.swap_max_m = m_max;
     return before;
@@ -272,7 +275,7 @@ void init_gemm(py::module_& m) {
   // For tuning scripts: sets the cache blocks (MC, KC, NC) at the current ISA level; a value
   // <= 0 keeps the present one. Returns the previous (mc, kc, nc). MC is rounded to MR.
   m.def("_gemm_set_blocks", [](index_t mc, index_t kc, index_t nc) {
-    GemmKernels& t = g_gemm_kernels.level[static_cast<int>(isa_current())];
+    GemmKernels& t = current_level_table();
     py::tuple before = py::make_tuple(t.mc, t.kc, t.nc);
     if (t.ukernel) {
       if (mc > 0) t.mc = std::max(t.mr, mc / t.mr * t.mr);

@@ -55,8 +55,9 @@ constexpr index_t kDirectMaxK = 4096;
 // A B^T with at most this many rows takes the dot path (cpu/ukernels/gemm_impl.h): measured on
 // linear shapes (K = 784, N = 512) it ran 1.6-3x faster than packing B up to M = 8; even at 16.
 constexpr index_t kDotMaxM = 8;
-// From GemmKernels::shared_macs multiply-adds (by default 2^29, ~800^3) the threads share each packed panel of B and take row
-// units of C from a counter (run_shared) instead of one fixed block each. Zen 3 VM (AVX2, 512
+// From GemmKernels::shared_macs multiply-adds (by default 2^29, ~800^3) the threads share each
+// packed panel of B and take row units of C from a counter (run_shared) instead of one fixed
+// block each. Zen 3 VM (AVX2, 512
 // KiB L2), 2 threads, median of 5-6 rounds of best-of-batch, shared against fixed blocks in one
 // process: square 1024 1.04x, 1536 1.04x, 2048 1.13x, 4096 1.02x; with a 25%-duty busy loop on
 // one core 1.01x, 1.05x, 1.15x. Below it fixed blocks were faster: 512^3 0.97x, 256^3 0.82x,
@@ -249,25 +250,15 @@ void macro_kernel(const GemmKernels& t, const Problem& p, float* ap, float* bp, 
 // The whole (block of a) product on the reference kernel: the fallback when packing buffers
 // cannot be had.
 void run_reference(const GemmKernels& t, const Problem& p) {
-  if (p.trans_c) {  // C^T = op(A) op(B): the transposed product, its epilogue element by element
-    const GemmOptions& o = *p.opt;
-    const GemmEpilogue& e = o.ep;
-    const ActForwardFn f = e.has_act ? g_activation_kernels.current().forward[static_cast<int>(e.act)] : nullptr;
-    for (index_t i = 0; i < p.s.M; ++i)
-      for (index_t j = 0; j < p.s.N; ++j) {
-        double acc = 0.0;
-        for (index_t k = 0; k < p.s.K; ++k) acc += double(*a_at(p, i, k)) * double(*b_at(p, k, j));
-        float* cij = c_at(p, i, j);
-        float v = o.alpha * static_cast<float>(acc);
-        if (o.beta != 0.0f) v += o.beta * *cij;
-        if (p.bias_col) v += p.bias_col[j];
-        if (p.bias_row) v += p.bias_row[i];
-        if (f) f(&v, &v, 1, e.act_param);
-        *cij = v;
-      }
+  GemmOptions o2 = *p.opt;
+  if (p.trans_c) {  // the swapped product: the reference on C = op(B)^T op(A)^T, as the caller asked
+    o2.trans_a = false;
+    o2.trans_b = true;
+    o2.ep.bias_mode = p.bias_row ? GemmBias::per_col : p.bias_col ? GemmBias::per_row : GemmBias::none;
+    o2.ep.bias = p.bias_row ? p.bias_row : p.bias_col;
+    t.reference(p.c, p.ldc, p.b, p.ldb, p.a, p.lda, {p.s.N, p.s.M, p.s.K}, o2);
     return;
   }
-  GemmOptions o2 = *p.opt;
   o2.ep.bias_mode = p.bias_col ? GemmBias::per_col : p.bias_row ? GemmBias::per_row : GemmBias::none;
   o2.ep.bias = p.bias_col ? p.bias_col : p.bias_row;
   t.reference(p.c, p.ldc, p.a, p.lda, p.b, p.ldb, p.s, o2);

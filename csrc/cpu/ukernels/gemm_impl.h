@@ -19,10 +19,6 @@ using fl::index_t;
 
 enum class Mode { packed, packed_b, direct, direct_masked };
 
-// Groups of four k steps of a ROWS x NV tile with B packed (kPackedB: NR-wide panel) or in place
-// (rows rb apart, full vectors), and A packed (kPackedA, stride MR) or in place along its rows
-// (row stride ra), accumulating into acc: an ISA specialises it with a hand-scheduled version
-// (ukernels/avx2/gemm_step4_avx2.h); elsewhere the generic step loop runs.
 // The walk of ep.prefetch that a tile with B packed runs, one line per group of four k steps:
 // `left` lines, `row_lines` of them from each row, rows `ld` floats apart.
 struct PrefetchWalk {
@@ -37,6 +33,10 @@ struct PrefetchWalk {
   }
 };
 
+// Groups of four k steps of a ROWS x NV tile with B packed (kPackedB: NR-wide panel) or in place
+// (rows rb apart, full vectors), and A packed (kPackedA, stride MR) or in place along its rows
+// (row stride ra), accumulating into acc: an ISA specialises it with a hand-scheduled version
+// (ukernels/avx2/gemm_step4_avx2.h, ukernels/avx512/gemm_step4_avx512.h); elsewhere the generic step loop runs.
 template <class V, int ROWS, int NV, bool kPackedA, bool kPackedB>
 struct Step4 {
   static constexpr bool available = false;
