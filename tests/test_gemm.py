@@ -59,6 +59,16 @@ def no_swap(isa):
     _core._gemm_set_swap_max_m(before)
 
 
+@pytest.fixture(params=["sliver_by_sliver", "rows_outer"])
+def panel_order(request, isa):
+    """Both loop orders of the macro-kernel at the test's ISA level: every packed B panel sliver by
+    sliver (rows_outer_panel 0), or row tile by row tile (any panel size; on by default only for
+    panels up to 1 MiB on Intel); restores the level's setting after."""
+    before = _core._gemm_set_rows_outer_panel(0 if request.param == "sliver_by_sliver" else 2**40)
+    yield request.param
+    _core._gemm_set_rows_outer_panel(before)
+
+
 # ---- matmul: exact on small integers ----
 
 
@@ -142,9 +152,11 @@ def test_matmul_exact_large_shared_b(isa, rng, threads, shared_from_2_29):
 
 @pytest.mark.parametrize("pack_rows_shared", [False, True])
 @pytest.mark.parametrize("trans_a,trans_b", TRANS)
-def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29, no_swap):
+def test_matmul_exact_shared_b_across_panels(isa, rng, trans_a, trans_b, pack_rows_shared, shared_from_2_29, no_swap,
+                                             panel_order):
     """The shared path over several K blocks (each row unit waits for its previous K block) and
-    NC panels (the two B buffers are packed over in turn), with row edges, alpha/beta and the
+    NC panels (the two B buffers are packed over in turn), in both loop orders of the
+    macro-kernel (panel_order), with row edges, alpha/beta and the
     fused bias + relu; A packed when transposed, at a row stride of pack_rows_lda_shared, or at any
     stride with pack_rows_shared (off by default on every CPU so far), else read in place."""
     if isa == "scalar":
@@ -284,10 +296,11 @@ def test_matmul_exact_packed_rows_of_a(isa, rng, threads):
 
 @pytest.mark.parametrize("pack_rows_blocks", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_matmul_exact_block_path_a_packed_or_in_place(isa, rng, pack_rows_blocks, threads):
+def test_matmul_exact_block_path_a_packed_or_in_place(isa, rng, pack_rows_blocks, threads, panel_order):
     """The per-thread block path with contiguous A read in place and packed at any stride
-    (pack_rows_blocks, off by default on every CPU so far): row edges of MR (packed panels zero-padded),
-    K blocks, column edges, alpha/beta and the fused bias + relu."""
+    (pack_rows_blocks, off by default on every CPU so far), in both loop orders (panel_order): row
+    edges of MR (packed panels zero-padded), K blocks, column edges, alpha/beta, the fused bias +
+    relu, and tanh on the finished tiles."""
     bs = blocks()
     if not bs["blocked"]:
         pytest.skip("the reference has no packing")
@@ -311,6 +324,8 @@ def test_matmul_exact_block_path_a_packed_or_in_place(isa, rng, pack_rows_blocks
             bias = ints(rng, (n,), -2, 3)
             np.testing.assert_array_equal(F.linear(a, np.ascontiguousarray(b.T), bias, activation="relu"),
                                           np.maximum(a @ b + bias, 0), err_msg=err + " linear")
+            want = np.tanh(a.astype(np.float64) @ b + bias)
+            assert_close(F.linear(a, np.ascontiguousarray(b.T), bias, activation="tanh"), want, 2e-6, 2e-6)
     finally:
         fastlayers.set_num_threads(before_t)
         _core._gemm_set_pack_rows_blocks(before_p)

@@ -234,6 +234,7 @@ void init_gemm(py::module_& m) {
     d["shared_macs"] = t.shared_macs;
     d["swap_max_m"] = t.swap_max_m;
     d["direct_max_a"] = t.direct_max_a;
+    d["rows_outer_panel"] = t.rows_outer_panel;
     d["blocked"] = t.ukernel != nullptr;
     return d;
   });
@@ -270,6 +271,14 @@ void init_gemm(py::module_& m) {
     GemmKernels& t = current_level_table();
     const index_t before = t.swap_max_m;
     if (m_max >= 0) t.swap_max_m = m_max;
+    return before;
+  });
+  // For tests and tuning scripts: sets rows_outer_panel (floats; 0: never; < 0 keeps it) at the
+  // current ISA level; returns the previous value.
+  m.def("_gemm_set_rows_outer_panel", [](index_t floats) {
+    GemmKernels& t = current_level_table();
+    const index_t before = t.rows_outer_panel;
+    if (floats >= 0) t.rows_outer_panel = floats;
     return before;
   });
   // For tuning scripts: sets the cache blocks (MC, KC, NC) at the current ISA level; a value

@@ -12,6 +12,7 @@
 #include <array>
 #include <utility>
 
+#include "core/cpu_features.h"
 #include "core/tensor.h"
 #include "cpu/gemm.h"
 
@@ -34,5 +35,8 @@ void register_gemm_avx2(GemmKernels& t) {
   // and 0.97x, 64 x 1024 x 1024 (B rows 4 KiB apart) 0.28x and 0.94x; 192^3 and 256^3 within
   // 5% either way (1 thread, ratio to NumPy in one process, median of 8).
   t.direct_max_a = 16 * 1024;
+  // Row tiles outer on B panels of up to 1 MiB, where L2 is 2 MiB (the Xeon VM: 1.02-1.04x,
+  // cpu/gemm.cpp, macro_kernel); not measured on AMD's 512 KiB - 1 MiB L2, so off there.
+  if (cpu_is_intel()) t.rows_outer_panel = 256 * 1024;
 }
 }  // namespace fl

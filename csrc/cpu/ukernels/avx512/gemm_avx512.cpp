@@ -27,6 +27,8 @@
 // ran 1024^3 1.069x, 1536^3 1.033x and 2048^3 1.001x of shared B on a quiet machine, but with a
 // 25%-duty busy loop on one core (blocks with A packed) 1024^3 1.030x, 2048^3 0.909x and 4096^3
 // 0.889x: shared B keeps the larger products safe from a slowed core.
+// Packed B panels of up to 1 MiB (in the 2 MiB L2) run row tile by row tile across all their
+// slivers on Intel (rows_outer_panel, cpu/gemm.cpp): 2 threads linear 256x784x512 1.03x.
 // The k loop of the full 8 x 48 tile is hand-scheduled (gemm_step4_avx512.h): against GCC's
 // loop, 1 thread 256^3 1.035x, 384^3 1.074x, 1024^3 1.034x; 2 threads 512^3 1.053x, 1024^3
 // 1.047x (process-level A/B, 6-8 rounds); its 8 x 32 and 8 x 16 tiles, for the swapped product of
@@ -57,6 +59,7 @@ void register_gemm_avx512(GemmKernels& t) {
   if (cpu_is_intel()) {
     t.pack_rows_lda_blocks = 0;
     t.shared_macs = 1.5 * 1024 * 1024 * 1024;
+    t.rows_outer_panel = 256 * 1024;  // row tiles outer on B panels of up to 1 MiB (see above)
   }
 }
 }  // namespace fl
