@@ -59,12 +59,16 @@ def no_swap(isa):
     _core._gemm_set_swap_max_m(before)
 
 
-@pytest.fixture(params=["sliver_by_sliver", "rows_outer"])
+@pytest.fixture(params=["sliver_by_sliver", "rows_outer", "narrow_panels"])
 def panel_order(request, isa):
     """Both loop orders of the macro-kernel at the test's ISA level: every packed B panel sliver by
     sliver (rows_outer_panel 0), or row tile by row tile (any panel size; on by default only for
-    panels up to 1 MiB on Intel); restores the level's setting after."""
-    before = _core._gemm_set_rows_outer_panel(0 if request.param == "sliver_by_sliver" else 2**40)
+    panels up to 1 MiB on Intel), or row tile by row tile on panels of at most 4 * NR * 512
+    floats, which the block path narrows to fit (several panels of the tests' shapes); restores
+    the level's setting after."""
+    nr = _core.gemm_block_sizes()["nr"]
+    limit = {"sliver_by_sliver": 0, "rows_outer": 2**40, "narrow_panels": 4 * nr * 512}[request.param]
+    before = _core._gemm_set_rows_outer_panel(limit)
     yield request.param
     _core._gemm_set_rows_outer_panel(before)
 

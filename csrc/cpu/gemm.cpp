@@ -27,7 +27,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -289,13 +288,34 @@ index_t k_block(const GemmKernels& t, index_t K) {
   return std::max<index_t>(1, round_up((K + kblocks - 1) / kblocks, 8));
 }
 
+// Width of the block path's B panels: NC, or where row tiles run outer (t.rows_outer_panel, see
+// macro_kernel) the widest whole slivers that keep a kc x nc panel within it, as near-equal
+// panels (each re-reads the block's rows of A). Xeon VM, AVX-512, against panels of NC, in
+// alternating processes over 8 rounds: 1 thread linear 256x784x512 1.034x, square 2048 1.031x,
+// 640 1.010x, 1024 and 4096 0.99-1.0x; 2 threads linear 256x4096x1024 1.068x, 256x1024x1024
+// 1.035x, 4096x1024x256 1.022x, square 1024 1.015x, 768 0.985x. Not on the shared-B path, whose
+// A comes from memory: square 1536 1.039x, 2048 0.965x, 4096 0.919x.
+index_t panel_width(const GemmKernels& t, index_t N, index_t kc) {
+  const index_t nc = std::min(t.nc, N);
+  const index_t fit = t.rows_outer_panel / std::max<index_t>(1, kc) / t.nr * t.nr;
+  if (fit < t.nr || kc * round_up(nc, t.nr) <= t.rows_outer_panel) return nc;
+  const index_t panels = (N + fit - 1) / fit;
+  return std::min(nc, round_up((N + panels - 1) / panels, t.nr));
+}
+
 // Packed path: the five Goto loops on one thread's block.
 void gemm_packed(const GemmKernels& t, const Problem& p) {
   const GemmOptions& o = *p.opt;
   const index_t M = p.s.M, N = p.s.N, K = p.s.K;
   const index_t kc_max = k_block(t, K);
+  // With a single row block and B transposed (its rows contiguous along K), each B sliver is
+  // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
+  // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
+  // the whole panel is read row by row instead.)
+  const bool one_row_block = M <= t.mc && o.trans_b;
+  const index_t nc_step = one_row_block ? std::min(t.nc, N) : panel_width(t, N, kc_max);
   // Packed panels are padded to whole micro-tiles, whatever MC and NC are.
-  const index_t nc_max = round_up(std::min(t.nc, N), t.nr);
+  const index_t nc_max = round_up(nc_step, t.nr);
   const index_t mc_max = round_up(std::min(t.mc, M), t.mr);
   float* bp = t_pack_b.get(kc_max * nc_max);
   const bool pack_a = packs_a(t, o, p.lda, false);
@@ -304,13 +324,8 @@ void gemm_packed(const GemmKernels& t, const Problem& p) {
     run_reference(t, p);
     return;
   }
-  // With a single row block and B transposed (its rows contiguous along K), each B sliver is
-  // packed just before its row tiles use it and read back from L2, not from a kc x nc panel in
-  // L3. (Not for B in place: a sliver of it is kc rows ldb apart, which defeats the prefetcher;
-  // the whole panel is read row by row instead.)
-  const bool one_row_block = M <= t.mc && o.trans_b;
-  for (index_t jc = 0; jc < N; jc += t.nc) {
-    const index_t nc = std::min(t.nc, N - jc);
+  for (index_t jc = 0; jc < N; jc += nc_step) {
+    const index_t nc = std::min(nc_step, N - jc);
     for (index_t pc = 0; pc == 0 || pc < K; pc += kc_max) {
       const index_t kc = std::min(kc_max, K - pc);
       const bool first = pc == 0, last = pc + kc >= K;

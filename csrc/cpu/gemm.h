@@ -122,7 +122,8 @@ struct GemmKernels {
   index_t swap_max_m = 128;
   // A packed B panel of at most this many floats (kc x nc, padded to whole slivers) is run row
   // tile by row tile, each tile across all of the panel's slivers (its A stays in L1, the panel
-  // in L2), instead of sliver by sliver (gemm.cpp, macro_kernel); 0: never.
+  // in L2), instead of sliver by sliver (gemm.cpp, macro_kernel); the per-thread block path cuts
+  // its panels to fit (panel_width); 0: never.
   index_t rows_outer_panel = 0;
   // The direct path takes products whose op(A) has at most this many floats (it re-reads A from
   // L2 for every column sliver; see use_direct in gemm.cpp).
