@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "cpu/conv.h"
 
