@@ -12,7 +12,9 @@
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> (transposed A only: pack A[mc x kc], L2) -> jr over NR -> ir over MR ->
 // micro-kernel with a kc x NR sliver of B in L1 (or L2 for the AVX-512 KC), A's block in L2 (read
-// in place when its rows are contiguous). K is cut into equal blocks.
+// in place when its rows are contiguous). K is cut into equal blocks. Where the table allows
+// (rows_outer_panel: Intel, panels up to 1 MiB), the block path cuts N into panels that fit and
+// swaps the two inner loops, ir over jr: a tile's rows of A stay in L1, the panel in L2.
 // Direct path (use_direct): when B's rows are contiguous and A's rows and a K x NR sliver of B
 // fit L2, the micro-kernel reads A and B in place, column sliver by column sliver.
 // Dot path (use_dot): A B^T with at most 8 rows of A (linear on a small batch) runs dot products
