@@ -544,6 +544,26 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
     });
     return;
   }
+  // Depthwise at column stride 2, or where the flipped forward does not apply (row stride 2,
+  // pads past the filter), plane by plane; a plane whose buffer cannot be had runs the
+  // reference. Xeon VM, 2 threads, against col2im (alternating processes, 6 rounds): 3 x 3
+  // stride 2 pad 1 on (4, 256, 28, 28) 4.60x, (8, 32, 112, 112) 5.15x, (4, 128, 56, 56) 3.73x;
+  // 5 x 5 stride 2 pad 2 on (4, 64, 28, 28) 6.59x.
+  if (is_depthwise(k, s) && k.depthwise_backward_input && s.stride_w <= 2 && s.S <= kDepthwiseMaxTaps) {
+    Conv2dShape one = s;
+    one.N = one.C = one.K = one.groups = 1;
+    const index_t pq = s.P * s.Q, rs = s.R * s.S;
+    parallel_for(0, s.N * s.C, task_grain(g.hw * rs), [&](index_t lo, index_t hi) {
+      for (index_t i = lo; i < hi; ++i) {
+        const index_t c = i % s.C;
+        if (!k.depthwise_backward_input(dx + i * g.hw, dy + i * pq, w + c * rs, one))
+          k.backward_input_ref(dx + i * g.hw, dy + i * pq, w + c * rs, one);
+        if (bias)
+          for (index_t j = 0; j < g.hw; ++j) dx[i * g.hw + j] += bias[c];
+      }
+    });
+    return;
+  }
   GemmOptions tr;
   tr.trans_a = true;
   run_tasks(

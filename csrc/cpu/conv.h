@@ -69,6 +69,10 @@ using ConvDirectFn = void (*)(float* y, const float* xp, index_t ldx, index_t pl
 using ConvDirectBackwardWeightFn = void (*)(float* dw, const float* dy, const float* xp, index_t ldx,
                                             index_t plane, const Conv2dShape& s);
 
+// Filters of at most this many taps per row (S) or in all (R x S) take the depthwise vector
+// kernels (their per-tap tables and accumulators are this size).
+constexpr index_t kDepthwiseMaxTaps = 49;
+
 struct ConvKernels {
   // The whole ops with plain loops (the reference); the scalar level runs only these.
   ConvForwardFn forward_ref;
@@ -80,6 +84,10 @@ struct ConvKernels {
   // Depthwise weight gradient of one plane pair (s.N = s.C = s.K = 1): dw (R x S) += the
   // products of dy (P x Q) and x (H x W). Null at the scalar level.
   ConvBackwardWeightFn depthwise_backward_weight;
+  // Depthwise input gradient of one plane pair (s.N = s.C = s.K = 1): dx (H x W) = dy (P x Q)
+  // through w (R x S), at column strides 1 and 2; false (nothing written) elsewhere or without
+  // its buffer. Null at the scalar level.
+  bool (*depthwise_backward_input)(float* dx, const float* dy, const float* w, const Conv2dShape& s) = nullptr;
   ConvDirectFn direct_forward;  // null at the scalar level
   ConvDirectBackwardWeightFn direct_backward_weight;  // null at the scalar level
   // Winograd transforms (vector kernels; null at the scalar level).

@@ -97,6 +97,7 @@ void register_conv_ref(ConvKernels& t) {
   t.backward_weight_ref = backward_weight_ref;
   t.depthwise_forward = nullptr;
   t.depthwise_backward_weight = nullptr;
+  t.depthwise_backward_input = nullptr;
   t.direct_forward = nullptr;
   t.direct_backward_weight = nullptr;
   t.winograd_input = nullptr;

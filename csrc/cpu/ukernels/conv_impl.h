@@ -30,7 +30,7 @@ using fl::index_t;
 // (1.56x), (4, 512, 14, 14) 2.55x (2.12x), stride 2 on (4, 256, 28, 28) 1.26x; 5 x 5 pad 2 on
 // (4, 64, 28, 28) 3.99x (2.89x). Strides above 2, filters above kMaxTaps taps, or no buffer, run
 // depthwise_fwd_rows.
-constexpr index_t kMaxTaps = 49;
+constexpr index_t kMaxTaps = fl::kDepthwiseMaxTaps;
 
 template <class V> void depthwise_fwd_rows(float* y, const float* x, const float* w, const float* bias,
                                            const Conv2dShape& s) {
@@ -206,6 +206,93 @@ template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float*
     }
   }
   depthwise_bwd_w_rows<V>(dw, dy, x, s);
+}
+
+// Depthwise input gradient of one plane pair, for column strides 1 and 2 (any row stride):
+// dx (H x W) = the taps of dy (P x Q) scattered through w (R x S). Gathered instead, per dx row
+// and column phase b (the columns j = sw q' + b): each tap t feeds exactly one phase, from dy's
+// row p = (h + pad_h - r dil_h) / stride_h (where that divides) at column q' + o_t, so a phase
+// is a stride-1 sum of shifted dy rows, read from a zero-padded copy of dy. NV vectors of q'
+// per phase (2 NV accumulators at stride 2), the two phases interleaved by V::zip at the store.
+// Returns false (nothing written) where it does not apply or the buffer cannot be had.
+thread_local fl::ScratchBuffer t_dw_grad;
+
+template <class V, int SW>
+void depthwise_bwd_x_rows(float* dx, const float* buf, index_t ld, index_t lp, const float* w, const Conv2dShape& s,
+                          const index_t* phase_taps, const index_t* phase_count, const index_t* offset) {
+  constexpr int NV = 4;
+  const index_t wq = (s.W + SW - 1) / SW;  // columns per phase
+  for (index_t h = 0; h < s.H; ++h) {
+    float* out = dx + h * s.W;
+    for (index_t q0 = 0; q0 < wq; q0 += NV * V::width) {
+      V acc[SW][NV];
+      for (int b = 0; b < SW; ++b)
+        for (int v = 0; v < NV; ++v) acc[b][v] = V::zero();
+      for (index_t r = 0; r < s.R; ++r) {
+        const index_t num = h + s.pad_h - r * s.dil_h;
+        if (num < 0 || num % s.stride_h) continue;
+        const index_t p = num / s.stride_h;
+        if (p >= s.P) continue;
+        const float* row = buf + p * ld + lp + q0;
+        for (int b = 0; b < SW; ++b)
+          for (index_t i = 0; i < phase_count[b]; ++i) {
+            const index_t t = phase_taps[b * kMaxTaps + i];
+            const V wt = V::set1(w[r * s.S + t]);
+            const float* at = row + offset[t];
+            for (int v = 0; v < NV; ++v) acc[b][v] = V::fmadd(V::load(at + v * V::width), wt, acc[b][v]);
+          }
+      }
+      for (int v = 0; v < NV; ++v) {
+        const index_t j = (q0 + v * V::width) * SW;  // first dx column of this vector pair
+        if (j >= s.W) break;
+        if constexpr (SW == 1) {
+          if (j + V::width <= s.W) V::store(out + j, acc[0][v]); else V::store_n(out + j, acc[0][v], s.W - j);
+        } else {
+          V lo, hi;
+          V::zip(acc[0][v], acc[1][v], lo, hi);
+          if (j + V::width <= s.W) V::store(out + j, lo); else V::store_n(out + j, lo, s.W - j);
+          if (j + V::width < s.W) {
+            const index_t j2 = j + V::width;
+            if (j2 + V::width <= s.W) V::store(out + j2, hi); else V::store_n(out + j2, hi, s.W - j2);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class V> bool depthwise_bwd_x(float* dx, const float* dy, const float* w, const Conv2dShape& s) {
+  const index_t sw = s.stride_w;
+  if ((sw != 1 && sw != 2) || s.S > kMaxTaps || s.H <= 0 || s.W <= 0) return false;
+  if (s.P <= 0 || s.Q <= 0) {
+    std::fill(dx, dx + s.H * s.W, 0.0f);
+    return true;
+  }
+  // Tap t feeds phase b_t = (t dil - pad) mod sw from dy column q' + o_t, o_t = (b_t + pad - t dil) / sw.
+  index_t phase_taps[2 * kMaxTaps], phase_count[2] = {0, 0}, offset[kMaxTaps];
+  index_t omin = 0, omax = 0;
+  for (index_t t = 0; t < s.S; ++t) {
+    const index_t b = ((t * s.dil_w - s.pad_w) % sw + sw) % sw;
+    offset[t] = (b + s.pad_w - t * s.dil_w) / sw;
+    phase_taps[b * kMaxTaps + phase_count[b]++] = t;
+    omin = t == 0 ? offset[t] : std::min(omin, offset[t]);
+    omax = t == 0 ? offset[t] : std::max(omax, offset[t]);
+  }
+  constexpr index_t kNV = 4;
+  const index_t wq = (s.W + sw - 1) / sw, span = (wq + kNV * V::width - 1) / (kNV * V::width) * kNV * V::width;
+  const index_t lp = std::max<index_t>(0, -omin);                      // zeros left of dy column 0
+  const index_t ld = (lp + std::max(s.Q, span + std::max<index_t>(0, omax)) + 15) / 16 * 16;  // and right of Q
+  float* buf = t_dw_grad.get(s.P * ld);
+  if (!buf) return false;
+  for (index_t p = 0; p < s.P; ++p) {
+    float* d = buf + p * ld;
+    std::fill(d, d + lp, 0.0f);
+    std::copy(dy + p * s.Q, dy + (p + 1) * s.Q, d + lp);
+    std::fill(d + lp + s.Q, d + ld, 0.0f);
+  }
+  if (sw == 1) depthwise_bwd_x_rows<V, 1>(dx, buf, ld, lp, w, s, phase_taps, phase_count, offset);
+  else depthwise_bwd_x_rows<V, 2>(dx, buf, ld, lp, w, s, phase_taps, phase_count, offset);
+  return true;
 }
 
 // ---- direct convolution for small C R S (contract in cpu/conv.h) ----
@@ -506,6 +593,7 @@ template <class V> void register_all(fl::ConvKernels& t) {
   t.winograd_output = wino_output<V>;
   t.depthwise_forward = depthwise_fwd<V>;
   t.depthwise_backward_weight = depthwise_bwd_w<V>;
+  t.depthwise_backward_input = depthwise_bwd_x<V>;
   t.use_gemm = true;
 }
 
