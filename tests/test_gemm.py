@@ -43,7 +43,7 @@ def blocks():
 @pytest.fixture
 def shared_from_2_29(isa):
     """The shared-B path from 2^29 multiply-adds at the test's ISA level, whatever this CPU's
-    tuning (Intel AVX-512 starts it above 1024^3), so that the shared-path tests' shapes take it;
+    tuning (Intel AVX-512 starts it at 2^32), so that the shared-path tests' shapes take it;
     restores the level's own setting after."""
     before = _core._gemm_set_shared(-1, 2.0**29)
     yield

@@ -5,9 +5,9 @@
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
 // thread waits for another (no barriers). The grid is chosen to minimise the largest block's
 // multiply-adds plus the packing it repeats (a row split re-packs B, a column split re-packs A).
-// Large packed products (from ~800^3) run the shared-B path instead (run_shared): the threads
-// pack each panel of B together and take row units of C from a counter, so a slowed core does
-// less of the work. K is never split.
+// Large packed products (from ~800^3; ~1620^3 on Intel AVX-512) run the shared-B path instead
+// (run_shared): the threads pack each panel of B together and take row units of C from a
+// counter, so a slowed core does less of the work. K is never split.
 //
 // Serial loops (Goto/BLIS): jc over NC columns -> pc over KC -> pack B[kc x nc] (L3)
 // -> ic over MC rows -> (transposed A only: pack A[mc x kc], L2) -> jr over NR -> ir over MR ->

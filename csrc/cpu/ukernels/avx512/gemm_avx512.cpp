@@ -26,7 +26,10 @@
 // the Xeon VM, 2 threads, in-process interleaved over 11 rounds, per-thread blocks (A in place)
 // ran 1024^3 1.069x, 1536^3 1.033x and 2048^3 1.001x of shared B on a quiet machine, but with a
 // 25%-duty busy loop on one core (blocks with A packed) 1024^3 1.030x, 2048^3 0.909x and 4096^3
-// 0.889x: shared B keeps the larger products safe from a slowed core.
+// 0.889x: shared B keeps the larger products safe from a slowed core. With the block path's
+// narrowed, rows-outer panels (2da063f) it starts at 2^32 MACs (~1620^3): in-process, 4-6
+// rounds, blocks against shared B ran 1536^3 1.052x quiet and 1.007x with the busy loop, 2048^3
+// 1.030x and 0.920x, 4096^3 0.972x quiet.
 // Packed B panels of up to 1 MiB (in the 2 MiB L2) run row tile by row tile across all their
 // slivers on Intel (rows_outer_panel, cpu/gemm.cpp): 2 threads linear 256x784x512 1.03x.
 // The k loop of the full 8 x 48 tile is hand-scheduled (gemm_step4_avx512.h): against GCC's
@@ -55,10 +58,10 @@ namespace fl {
 void register_gemm_avx512(GemmKernels& t) {
   gemm::register_kernels<Vec16, 8, 48, 6, 64>(t, 128, 1024, 2048);
   // pack_rows_lda_* stay AVX2's 1024 (the table starts as a copy of it), but on Intel the block
-  // path reads A in place at every stride, and shared B starts above 1024^3 (see above).
+  // path reads A in place at every stride, and shared B starts at 2^32 MACs (see above).
   if (cpu_is_intel()) {
     t.pack_rows_lda_blocks = 0;
-    t.shared_macs = 1.5 * 1024 * 1024 * 1024;
+    t.shared_macs = 4.0 * 1024 * 1024 * 1024;
     t.rows_outer_panel = 256 * 1024;  // row tiles outer on B panels of up to 1 MiB (see above)
   }
 }
