@@ -243,6 +243,9 @@ void transpose_panel(float* dst, const float* const* src, index_t n, index_t kc)
           transpose_8x8(dst + p * P + i, P, rows);
           for (int r = 0; r < 8; ++r) rows[r] += 8;
         }
+      } else if (i >= n) {  // padding only: vector zeros (the swapped linear's x^T of 9-16 rows
+        // in a 48-float panel: M = 9 1.094x, 16 1.077x against scalar zeros, 2 threads)
+        for (index_t p = p0; p < p1; ++p) _mm256_storeu_ps(dst + p * P + i, _mm256_setzero_ps());
       } else {
         for (index_t p = p0; p < p1; ++p)
           for (int r = i; r < i + 8; ++r) dst[p * P + r] = r < n ? src[r][p] : 0.0f;
