@@ -19,7 +19,8 @@
 //               and c(i, j) = max(c(i, j), 0) when ep.relu (NaN stays NaN).
 // - packing == both: a and b are panels written by pack_a / pack_b: a(i, p) at a[p * MR + i],
 //   b(p, j) at b[p * NR + j], zero-padded to whole panels, b 64-byte aligned; the strides
-//   passed are then (1, MR) and NR. Full vectors of B are read.
+//   passed are then (1, MR) and NR. Full vectors of B are read, ceil(nr / vw) of them a step
+//   (pack_b of transposed B writes only those: a narrow panel's later vectors hold anything).
 // - packing == b_only: b is such a panel (stride NR), a is read in place along its rows:
 //   cs_a must be 1 (it is not read), rs_a any.
 // - packing == none (the direct path): the caller's matrices in place, any (rs_a, cs_a), e.g.
