@@ -558,8 +558,7 @@ void conv2d_backward_input(float* dx, const float* dy, const float* w, const flo
         const index_t c = i % s.C;
         if (!k.depthwise_backward_input(dx + i * g.hw, dy + i * pq, w + c * rs, one))
           k.backward_input_ref(dx + i * g.hw, dy + i * pq, w + c * rs, one);
-        if (bias)
-          for (index_t j = 0; j < g.hw; ++j) dx[i * g.hw + j] += bias[c];
+        add_bias(i / s.C, c, c + 1);
       }
     });
     return;

@@ -216,11 +216,12 @@ template <class V> void depthwise_bwd_w(float* dw, const float* dy, const float*
 // per phase (2 NV accumulators at stride 2), the two phases interleaved by V::zip at the store.
 // Returns false (nothing written) where it does not apply or the buffer cannot be had.
 thread_local fl::ScratchBuffer t_dw_grad;
+constexpr int kGradVecs = 4;  // NV: vectors of q' a phase per step of depthwise_bwd_x_rows
 
 template <class V, int SW>
 void depthwise_bwd_x_rows(float* dx, const float* buf, index_t ld, index_t lp, const float* w, const Conv2dShape& s,
                           const index_t* phase_taps, const index_t* phase_count, const index_t* offset) {
-  constexpr int NV = 4;
+  constexpr int NV = kGradVecs;
   const index_t wq = (s.W + SW - 1) / SW;  // columns per phase
   for (index_t h = 0; h < s.H; ++h) {
     float* out = dx + h * s.W;
@@ -278,8 +279,8 @@ template <class V> bool depthwise_bwd_x(float* dx, const float* dy, const float*
     omin = t == 0 ? offset[t] : std::min(omin, offset[t]);
     omax = t == 0 ? offset[t] : std::max(omax, offset[t]);
   }
-  constexpr index_t kNV = 4;
-  const index_t wq = (s.W + sw - 1) / sw, span = (wq + kNV * V::width - 1) / (kNV * V::width) * kNV * V::width;
+  const index_t step = kGradVecs * V::width;  // columns of q' a step of the rows kernel covers
+  const index_t wq = (s.W + sw - 1) / sw, span = (wq + step - 1) / step * step;
   const index_t lp = std::max<index_t>(0, -omin);                      // zeros left of dy column 0
   const index_t ld = (lp + std::max(s.Q, span + std::max<index_t>(0, omax)) + 15) / 16 * 16;  // and right of Q
   float* buf = t_dw_grad.get(s.P * ld);
