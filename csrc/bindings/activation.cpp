@@ -1,6 +1,6 @@
 // Bindings of the activation family: validate views, release the GIL, call the driver.
 #include "bindings/array.h"
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 namespace fl {
 

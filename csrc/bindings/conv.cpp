@@ -6,7 +6,7 @@
 #include <array>
 
 #include "bindings/array.h"
-#include "cpu/conv.h"
+#include "ops/conv.h"
 
 namespace fl {
 namespace {

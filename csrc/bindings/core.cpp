@@ -4,7 +4,7 @@
 #include "bindings/array.h"
 #include "core/cpu_features.h"
 #include "core/parallel.h"
-#include "cpu/peak.h"
+#include "ops/peak.h"
 
 namespace fl {
 

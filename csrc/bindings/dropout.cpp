@@ -2,7 +2,7 @@
 #include <cstdint>
 
 #include "bindings/array.h"
-#include "cpu/dropout.h"
+#include "ops/dropout.h"
 
 namespace fl {
 

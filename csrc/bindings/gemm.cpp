@@ -7,7 +7,7 @@
 #include <string>
 
 #include "bindings/array.h"
-#include "cpu/gemm.h"
+#include "ops/gemm.h"
 
 namespace fl {
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 
 #include "bindings/array.h"
-#include "cpu/loss.h"
+#include "ops/loss.h"
 
 namespace fl {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "core/check.h"
 #include "core/cpu_features.h"
-#include "core/dispatch.h"
+#include "core/registry.h"
 
 namespace py = pybind11;
 

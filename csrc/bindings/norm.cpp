@@ -2,7 +2,7 @@
 // Per-channel arguments may be None where the driver accepts null (weight, bias, running
 // statistics in training, gradients not wanted).
 #include "bindings/array.h"
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 namespace fl {
 namespace {

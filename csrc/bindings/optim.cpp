@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "bindings/array.h"
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 namespace fl {
 namespace {

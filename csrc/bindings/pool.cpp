@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "bindings/array.h"
-#include "cpu/pool.h"
+#include "ops/pool.h"
 
 namespace fl {
 namespace {

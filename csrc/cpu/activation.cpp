@@ -1,13 +1,14 @@
 // Activation driver: splits tensors over threads and calls the current ISA's kernels.
 // Element-wise ops split the flat range; softmax and maxout split the outer dimension,
 // or the inner one when there are fewer outer slices than threads.
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 #include "core/parallel.h"
 
 namespace fl {
 
 KernelTables<ActivationKernels> g_activation_kernels;
+FL_REGISTER_KERNELS(activation, g_activation_kernels, register_activation_ref, register_activation_avx2, register_activation_avx512)
 
 namespace {
 // Below ~32K elements a thread team costs more than it saves.

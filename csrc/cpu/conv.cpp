@@ -17,7 +17,7 @@
 // Backward-input turns the GEMM around (col = W^T dY, then col2im adds into dx); its tasks are
 // whole (image, group) pairs because neighbouring tiles add into the same rows of dx.
 // Backward-weight accumulates dY col^T into per-thread copies of dW, summed in a fixed order.
-#include "cpu/conv.h"
+#include "ops/conv.h"
 
 #include "core/scratch.h"
 
@@ -32,12 +32,13 @@
 #include <vector>
 
 #include "core/parallel.h"
-#include "cpu/gemm.h"
-#include "cpu/norm.h"
+#include "ops/gemm.h"
+#include "ops/norm.h"
 
 namespace fl {
 
 KernelTables<ConvKernels> g_conv_kernels;
+FL_REGISTER_KERNELS(conv, g_conv_kernels, register_conv_ref, register_conv_avx2, register_conv_avx512)
 
 namespace {
 

@@ -23,7 +23,7 @@
 // in place as the micro-kernel's A and the tiles stored transposed (Problem::trans_c).
 // Fused epilogue: alpha, beta, bias and relu in the micro-kernel's store; other activations on
 // the finished tile's rows through the activation table (tile_activation).
-#include "cpu/gemm.h"
+#include "ops/gemm.h"
 
 #include "core/scratch.h"
 
@@ -39,6 +39,7 @@
 namespace fl {
 
 KernelTables<GemmKernels> g_gemm_kernels;
+FL_REGISTER_KERNELS(gemm, g_gemm_kernels, register_gemm_ref, register_gemm_avx2, register_gemm_avx512)
 
 namespace {
 

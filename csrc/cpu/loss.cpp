@@ -1,7 +1,7 @@
 // Loss driver: validates targets, splits rows (cross-entropy) or fixed element blocks
 // (point-wise losses) over threads, and reduces partial sums in a fixed order so that the
 // result does not depend on the thread count.
-#include "cpu/loss.h"
+#include "ops/loss.h"
 
 #include <vector>
 
@@ -11,6 +11,7 @@
 namespace fl {
 
 KernelTables<LossKernels> g_loss_kernels;
+FL_REGISTER_KERNELS(loss, g_loss_kernels, register_loss_ref, register_loss_avx2, register_loss_avx512)
 
 namespace {
 constexpr index_t kElementGrain = 1 << 15;  // below this a thread team costs more than it saves

@@ -1,7 +1,7 @@
 // Batch-norm driver: splits channels over threads (each range holds at least ~32K floats)
 // and runs, per range, the reduction and affine kernels of the current ISA. Per-channel
 // scalars (mean, invstd, the affine coefficients) are computed here in double.
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 #include <cmath>
 #include <vector>
@@ -11,6 +11,7 @@
 namespace fl {
 
 KernelTables<NormKernels> g_norm_kernels;
+FL_REGISTER_KERNELS(norm, g_norm_kernels, register_norm_ref, register_norm_avx2, register_norm_avx512)
 
 namespace {
 constexpr index_t kElementGrain = 1 << 16;  // ~15 us of memory traffic per thread

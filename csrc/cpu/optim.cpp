@@ -1,12 +1,13 @@
 // Optimizer driver: splits one parameter's flat range over threads and calls the current
 // ISA's fused update. Small parameters (below one grain) run inline on the calling thread.
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 #include "core/parallel.h"
 
 namespace fl {
 
 KernelTables<OptimKernels> g_optim_kernels;
+FL_REGISTER_KERNELS(optim, g_optim_kernels, register_optim_ref, register_optim_avx2, register_optim_avx512)
 
 namespace {
 // An update streams 5-7 floats per element; below ~64K elements a thread team costs more

@@ -1,5 +1,5 @@
 // Driver of the FMA peak measurement: every thread runs the current ISA's loop at once.
-#include "cpu/peak.h"
+#include "ops/peak.h"
 
 #include <chrono>
 #include <vector>
@@ -9,6 +9,7 @@
 namespace fl {
 
 KernelTables<PeakKernels> g_peak_kernels;
+FL_REGISTER_KERNELS(peak, g_peak_kernels, register_peak_ref, register_peak_avx2, register_peak_avx512)
 
 double measure_fma_peak_gflops(double seconds) {
   const FmaLoopFn f = g_peak_kernels.current().fma_loop;

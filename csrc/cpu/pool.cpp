@@ -1,7 +1,7 @@
 // Pooling driver: splits the planes over threads and calls the current ISA's kernels.
 // Planes are independent in every pooling op (forward and backward), so a range of planes
 // per thread needs no synchronisation; each range holds at least ~32K input floats.
-#include "cpu/pool.h"
+#include "ops/pool.h"
 
 #include <atomic>
 
@@ -10,6 +10,7 @@
 namespace fl {
 
 KernelTables<PoolKernels> g_pool_kernels;
+FL_REGISTER_KERNELS(pool, g_pool_kernels, register_pool_ref, register_pool_avx2, register_pool_avx512)
 
 namespace {
 constexpr index_t kElementGrain = 1 << 16;  // ~15 us of memory traffic per thread

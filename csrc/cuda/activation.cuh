@@ -6,7 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/tensor.h"
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 namespace fl {
 

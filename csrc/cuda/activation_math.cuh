@@ -3,7 +3,7 @@
 // kernels (csrc/cpu/ref/activation_ref.cpp), in CUDA's accurate float functions (fast math
 // is off in the build): expf, expm1f, tanhf, erfcf are within 2 ulp over the whole range.
 #pragma once
-#include "cpu/activation.h"
+#include "ops/activation.h"
 #include "cuda/common.cuh"
 
 namespace fl {

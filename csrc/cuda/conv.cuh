@@ -9,7 +9,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/tensor.h"
-#include "cpu/conv.h"
+#include "ops/conv.h"
 
 namespace fl {
 

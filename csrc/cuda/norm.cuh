@@ -8,7 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include "core/tensor.h"
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 namespace fl {
 

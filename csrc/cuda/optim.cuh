@@ -9,7 +9,7 @@
 #include <cmath>
 
 #include "core/tensor.h"
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 namespace fl {
 

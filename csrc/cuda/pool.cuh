@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
-#include "cpu/pool.h"
+#include "ops/pool.h"
 
 namespace fl {
 

@@ -9,10 +9,10 @@
 #include <random>
 #include <vector>
 
-#include "cpu/conv.h"
-#include "cpu/norm.h"
-#include "cpu/optim.h"
-#include "cpu/pool.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
+#include "ops/optim.h"
+#include "ops/pool.h"
 #include "cuda/conv.cuh"
 #include "cuda/norm.cuh"
 #include "cuda/optim.cuh"

@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "cpu/activation.h"
+#include "ops/activation.h"
 #include "cuda/activation.cuh"
 #include "cuda/copy.cuh"
 #include "cuda/gemm.cuh"

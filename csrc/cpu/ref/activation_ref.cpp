@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 namespace fl {
 namespace {

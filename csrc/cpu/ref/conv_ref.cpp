@@ -3,7 +3,7 @@
 // depthwise paths are tested against, and what the scalar ISA level runs.
 #include <cstring>
 
-#include "cpu/conv.h"
+#include "ops/conv.h"
 
 namespace fl {
 namespace {

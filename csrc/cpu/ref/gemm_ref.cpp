@@ -5,7 +5,7 @@
 // activation kernels.
 #include <vector>
 
-#include "cpu/gemm.h"
+#include "ops/gemm.h"
 
 namespace fl {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cpu/loss.h"
+#include "ops/loss.h"
 
 namespace fl {
 namespace {

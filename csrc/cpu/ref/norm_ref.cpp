@@ -2,7 +2,7 @@
 // the vector kernels' path when L is below the vector width ((N, C) inputs, tiny images).
 #include <vector>
 
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 namespace fl {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 namespace fl {
 namespace {

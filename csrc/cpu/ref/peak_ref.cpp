@@ -1,6 +1,6 @@
 // Scalar multiply-add loop: the peak of the reference level (no FMA flags in this file).
 
-#include "cpu/peak.h"
+#include "ops/peak.h"
 
 namespace fl {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/pool.h"
+#include "ops/pool.h"
 
 namespace fl {
 namespace {

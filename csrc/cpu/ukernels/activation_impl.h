@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "cpu/activation.h"
+#include "ops/activation.h"
 #include "cpu/ukernels/vmath_impl.h"
 
 namespace act {

@@ -6,7 +6,7 @@
 #pragma once
 #include <algorithm>
 
-#include "cpu/conv.h"
+#include "ops/conv.h"
 #include "cpu/ukernels/window_impl.h"
 
 namespace conv {

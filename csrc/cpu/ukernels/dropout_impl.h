@@ -9,7 +9,7 @@
 #pragma once
 #include <cstdint>
 
-#include "cpu/dropout.h"
+#include "ops/dropout.h"
 
 namespace dropout {
 using fl::index_t;

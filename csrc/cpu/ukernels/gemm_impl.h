@@ -12,7 +12,7 @@
 #include <array>
 #include <utility>
 
-#include "cpu/gemm.h"
+#include "ops/gemm.h"
 
 namespace gemm {
 using fl::index_t;

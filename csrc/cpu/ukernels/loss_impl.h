@@ -9,7 +9,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cpu/loss.h"
+#include "ops/loss.h"
 #include "cpu/ukernels/vmath_impl.h"
 
 namespace loss {

@@ -9,7 +9,7 @@
 // vectorised across channels, the sums in float over blocks of kRowBlock rows.
 // Other L below the width take the reference kernels.
 #pragma once
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 namespace norm {
 using fl::ChannelShape;

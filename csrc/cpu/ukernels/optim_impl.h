@@ -6,7 +6,7 @@
 // one masked vector step. Operation order matches the reference kernel term by term, so
 // results differ from it only by FMA contraction (<= 1 ulp per term).
 #pragma once
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 namespace optim {
 using fl::index_t;

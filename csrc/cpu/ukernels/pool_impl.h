@@ -16,7 +16,7 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/pool.h"
+#include "ops/pool.h"
 #include "cpu/ukernels/window_impl.h"
 
 namespace pool {

@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "core/tensor.h"
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 // The ISA-generic headers are included inside an anonymous namespace so that this ISA's
 // instantiations never merge with another ISA's at link time; their own includes above are

@@ -14,7 +14,7 @@
 
 #include "core/cpu_features.h"
 #include "core/tensor.h"
-#include "cpu/gemm.h"
+#include "ops/gemm.h"
 
 // The ISA-generic headers go inside an anonymous namespace (their own includes are already
 // satisfied above), so that this ISA's instantiations never merge with another's.

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "core/tensor.h"
-#include "cpu/loss.h"
+#include "ops/loss.h"
 
 namespace {
 #include "cpu/ukernels/avx2/vec_avx2.h"

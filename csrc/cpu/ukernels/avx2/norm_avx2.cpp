@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "core/tensor.h"
-#include "cpu/norm.h"
+#include "ops/norm.h"
 
 // Included inside an anonymous namespace so that this ISA's instantiations never merge with
 // another ISA's at link time (see activation_avx2.cpp).

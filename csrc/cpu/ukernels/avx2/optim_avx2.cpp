@@ -2,7 +2,7 @@
 #include <immintrin.h>
 
 #include "core/tensor.h"
-#include "cpu/optim.h"
+#include "ops/optim.h"
 
 namespace {
 #include "cpu/ukernels/avx2/vec_avx2.h"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "cpu/pool.h"
+#include "ops/pool.h"
 
 // Included inside an anonymous namespace so that this ISA's instantiations never merge with
 // another ISA's at link time (see activation_avx2.cpp).

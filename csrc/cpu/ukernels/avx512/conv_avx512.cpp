@@ -7,7 +7,7 @@
 
 #include "core/scratch.h"
 #include "core/tensor.h"
-#include "cpu/conv.h"
+#include "ops/conv.h"
 
 // Included inside an anonymous namespace so that this ISA's instantiations never merge with
 // another ISA's at link time (see activation_avx512.cpp).

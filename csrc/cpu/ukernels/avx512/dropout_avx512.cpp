@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "cpu/dropout.h"
+#include "ops/dropout.h"
 
 namespace {
 #include "cpu/ukernels/dropout_impl.h"

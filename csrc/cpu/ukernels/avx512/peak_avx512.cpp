@@ -2,7 +2,7 @@
 #include <immintrin.h>
 
 #include "core/tensor.h"
-#include "cpu/peak.h"
+#include "ops/peak.h"
 
 namespace {
 #include "cpu/ukernels/avx512/vec_avx512.h"

@@ -5,7 +5,7 @@
 //
 // Element (n, c, l) lives at (n * C + c) * L + l. Kernels work on channels [c0, c1).
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

@@ -11,7 +11,7 @@
 // positions outside the input read 0. pad_h / pad_w are the top / left padding; the bottom /
 // right padding is implied by P and Q (asymmetric for padding='same' with even kernels).
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

@@ -2,7 +2,7 @@
 // A kernel per ISA runs independent FMA chains (enough to cover the FMA latency on every
 // current x86 core) over registers only; the driver runs it on every thread at once.
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

@@ -10,7 +10,7 @@
 //         p -= step_size m / (sqrt(v or vmax) / bc2_sqrt + eps),
 //         step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) (computed by the caller in double)
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

@@ -35,9 +35,9 @@
 // - No scalar loop over edges: an edge tile runs the instantiation with exactly mr rows and
 //   ceil(nr / W) vectors (W = 8 floats on AVX2, 16 on AVX-512).
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
-#include "cpu/activation.h"
+#include "ops/activation.h"
 
 namespace fl {
 

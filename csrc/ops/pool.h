@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

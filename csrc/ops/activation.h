@@ -6,7 +6,7 @@
 // tensor named in the op's contract: the input x for relu, leaky_relu, elu, gelu, gelu_tanh;
 // the output y for sigmoid and tanh.
 #pragma once
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {

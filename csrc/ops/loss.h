@@ -11,7 +11,7 @@
 #pragma once
 #include <cstdint>
 
-#include "core/dispatch.h"
+#include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {
