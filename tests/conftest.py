@@ -1,13 +1,20 @@
 """Shared fixtures: every test that takes `isa` runs once per ISA level this CPU supports
-(and the reference kernels as 'scalar'); `torch` skips when PyTorch is not importable;
-`cuda` marks skip without a usable GPU."""
+(and the reference kernels as 'scalar'); every test that takes `backend` runs on those and on
+the CUDA backend -- a real GPU where one is usable, else the host stand-in of tools/cuda_emu
+(the whole Python device path on host memory and the CPU kernels); `torch` skips when PyTorch
+is not importable; `cuda` marks skip without a usable GPU."""
 from __future__ import annotations
+
+import os
+import sys
 
 import numpy as np
 import pytest
 
 import fastlayers
 from fastlayers import _core
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "cuda_emu"))
 
 ISAS = fastlayers.available_isas()
 ALL_ISAS = ["scalar", "avx2", "avx512"]
@@ -22,6 +29,80 @@ def isa(request):
     fastlayers.set_isa(request.param)
     yield request.param
     fastlayers.set_isa(before)
+
+
+class Backend:
+    """Where a backend-parametrised test runs: put() moves inputs there, get() brings results back."""
+
+    def __init__(self, name: str, isa: str):
+        self.name, self.isa = name, isa
+        self.device = name == "cuda"
+
+    def put(self, x):
+        return fastlayers.cuda.to_device(x) if self.device else x
+
+    def put_like(self, x):
+        """x on this backend keeping its dtype (indices, targets); float data is float32 there."""
+        if not self.device:
+            return x
+        from fastlayers._backend.device import DEVICE
+        return DEVICE.from_host(np.asarray(x), fastlayers.cuda.empty((0,)))
+
+    @property
+    def F(self):
+        """fastlayers.functional as seen from this backend: NumPy array arguments go to the
+        backend (float data as float32, integer data keeps its dtype), results come back as
+        NumPy arrays, so an oracle test runs unchanged on every backend."""
+        return _BackendFunctional(self)
+
+    def get(self, y):
+        if y is None or isinstance(y, (float, int, np.ndarray)):
+            return y
+        if isinstance(y, tuple):
+            return tuple(self.get(v) for v in y)
+        return y.numpy() if hasattr(y, "numpy") else y
+
+    def __repr__(self) -> str:
+        return f"Backend({self.name})"
+
+
+class _BackendFunctional:
+    def __init__(self, backend: Backend):
+        self._b = backend
+
+    def _arg(self, a):
+        if isinstance(a, np.ndarray):
+            return self._b.put(a) if a.dtype.kind == "f" else self._b.put_like(a)
+        return a
+
+    def __getattr__(self, name):
+        fn = getattr(fastlayers.functional, name)
+        if not self._b.device:
+            return fn
+
+        def call(*args, **kwargs):
+            res = fn(*(self._arg(a) for a in args), **{k: self._arg(v) for k, v in kwargs.items()})
+            return self._b.get(res)
+        return call
+
+
+@pytest.fixture(params=ALL_ISAS + ["cuda"])
+def backend(request):
+    """One of: each ISA level of the CPU backend, or the CUDA backend (GPU or host stand-in)."""
+    if request.param != "cuda":
+        if request.param not in ISAS:
+            pytest.skip(f"CPU lacks {request.param}")
+        before = fastlayers.get_isa()
+        fastlayers.set_isa(request.param)
+        yield Backend("cpu", request.param)
+        fastlayers.set_isa(before)
+        return
+    if _cuda_usable():
+        yield Backend("cuda", "gpu")
+        return
+    from standin import HostStandIn
+    with HostStandIn():
+        yield Backend("cuda", "stand-in")
 
 
 @pytest.fixture

@@ -45,22 +45,22 @@ def distinct(rng, shape):
 
 
 @pytest.mark.parametrize("case", MAX_CASES)
-def test_max_pool2d_exact(isa, rng, case):
+def test_max_pool2d_exact(backend, rng, case):
     H, W, k, s, p, d, cm = case
     x = small_ints(rng, (2, 3, H, W))
-    y, idx = F.max_pool2d(x, k, s, p, d, cm, return_indices=True)
+    y, idx = backend.F.max_pool2d(x, k, s, p, d, cm, return_indices=True)
     ey, eidx = ref.max_pool2d(x, k, s, p, d, cm)
     np.testing.assert_array_equal(y, ey)
     # ties: any winner holding the maximum is right; with distinct values it is unique
     xd = distinct(rng, (2, 3, H, W))
-    yd, idxd = F.max_pool2d(xd, k, s, p, d, cm, return_indices=True)
+    yd, idxd = backend.F.max_pool2d(xd, k, s, p, d, cm, return_indices=True)
     eyd, eidxd = ref.max_pool2d(xd, k, s, p, d, cm)
     np.testing.assert_array_equal(yd, eyd)
     np.testing.assert_array_equal(idxd, eidxd)
     assert np.array_equal(np.take_along_axis(x.reshape(2, 3, -1), idx.reshape(2, 3, -1), -1).reshape(y.shape), y)
     # backward: dx[idx] += dy, exactly
     g = small_ints(rng, y.shape)
-    dx = F.max_pool2d_backward(g, idxd, xd.shape)
+    dx = backend.F.max_pool2d_backward(g, idxd, xd.shape)
     expect = np.zeros((6, H * W))
     np.add.at(expect, (np.arange(6)[:, None], eidxd.reshape(6, -1)), g.reshape(6, -1))
     np.testing.assert_array_equal(dx, expect.reshape(xd.shape))
@@ -68,12 +68,12 @@ def test_max_pool2d_exact(isa, rng, case):
 
 @pytest.mark.parametrize("case", AVG_CASES)
 @pytest.mark.parametrize("cip", [True, False])
-def test_avg_pool2d_oracle(isa, rng, case, cip):
+def test_avg_pool2d_oracle(backend, rng, case, cip):
     H, W, k, s, p, cm = case
     x = small_ints(rng, (2, 3, H, W))
-    y = F.avg_pool2d(x, k, s, p, cm, cip)
+    y = backend.F.avg_pool2d(x, k, s, p, cm, cip)
     assert_close(y, ref.avg_pool2d(x, k, s, p, cm, cip), rtol=1e-6, atol=0)
-    y = F.avg_pool2d(x, k, s, p, cm, cip, divisor_override=3)
+    y = backend.F.avg_pool2d(x, k, s, p, cm, cip, divisor_override=3)
     assert_close(y, ref.avg_pool2d(x, k, s, p, cm, cip, 3), rtol=1e-6, atol=0)
 
 
@@ -95,35 +95,35 @@ def test_max_pool2d_backward_numeric(rng):
 
 
 @pytest.mark.parametrize("size", [(1, 1), (3, 4), (7, 5), (2, 9)])
-def test_adaptive_avg_pool2d(isa, rng, size):
+def test_adaptive_avg_pool2d(backend, rng, size):
     x = small_ints(rng, (2, 3, 7, 9))
-    assert_close(F.adaptive_avg_pool2d(x, size), ref.adaptive_avg_pool2d(x, size), rtol=1e-6, atol=1e-7)
+    assert_close(backend.F.adaptive_avg_pool2d(x, size), ref.adaptive_avg_pool2d(x, size), rtol=1e-6, atol=1e-7)
     g = rng.standard_normal((2, 3) + size)
     num = numeric_grad(lambda v: ref.adaptive_avg_pool2d(v, size), x[:1, :1].astype(np.float64), g[:1, :1])
-    assert_close(F.adaptive_avg_pool2d_backward(g[:1, :1], (1, 1, 7, 9)), num, rtol=1e-5, atol=1e-5)
+    assert_close(backend.F.adaptive_avg_pool2d_backward(g[:1, :1], (1, 1, 7, 9)), num, rtol=1e-5, atol=1e-5)
 
 
-def test_global_avg_pool2d(isa, rng):
+def test_global_avg_pool2d(backend, rng):
     x = small_ints(rng, (3, 5, 59, 7))
-    y = F.global_avg_pool2d(x, keepdim=False)
+    y = backend.F.global_avg_pool2d(x, keepdim=False)
     assert y.shape == (3, 5)
     assert_close(y, x.astype(np.float64).mean(axis=(2, 3)), rtol=1e-6, atol=1e-7)
-    dx = F.global_avg_pool2d_backward(np.ones((3, 5), np.float32), x.shape)
+    dx = backend.F.global_avg_pool2d_backward(np.ones((3, 5), np.float32), x.shape)
     assert_close(dx, np.full(x.shape, 1 / (59 * 7)), rtol=1e-6, atol=0)
 
 
-def test_pool1d(isa, rng):
+def test_pool1d(backend, rng):
     x = distinct(rng, (2, 3, 59))
-    y, idx = F.max_pool1d(x, 3, 2, 1, return_indices=True)
+    y, idx = backend.F.max_pool1d(x, 3, 2, 1, return_indices=True)
     ey, eidx = ref.max_pool2d(x[:, :, None, :], (1, 3), (1, 2), (0, 1))
     np.testing.assert_array_equal(y, ey[:, :, 0])
     np.testing.assert_array_equal(idx, eidx[:, :, 0])
-    a = F.avg_pool1d(x, 4, 3, 2, ceil_mode=True)
+    a = backend.F.avg_pool1d(x, 4, 3, 2, ceil_mode=True)
     assert_close(a, ref.avg_pool2d(x[:, :, None, :], (1, 4), (1, 3), (0, 2), True)[:, :, 0], rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 35)])
-def test_max_pool2d_backward_indices_anywhere(isa, rng, shape):
+def test_max_pool2d_backward_indices_anywhere(backend, rng, shape):
     """Indices need not lie in their own window (any index of the plane is valid): the 2 x 2
     vector kernel must notice and give the scatter's result."""
     N, C, H, W = shape
@@ -131,7 +131,7 @@ def test_max_pool2d_backward_indices_anywhere(isa, rng, shape):
     g = small_ints(rng, (N, C, P, Q))
     idx = rng.integers(0, H * W, size=g.shape).astype(np.int64)
     idx[0, 0] = (np.arange(P)[:, None] * 2 * W + np.arange(Q) * 2)  # one plane inside its windows
-    dx = F.max_pool2d_backward(g, idx, shape)
+    dx = backend.F.max_pool2d_backward(g, idx, shape)
     expect = np.zeros((N * C, H * W))
     np.add.at(expect, (np.arange(N * C)[:, None], idx.reshape(N * C, -1)), g.reshape(N * C, -1))
     np.testing.assert_array_equal(dx, expect.reshape(shape))
@@ -167,10 +167,10 @@ def test_vector_kernels_match_reference(rng):
                 np.testing.assert_array_equal(u, v, err_msg=level)
 
 
-def test_nan_propagates(isa):
+def test_nan_propagates(backend):
     x = np.arange(2 * 16 * 16, dtype=np.float32).reshape(2, 1, 16, 16)
     x[0, 0, 3, 5] = np.nan
-    y = F.max_pool2d(x, 2)
+    y = backend.F.max_pool2d(x, 2)
     assert np.isnan(y[0, 0, 1, 2]) and np.isnan(y).sum() == 1
 
 

@@ -15,7 +15,6 @@
 #include "cuda/conv.cuh"
 #include "cuda/norm.cuh"
 #include "cuda/optim.cuh"
-#include "cuda/pool.cuh"
 #endif
 
 namespace fl {
@@ -29,22 +28,6 @@ float* opt_floats(const py::object& o, index_t n, const char* name, int device) 
   const auto& mem = o.cast<const CudaMemory&>();
   check_same_device(device, {&mem});
   return device_floats(mem, n, name);
-}
-
-int64_t* device_indices(const CudaMemory& mem, index_t n, const char* name) {
-  FL_CHECK_ARG(n >= 0 && static_cast<std::size_t>(n) * sizeof(int64_t) <= mem.nbytes, name, ": device buffer of ",
-               mem.nbytes, " bytes is too small for ", n, " int64 indices");
-  return static_cast<int64_t*>(mem.ptr);
-}
-
-// (H, W, P, Q, R, S, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w), as the CPU binding.
-Pool2dShape pool_shape(const std::array<index_t, 12>& a, index_t planes) {
-  const Pool2dShape s{a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9], a[10], a[11]};
-  FL_CHECK_ARG(planes >= 0 && s.H >= 0 && s.W >= 0 && s.P >= 0 && s.Q >= 0, "pool: negative size");
-  FL_CHECK_ARG(s.R >= 1 && s.S >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.dil_h >= 1 && s.dil_w >= 1 &&
-                   s.pad_h >= 0 && s.pad_w >= 0,
-               "pool: kernel size, stride and dilation must be >= 1, padding >= 0");
-  return s;
 }
 
 // (N, C, H, W, K, R, S, P, Q, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups).
@@ -90,54 +73,6 @@ void init_optim_ops(py::module_& m) {
     py::gil_scoped_release nogil;
     cuda::DeviceGuard guard(p.device);
     adam_update_cuda(pp, pm, pv, pvmax, pg, n, h, 0);
-  });
-}
-
-void init_pool_ops(py::module_& m) {
-  m.def("cuda_max_pool2d_forward", [](const CudaMemory& y, py::object idx, const CudaMemory& x, index_t planes,
-                                      std::array<index_t, 12> a) {
-    const Pool2dShape s = pool_shape(a, planes);
-    float* py_ = device_floats(y, planes * s.P * s.Q, "out");
-    const float* px = device_floats(x, planes * s.H * s.W, "input");
-    check_same_device(x.device, {&y});
-    int64_t* pi = nullptr;
-    if (!idx.is_none()) {
-      const auto& mi = idx.cast<const CudaMemory&>();
-      check_same_device(x.device, {&mi});
-      pi = device_indices(mi, planes * s.P * s.Q, "indices");
-    }
-    py::gil_scoped_release nogil;
-    cuda::DeviceGuard guard(x.device);
-    max_pool2d_forward_cuda(py_, pi, px, planes, s, 0);
-  });
-  m.def("cuda_max_pool2d_backward", [](const CudaMemory& dx, const CudaMemory& dy, const CudaMemory& idx,
-                                       index_t planes, std::array<index_t, 12> a) {
-    const Pool2dShape s = pool_shape(a, planes);
-    float* pdx = device_floats(dx, planes * s.H * s.W, "out");
-    const float* pdy = device_floats(dy, planes * s.P * s.Q, "grad_out");
-    const int64_t* pi = device_indices(idx, planes * s.P * s.Q, "indices");
-    check_same_device(dy.device, {&dx, &idx});
-    py::gil_scoped_release nogil;
-    cuda::DeviceGuard guard(dy.device);
-    max_pool2d_backward_cuda(pdx, pdy, pi, planes, s, 0);
-  });
-  // kind: 0 average, 1 adaptive average; backward: out = dx (planes x H x W), in = dy.
-  m.def("cuda_avg_pool2d", [](const CudaMemory& out, const CudaMemory& in, index_t planes, std::array<index_t, 12> a,
-                              int kind, bool backward, bool count_include_pad, index_t divisor_override) {
-    const Pool2dShape s = pool_shape(a, planes);
-    FL_CHECK_ARG(kind == 0 || kind == 1, "kind: expected 0 or 1, got ", kind);
-    FL_CHECK_ARG(divisor_override >= 0, "divisor_override: expected >= 0, got ", divisor_override);
-    const index_t nx = planes * s.H * s.W, ny = planes * s.P * s.Q;
-    float* po = device_floats(out, backward ? nx : ny, "out");
-    const float* pin = device_floats(in, backward ? ny : nx, backward ? "grad_out" : "input");
-    check_same_device(in.device, {&out});
-    const AvgPoolOptions o{count_include_pad, divisor_override};
-    py::gil_scoped_release nogil;
-    cuda::DeviceGuard guard(in.device);
-    if (kind == 1 && backward) adaptive_avg_pool2d_backward_cuda(po, pin, planes, s, 0);
-    else if (kind == 1) adaptive_avg_pool2d_forward_cuda(po, pin, planes, s, 0);
-    else if (backward) avg_pool2d_backward_cuda(po, pin, planes, s, o, 0);
-    else avg_pool2d_forward_cuda(po, pin, planes, s, o, 0);
   });
 }
 
@@ -245,7 +180,6 @@ void init_conv_ops(py::module_& m) {
 
 void init_cuda_layers(py::module_& m) {
   init_optim_ops(m);
-  init_pool_ops(m);
   init_norm_ops(m);
   init_conv_ops(m);
 }
@@ -253,8 +187,7 @@ void init_cuda_layers(py::module_& m) {
 #else
 
 void init_cuda_layers(py::module_& m) {
-  def_without_cuda(m, {"cuda_sgd_update", "cuda_adam_update", "cuda_max_pool2d_forward", "cuda_max_pool2d_backward",
-                       "cuda_avg_pool2d", "cuda_batch_norm_forward", "cuda_batch_norm_stats",
+  def_without_cuda(m, {"cuda_sgd_update", "cuda_adam_update", "cuda_batch_norm_forward", "cuda_batch_norm_stats",
                        "cuda_batch_norm_backward", "cuda_conv2d_forward", "cuda_conv2d_backward_input",
                        "cuda_conv2d_backward_weight", "cuda_conv_bias_backward"});
 }

@@ -3,7 +3,7 @@
 // Plain C++ declarations: raw device pointers to contiguous float32, sizes, and the stream the
 // kernels are queued on. Launchers never synchronise; a bad launch throws std::runtime_error.
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include "core/tensor.h"
 #include "ops/activation.h"

@@ -6,7 +6,7 @@
 // device pointers to contiguous float32; launchers never synchronise. Unverified on a GPU at
 // the time of writing (checked by host emulation against the CPU reference kernels).
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include "core/tensor.h"
 #include "ops/conv.h"

@@ -13,7 +13,7 @@
 // to about 2^-10, so expect |error| ~ 1e-3 * sqrt(K) * rms(a) * rms(b). Needs sm_80 or newer.
 // Plain C++ declarations; the launcher queues work on `stream` and never synchronises.
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include "core/tensor.h"
 

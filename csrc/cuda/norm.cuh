@@ -5,7 +5,7 @@
 // on the CPU); launchers never synchronise. Unverified on a GPU at the time of writing
 // (checked by host emulation).
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include "core/tensor.h"
 #include "ops/norm.h"

@@ -4,7 +4,7 @@
 // pointers to n contiguous floats. Launchers never synchronise; a bad launch throws
 // std::runtime_error. Unverified on a GPU at the time of writing (checked by host emulation).
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include <cmath>
 

@@ -6,7 +6,7 @@ csrc/cuda/conv.cu (implicit GEMM), unverified on a GPU at the time of writing.
 from __future__ import annotations
 
 from . import _core
-from .cuda import Array, _check_out, _operand, _require
+from ._backend.device import Array, _check_out, _operand, _require
 
 
 def _c():

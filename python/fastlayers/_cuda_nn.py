@@ -12,7 +12,7 @@ import numbers
 
 import numpy as np
 
-from ._device import _is_gpu
+from ._backend.device import _is_gpu
 
 
 def _cuda():

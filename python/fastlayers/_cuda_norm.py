@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._array import as_float_param
-from .cuda import Array, _check_out, _operand, _require, empty, to_device
+from ._backend.host import as_float_param
+from ._backend.device import Array, _check_out, _operand, _require, empty, to_device
 
 
 def _n():

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._device import _is_gpu
-from .cuda import Array, _operand, _require, to_device
+from ._backend.device import _is_gpu
+from ._backend.device import Array, _operand, _require, to_device
 
 
 def on_device(params) -> bool:

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from . import _core, _cuda_optim
-from ._array import as_f32
+from ._backend.host import as_f32
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler", "StepLR",
            "CosineAnnealingLR"]

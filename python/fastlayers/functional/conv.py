@@ -18,8 +18,8 @@ import numbers
 import numpy as np
 
 from .. import _core, _cuda_conv
-from .._array import as_f32, check_out, int_tuple
-from .._device import device_of
+from .._backend.host import as_f32, check_out, int_tuple
+from .._backend.device import device_of
 
 
 def check_out_separate(out, shape: tuple, inputs: tuple) -> np.ndarray:

@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, check_out
+from .._backend.host import as_f32, check_out
 from .._random import next_seed
 
 

@@ -17,8 +17,8 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, as_float_param, check_out
-from .._device import device_of
+from .._backend.host import as_f32, as_float_param, check_out
+from .._backend.device import device_of
 
 # op codes of csrc/cpu/activation.h (enum ActOp)
 _ACT_CODES = {"sigmoid": 0, "tanh": 1, "relu": 2, "leaky_relu": 3, "elu": 4, "gelu": 5}

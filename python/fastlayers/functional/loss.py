@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, check_out
+from .._backend.host import as_f32, check_out
 
 _REDUCTIONS = ("mean", "sum", "none")
 _MSE, _BCE = 0, 1

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core, _cuda_norm
-from .._array import as_f32, as_float_param, check_out
-from .._device import device_of
+from .._backend.host import as_f32, as_float_param, check_out
+from .._backend.device import device_of
 
 
 def _nlc(shape: tuple, name: str = "input") -> tuple[int, int, int]:

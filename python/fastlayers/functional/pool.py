@@ -5,7 +5,7 @@ Arguments, output sizes and error rules follow torch.nn.functional. Inputs are b
 its own. Max pooling's indices are int64 flat positions h * W + w within the input plane,
 as PyTorch's, and ``max_pool2d_backward`` routes grad_out by them. Average pooling's backward
 takes the forward's arguments again (it needs no saved tensor). GPU inputs run the CUDA
-kernels (fastlayers._cuda_pool); mixing devices is a TypeError.
+kernels (the same functions, through the device backend); mixing devices is a TypeError.
 """
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import numbers
 
 import numpy as np
 
-from .. import _core, _cuda_pool
-from .._array import as_f32, int_tuple
-from .._device import device_of
-from .conv import check_out_separate
+from .. import _core
+from .._backend import backend_of
+from .._backend.host import int_tuple
 
 
 def _pair(v, name: str, n: int = 2) -> tuple:
@@ -41,7 +40,7 @@ def _planes(shape: tuple, dims: int, name: str = "input") -> tuple[int, tuple]:
 
 
 def _pool_geometry(in_shape, spatial, kernel_size, stride, padding, dilation, ceil_mode, dims, avg):
-    """Validated (P, Q) and the 12-int shape tuple the bindings take."""
+    """Validated (P, Q) and the Pool2dShape the bindings take."""
     k = _pair(kernel_size, "kernel_size", dims)
     s = k if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
         else _pair(stride, "stride", dims)
@@ -63,47 +62,45 @@ def _pool_geometry(in_shape, spatial, kernel_size, stride, padding, dilation, ce
         raise ValueError(f"input: given input shape {tuple(in_shape)}, the calculated output size "
                          f"{out} is too small (kernel_size={k}, stride={s}, padding={p}, dilation={d})")
     if dims == 1:
-        shape = (1, spatial[0], 1, out[0], 1, k[0], 1, s[0], 0, p[0], 1, d[0])
+        shape = _core.Pool2dShape(1, spatial[0], 1, out[0], 1, k[0], 1, s[0], 0, p[0], 1, d[0])
     else:
-        shape = (spatial[0], spatial[1], out[0], out[1], k[0], k[1], s[0], s[1], p[0], p[1], d[0], d[1])
+        shape = _core.Pool2dShape(spatial[0], spatial[1], out[0], out[1], k[0], k[1], s[0], s[1], p[0], p[1], d[0],
+                                  d[1])
     return out, shape
 
 
+def _plane_shape(in_spatial, out_spatial) -> "_core.Pool2dShape":
+    """The Pool2dShape of a backward that needs only the plane sizes (max and adaptive pooling)."""
+    if len(in_spatial) == 1:
+        return _core.Pool2dShape(1, in_spatial[0], 1, out_spatial[0], 1, 1, 1, 1, 0, 0, 1, 1)
+    return _core.Pool2dShape(in_spatial[0], in_spatial[1], out_spatial[0], out_spatial[1], 1, 1, 1, 1, 0, 0, 1, 1)
+
+
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims, out):
-    if device_of(input=x, out=out) is not None:
-        return _cuda_pool.max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, dims, out)
-    x = as_f32(x, "input")
+    be = backend_of(input=x, out=out)
+    x = be.operand(x, "input")
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, dilation, ceil_mode, dims, False)
     out_shape = x.shape[:-dims] + size
-    out = check_out_separate(out, out_shape, (x,))
-    idx = np.empty(out_shape, dtype=np.int64) if return_indices else None
-    _core.max_pool2d_forward(out, idx, x, planes, shape)
+    out = be.out(out, out_shape, x, inputs=(x,), separate=True)
+    idx = be.empty(out_shape, x, np.int64) if return_indices else None
+    be.ops.max_pool2d_forward(be.raw(out), None if idx is None else be.raw(idx), be.raw(x), planes, shape)
     return (out, idx) if return_indices else out
 
 
 def _max_pool_backward(grad_out, indices, input_shape, dims, out):
-    if device_of(grad_out=grad_out, indices=indices, out=out) is not None:
-        return _cuda_pool.max_pool_backward(grad_out, indices, input_shape, dims, out)
-    grad_out = as_f32(grad_out, "grad_out")
+    be = backend_of(grad_out=grad_out, indices=indices, out=out)
+    grad_out = be.operand(grad_out, "grad_out")
+    indices = be.index_operand(indices, "indices", grad_out)
     input_shape = tuple(int(v) for v in input_shape)
-    indices = np.ascontiguousarray(indices)
-    if indices.dtype != np.int64:
-        if indices.dtype.kind not in "iu":
-            raise TypeError(f"indices: expected an int64 array, got dtype {indices.dtype}")
-        indices = indices.astype(np.int64)
     if indices.shape != grad_out.shape:
         raise ValueError(f"indices: expected the shape of grad_out {grad_out.shape}, got {indices.shape}")
     if len(input_shape) != grad_out.ndim or input_shape[:-dims] != grad_out.shape[:-dims]:
         raise ValueError(f"input_shape: {input_shape} does not match grad_out of shape {grad_out.shape}")
     planes, spatial = _planes(grad_out.shape, dims, "grad_out")
-    in_sp = input_shape[-dims:]
-    if dims == 1:
-        shape = (1, in_sp[0], 1, spatial[0], 1, 1, 1, 1, 0, 0, 1, 1)
-    else:
-        shape = (in_sp[0], in_sp[1], spatial[0], spatial[1], 1, 1, 1, 1, 0, 0, 1, 1)
-    out = check_out_separate(out, input_shape, (grad_out,))
-    _core.max_pool2d_backward(out, grad_out, indices, planes, shape)
+    shape = _plane_shape(input_shape[-dims:], spatial)
+    out = be.out(out, input_shape, grad_out, inputs=(grad_out,), separate=True)
+    be.ops.max_pool2d_backward(be.raw(out), be.raw(grad_out), be.raw(indices), planes, shape)
     return out
 
 
@@ -120,12 +117,12 @@ def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bo
     return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, return_indices, 1, out)
 
 
-def max_pool2d_backward(grad_out, indices, input_shape, *, out=None) -> np.ndarray:
+def max_pool2d_backward(grad_out, indices, input_shape, *, out=None):
     """dL/dx: each grad_out value added at its window's winner (indices from max_pool2d)."""
     return _max_pool_backward(grad_out, indices, input_shape, 2, out)
 
 
-def max_pool1d_backward(grad_out, indices, input_shape, *, out=None) -> np.ndarray:
+def max_pool1d_backward(grad_out, indices, input_shape, *, out=None):
     return _max_pool_backward(grad_out, indices, input_shape, 1, out)
 
 
@@ -139,24 +136,20 @@ def _avg_args(ceil_mode, count_include_pad, divisor_override):
 
 
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, dims, out):
-    if device_of(input=x, out=out) is not None:
-        return _cuda_pool.avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override,
-                                   dims, out)
-    x = as_f32(x, "input")
+    be = backend_of(input=x, out=out)
+    x = be.operand(x, "input")
     planes, spatial = _planes(x.shape, dims)
     size, shape = _pool_geometry(x.shape, spatial, kernel_size, stride, padding, 1, ceil_mode, dims, True)
     cip, div = _avg_args(ceil_mode, count_include_pad, divisor_override)
-    out = check_out_separate(out, x.shape[:-dims] + size, (x,))
-    _core.avg_pool2d_forward(out, x, planes, shape, cip, div)
+    out = be.out(out, x.shape[:-dims] + size, x, inputs=(x,), separate=True)
+    be.ops.avg_pool2d_forward(be.raw(out), be.raw(x), planes, shape, cip, div)
     return out
 
 
 def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                        divisor_override, dims, out):
-    if device_of(grad_out=grad_out, out=out) is not None:
-        return _cuda_pool.avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode,
-                                            count_include_pad, divisor_override, dims, out)
-    grad_out = as_f32(grad_out, "grad_out")
+    be = backend_of(grad_out=grad_out, out=out)
+    grad_out = be.operand(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     planes, spatial = _planes(input_shape, dims, "input_shape")
     size, shape = _pool_geometry(input_shape, spatial, kernel_size, stride, padding, 1, ceil_mode, dims, True)
@@ -164,31 +157,31 @@ def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
         raise ValueError(f"grad_out: expected shape {input_shape[:-dims] + size} for input shape {input_shape}, "
                          f"got {grad_out.shape}")
     cip, div = _avg_args(ceil_mode, count_include_pad, divisor_override)
-    out = check_out_separate(out, input_shape, (grad_out,))
-    _core.avg_pool2d_backward(out, grad_out, planes, shape, cip, div)
+    out = be.out(out, input_shape, grad_out, inputs=(grad_out,), separate=True)
+    be.ops.avg_pool2d_backward(be.raw(out), be.raw(grad_out), planes, shape, cip, div)
     return out
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
-               divisor_override=None, *, out=None) -> np.ndarray:
+               divisor_override=None, *, out=None):
     """Mean over kernel_size windows; the divisor counts padded positions when
     count_include_pad, or is divisor_override when given (as PyTorch)."""
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2, out)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
-               *, out=None) -> np.ndarray:
+               *, out=None):
     return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, out)
 
 
 def avg_pool2d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                        count_include_pad: bool = True, divisor_override=None, *, out=None) -> np.ndarray:
+                        count_include_pad: bool = True, divisor_override=None, *, out=None):
     return _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                               divisor_override, 2, out)
 
 
 def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                        count_include_pad: bool = True, *, out=None) -> np.ndarray:
+                        count_include_pad: bool = True, *, out=None):
     return _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
                               None, 1, out)
 
@@ -208,46 +201,40 @@ def _adaptive_size(output_size, spatial) -> tuple:
     return size
 
 
-def adaptive_avg_pool2d(x, output_size, *, out=None) -> np.ndarray:
+def adaptive_avg_pool2d(x, output_size, *, out=None):
     """Output (p, q) averages rows [floor(pH/P), ceil((p+1)H/P)) and likewise columns."""
-    if device_of(input=x, out=out) is not None:
-        return _cuda_pool.adaptive_avg_pool2d(x, output_size, out)
-    x = as_f32(x, "input")
+    be = backend_of(input=x, out=out)
+    x = be.operand(x, "input")
     planes, spatial = _planes(x.shape, 2)
     size = _adaptive_size(output_size, spatial)
-    out = check_out_separate(out, x.shape[:-2] + size, (x,))
-    shape = (spatial[0], spatial[1], size[0], size[1], 1, 1, 1, 1, 0, 0, 1, 1)
-    _core.adaptive_avg_pool2d_forward(out, x, planes, shape)
+    out = be.out(out, x.shape[:-2] + size, x, inputs=(x,), separate=True)
+    be.ops.adaptive_avg_pool2d_forward(be.raw(out), be.raw(x), planes, _plane_shape(spatial, size))
     return out
 
 
-def adaptive_avg_pool2d_backward(grad_out, input_shape, *, out=None) -> np.ndarray:
-    if device_of(grad_out=grad_out, out=out) is not None:
-        return _cuda_pool.adaptive_avg_pool2d_backward(grad_out, input_shape, out)
-    grad_out = as_f32(grad_out, "grad_out")
+def adaptive_avg_pool2d_backward(grad_out, input_shape, *, out=None):
+    be = backend_of(grad_out=grad_out, out=out)
+    grad_out = be.operand(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     planes, size = _planes(grad_out.shape, 2, "grad_out")
     if len(input_shape) != grad_out.ndim or input_shape[:-2] != grad_out.shape[:-2]:
         raise ValueError(f"input_shape: {input_shape} does not match grad_out of shape {grad_out.shape}")
     spatial = input_shape[-2:]
     _adaptive_size(size, spatial)
-    out = check_out_separate(out, input_shape, (grad_out,))
-    shape = (spatial[0], spatial[1], size[0], size[1], 1, 1, 1, 1, 0, 0, 1, 1)
-    _core.adaptive_avg_pool2d_backward(out, grad_out, planes, shape)
+    out = be.out(out, input_shape, grad_out, inputs=(grad_out,), separate=True)
+    be.ops.adaptive_avg_pool2d_backward(be.raw(out), be.raw(grad_out), planes, _plane_shape(spatial, size))
     return out
 
 
-def global_avg_pool2d(x, keepdim: bool = True) -> np.ndarray:
+def global_avg_pool2d(x, keepdim: bool = True):
     """Mean of each (H, W) plane: (N, C, 1, 1), or (N, C) with keepdim=False."""
     y = adaptive_avg_pool2d(x, 1)
     return y if keepdim else y.reshape(y.shape[:-2])
 
 
-def global_avg_pool2d_backward(grad_out, input_shape, *, out=None) -> np.ndarray:
+def global_avg_pool2d_backward(grad_out, input_shape, *, out=None):
     """Spreads grad_out ((N, C) or (N, C, 1, 1)) evenly over each plane of input_shape."""
-    if device_of(grad_out=grad_out, out=out) is not None:
-        return _cuda_pool.global_avg_pool2d_backward(grad_out, input_shape, out)
-    grad_out = as_f32(grad_out, "grad_out")
+    grad_out = backend_of(grad_out=grad_out).operand(grad_out, "grad_out")
     input_shape = tuple(int(v) for v in input_shape)
     if grad_out.shape == input_shape[:-2]:
         grad_out = grad_out.reshape(grad_out.shape + (1, 1))

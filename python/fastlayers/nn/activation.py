@@ -10,8 +10,8 @@ carries the same information as the input.
 from __future__ import annotations
 
 from .. import functional as F
-from .._array import as_f32
-from .._device import device_of
+from .._backend.host import as_f32
+from .._backend.device import device_of
 from .module import Module
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _cuda_nn
 from .. import functional as F
-from .._array import as_f32
+from .._backend.host import as_f32
 from . import init
 from .module import Module, Parameter
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional.loss import _check_reduction, _class_targets, _reduce
-from .._array import as_f32
+from .._backend.host import as_f32
 from .module import Module
 
 

@@ -13,7 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from .. import _cuda_nn
-from .._array import as_f32
+from .._backend.host import as_f32
 
 
 class Parameter:

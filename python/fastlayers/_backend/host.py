@@ -1,4 +1,5 @@
-"""Argument handling shared by every functional op.
+"""The host backend: argument handling shared by every functional op, and HOST, the backend
+object a family's CPU path calls (the same interface as device.DEVICE).
 
 The rules (DESIGN.md "dtype" and "Errors"):
 - float32 is the compute type. Other real dtypes (float16/64, ints, bool) are converted to
@@ -13,6 +14,8 @@ import numbers
 import operator
 
 import numpy as np
+
+from .. import _core
 
 _REAL_KINDS = "fiub"  # float, signed int, unsigned int, bool
 
@@ -101,3 +104,54 @@ def int_tuple(v, name: str, n: int) -> tuple:
     if len(t) != n or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in t):
         raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
     return tuple(int(e) for e in t)
+
+
+class HostBackend:
+    """What a family's CPU path calls: NumPy arrays in and out, the _core entry points.
+
+    The device backend (device.DeviceBackend) has the same methods, so a functional op is written
+    once: ``be = backend_of(...)``, then ``be.operand``, ``be.out``, ``be.ops.<op>(be.raw(a), ...)``."""
+
+    name = "cpu"
+    ops = _core
+
+    @staticmethod
+    def operand(x, name: str, like=None) -> np.ndarray:
+        return as_f32(x, name)
+
+    @staticmethod
+    def out(out, shape, like, inputs=(), name: str = "out", separate: bool = False) -> np.ndarray:
+        """out= checked (or allocated). separate: the op reads neighbouring positions, so out may
+        not share memory with any input at all (not even be the input itself)."""
+        if separate and out is not None and any(np.may_share_memory(out, a) for a in inputs):
+            raise ValueError(f"{name}: must not share memory with the inputs (this op reads neighbouring positions)")
+        return check_out(out, shape, name, inputs)
+
+    @staticmethod
+    def index_operand(x, name: str, like=None) -> np.ndarray:
+        """x as a C-contiguous int64 array (other integer dtypes converted; others TypeError)."""
+        x = np.ascontiguousarray(x)
+        if x.dtype != np.int64:
+            if x.dtype.kind not in "iu":
+                raise TypeError(f"{name}: expected an int64 array, got dtype {x.dtype}")
+            x = x.astype(np.int64)
+        return x
+
+    @staticmethod
+    def empty(shape, like, dtype=np.float32) -> np.ndarray:
+        return np.empty(shape, dtype)
+
+    @staticmethod
+    def from_host(a: np.ndarray, like) -> np.ndarray:
+        return a
+
+    @staticmethod
+    def to_host(a: np.ndarray) -> np.ndarray:
+        return a
+
+    @staticmethod
+    def raw(a: np.ndarray) -> np.ndarray:
+        return a
+
+
+HOST = HostBackend()

@@ -1,0 +1,17 @@
+"""Where an op runs. ``backend_of(name=array, ...)`` returns ``host.HOST`` when every given array
+is CPU data and ``device.DEVICE`` when all of them live on one GPU (mixing is a TypeError
+naming the arguments). Both backends have one interface (operand, out, empty, from_host,
+to_host, raw, ops), so each family's functional op validates once and runs on either.
+"""
+from __future__ import annotations
+
+from .device import DEVICE, device_of
+from .host import HOST
+
+
+def backend_of(**arrays):
+    """HOST or DEVICE for the given arrays (None values are skipped)."""
+    return HOST if device_of(**arrays) is None else DEVICE
+
+
+__all__ = ["HOST", "DEVICE", "backend_of", "device_of"]
