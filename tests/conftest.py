@@ -70,18 +70,25 @@ class _BackendFunctional:
     def __init__(self, backend: Backend):
         self._b = backend
 
-    def _arg(self, a):
-        if isinstance(a, np.ndarray):
-            return self._b.put(a) if a.dtype.kind == "f" else self._b.put_like(a)
-        return a
-
     def __getattr__(self, name):
         fn = getattr(fastlayers.functional, name)
         if not self._b.device:
             return fn
 
         def call(*args, **kwargs):
-            res = fn(*(self._arg(a) for a in args), **{k: self._arg(v) for k, v in kwargs.items()})
+            moved = []  # (host array, its device copy): float32 arrays are copied back after the call,
+                        # so in-place updates (running statistics, optimizer state) reach the caller
+
+            def arg(a):
+                if not isinstance(a, np.ndarray):
+                    return a
+                d = self._b.put(a) if a.dtype.kind == "f" else self._b.put_like(a)
+                if a.dtype == np.float32 and a.flags.writeable and a.flags.c_contiguous:
+                    moved.append((a, d))
+                return d
+            res = fn(*(arg(a) for a in args), **{k: arg(v) for k, v in kwargs.items()})
+            for host, dev in moved:
+                host[...] = dev.numpy()
             return self._b.get(res)
         return call
 

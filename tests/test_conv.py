@@ -68,13 +68,13 @@ def ints(rng, shape, lo=-3, hi=3):
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}x{c[1]}" for c in CASES])
-def test_conv2d_exact(isa, rng, case):
+def test_conv2d_exact(backend, rng, case):
     xs, ws, s, p, d, g = case
     x, w, b = ints(rng, xs), ints(rng, ws), ints(rng, ws[0])
-    y = F.conv2d(x, w, b, s, p, d, g)
+    y = backend.F.conv2d(x, w, b, s, p, d, g)
     np.testing.assert_array_equal(y, ref.conv2d(x, w, b, s, p, d, g))
     dy = ints(rng, y.shape)
-    dx, dw, db = F.conv2d_backward(dy, x, w, s, p, d, g)
+    dx, dw, db = backend.F.conv2d_backward(dy, x, w, s, p, d, g)
     np.testing.assert_array_equal(dx, ref.conv2d_backward_input(dy, w, xs, s, p, d, g))
     np.testing.assert_array_equal(dw, ref.conv2d_backward_weight(dy, x, ws, s, p, d, g))
     np.testing.assert_array_equal(db, dy.astype(np.float64).sum(axis=(0, 2, 3)))
@@ -84,25 +84,25 @@ def test_conv2d_exact(isa, rng, case):
                                   ((2, 4, 5, 7), (4, 2, 3, 2), (2, 1), (1, 0), (0, 0), 2, (1, 2)),
                                   ((1, 6, 7, 1), (6, 1, 4, 1), (3, 1), (0, 0), (2, 0), 6, (1, 1)),
                                   ((2, 3, 7, 7), (3, 5, 1, 1), (1, 1), (0, 0), (0, 0), 1, (1, 1))])
-def test_conv_transpose2d_exact(isa, rng, case):
+def test_conv_transpose2d_exact(backend, rng, case):
     xs, ws, s, p, op, g, d = case
     x, w, b = ints(rng, xs), ints(rng, ws), ints(rng, ws[1] * g)
-    y = F.conv_transpose2d(x, w, b, s, p, op, g, d)
+    y = backend.F.conv_transpose2d(x, w, b, s, p, op, g, d)
     np.testing.assert_array_equal(y, ref.conv_transpose2d(x, w, b, s, p, op, g, d))
     dy = ints(rng, y.shape)
-    dx, dw, db = F.conv_transpose2d_backward(dy, x, w, s, p, op, g, d)
+    dx, dw, db = backend.F.conv_transpose2d_backward(dy, x, w, s, p, op, g, d)
     # conv_transpose2d(x) = A^T x with A = conv2d on the output's shape: dx = A dy, dw by the same identity
     np.testing.assert_array_equal(dx, ref.conv2d(dy, w, None, s, p, d, g))
     np.testing.assert_array_equal(dw, ref.conv2d_backward_weight(x, dy, ws, s, p, d, g))
     np.testing.assert_array_equal(db, dy.astype(np.float64).sum(axis=(0, 2, 3)))
 
 
-def test_conv1d_exact(isa, rng):
+def test_conv1d_exact(backend, rng):
     x, w, b = ints(rng, (3, 4, 59)), ints(rng, (6, 2, 4)), ints(rng, 6)
-    y = F.conv1d(x, w, b, 2, 3, 2, 2)
+    y = backend.F.conv1d(x, w, b, 2, 3, 2, 2)
     np.testing.assert_array_equal(y, ref.conv2d(x[:, :, None], w[:, :, None], b, (1, 2), (0, 3), (1, 2), 2)[:, :, 0])
     dy = ints(rng, y.shape)
-    dx, dw, db = F.conv1d_backward(dy, x, w, 2, 3, 2, 2)
+    dx, dw, db = backend.F.conv1d_backward(dy, x, w, 2, 3, 2, 2)
     np.testing.assert_array_equal(dx, ref.conv2d_backward_input(dy[:, :, None], w[:, :, None], (3, 4, 1, 59), (1, 2),
                                                                 (0, 3), (1, 2), 2)[:, :, 0])
     np.testing.assert_array_equal(dw, ref.conv2d_backward_weight(dy[:, :, None], x[:, :, None], (6, 2, 1, 4),

@@ -25,13 +25,13 @@ def data(rng, shape, offset=3.0):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_training_forward_and_running_stats(isa, rng, shape):
+def test_training_forward_and_running_stats(backend, rng, shape):
     x, w, b = data(rng, shape)
     C = shape[1]
     rm = rng.standard_normal(C).astype(np.float32)
     rv = rng.uniform(0.5, 2, C).astype(np.float32)
     rm0, rv0 = rm.astype(np.float64), rv.astype(np.float64)
-    y, mean, invstd = F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2, return_stats=True)
+    y, mean, invstd = backend.F.batch_norm(x, rm, rv, w, b, training=True, momentum=0.2, return_stats=True)
     assert_close(y, ref.batch_norm(x, weight=w, bias=b), rtol=1e-5, atol=2e-5)
     axes = (0,) + tuple(range(2, x.ndim))
     x64 = x.astype(np.float64)
@@ -43,36 +43,36 @@ def test_training_forward_and_running_stats(isa, rng, shape):
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_eval_forward(isa, rng, shape):
+def test_eval_forward(backend, rng, shape):
     x, w, b = data(rng, shape)
     C = shape[1]
     rm = rng.standard_normal(C).astype(np.float32)
     rv = rng.uniform(0.5, 2, C).astype(np.float32)
     before = rm.copy(), rv.copy()
-    y = F.batch_norm(x, rm, rv, w, b, training=False)
+    y = backend.F.batch_norm(x, rm, rv, w, b, training=False)
     assert_close(y, ref.batch_norm(x, rm, rv, w, b), rtol=1e-5, atol=2e-5)
     np.testing.assert_array_equal(rm, before[0])
     np.testing.assert_array_equal(rv, before[1])
-    assert_close(F.batch_norm(x, rm, rv), ref.batch_norm(x, rm, rv), rtol=1e-5, atol=2e-5)
+    assert_close(backend.F.batch_norm(x, rm, rv), ref.batch_norm(x, rm, rv), rtol=1e-5, atol=2e-5)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_backward(isa, rng, shape):
+def test_backward(backend, rng, shape):
     x, w, b = data(rng, shape)
     g = rng.standard_normal(shape).astype(np.float32)
-    dx, dw, db = F.batch_norm_backward(g, x, w, training=True)
+    dx, dw, db = backend.F.batch_norm_backward(g, x, w, training=True)
     edx, edw, edb = ref.batch_norm_backward(g, x, w)
     assert_close(dx, edx, rtol=1e-4, atol=1e-4)
     assert_close(dw, edw, rtol=1e-4, atol=1e-4)
     assert_close(db, edb, rtol=1e-5, atol=1e-4)
     # statistics handed over from the forward give the same result
-    _, mean, invstd = F.batch_norm(x, None, None, w, b, training=True, return_stats=True)
-    dx2, dw2, _ = F.batch_norm_backward(g, x, w, save_mean=mean, save_invstd=invstd)
+    _, mean, invstd = backend.F.batch_norm(x, None, None, w, b, training=True, return_stats=True)
+    dx2, dw2, _ = backend.F.batch_norm_backward(g, x, w, save_mean=mean, save_invstd=invstd)
     assert_close(dx2, dx, rtol=1e-6, atol=1e-6)
     assert_close(dw2, dw, rtol=1e-6, atol=1e-6)
     rm = rng.standard_normal(shape[1]).astype(np.float32)
     rv = rng.uniform(0.5, 2, shape[1]).astype(np.float32)
-    dx, dw, db = F.batch_norm_backward(g, x, w, rm, rv, training=False)
+    dx, dw, db = backend.F.batch_norm_backward(g, x, w, rm, rv, training=False)
     edx, edw, edb = ref.batch_norm_backward(g, x, w, rm, rv)
     assert_close(dx, edx, rtol=1e-5, atol=1e-5)
     assert_close(dw, edw, rtol=1e-4, atol=1e-4)

@@ -1,83 +1,90 @@
-// Bindings of the norm family: validate views, release the GIL, call the driver.
-// Per-channel arguments may be None where the driver accepts null (weight, bias, running
-// statistics in training, gradients not wanted).
-#include "bindings/array.h"
+// Bindings of the norm family, both backends (bindings/backend.h): batch_norm_forward,
+// batch_norm_stats, batch_norm_backward and cuda_<op> of each. Per-channel arguments may be None
+// where the driver accepts null (weight, bias, running statistics in training, unwanted dx).
+#include "bindings/backend.h"
+#include "cuda/norm.cuh"
 #include "ops/norm.h"
 
 namespace fl {
 namespace {
-
-// A C-float per-channel array, or null for None.
-float* channel_view(const py::object& o, index_t C, const char* name, bool writable) {
-  if (o.is_none()) return nullptr;
-  auto v = float_view(o.cast<py::array>(), name, writable);
-  check_size(v, C, name);
-  return v.data;
-}
 
 ChannelShape channel_shape(index_t N, index_t C, index_t L) {
   FL_CHECK_ARG(N >= 0 && C >= 0 && L >= 0, "batch_norm: negative shape (", N, ", ", C, ", ", L, ")");
   return {N, C, L};
 }
 
+template <class B>
+void bind_norm(py::module_& m) {
+  using Buf = typename B::Buf;
+  m.def(B::name("batch_norm_forward").c_str(),
+        [](Buf y, Buf save_mean, Buf save_invstd, py::object running_mean, py::object running_var, Buf x,
+           py::object weight, py::object bias, index_t N, index_t C, index_t L, bool training, float momentum,
+           float eps) {
+          const ChannelShape s = channel_shape(N, C, L);
+          auto vy = B::floats(y, "out", true), vx = B::floats(x, "input");
+          auto sm = B::floats(save_mean, "save_mean", true), si = B::floats(save_invstd, "save_invstd", true);
+          check_size(vx, N * C * L, "input");
+          check_size(vy, vx.size, "out");
+          check_size(sm, C, "save_mean");
+          check_size(si, C, "save_invstd");
+          const int dev = B::device(x, {&y, &save_mean, &save_invstd});
+          float* rm = B::opt_floats(running_mean, C, "running_mean", dev, true).data;
+          float* rv = B::opt_floats(running_var, C, "running_var", dev, true).data;
+          const float* w = B::opt_floats(weight, C, "weight", dev).data;
+          const float* b = B::opt_floats(bias, C, "bias", dev).data;
+          FL_CHECK_ARG(training || (rm && rv), "running_mean, running_var: required when training is False");
+          FL_CHECK_ARG(!training || N * L > 1, "input: expected more than 1 value per channel when training, got "
+                       "input of (N, C, L) = (", N, ", ", C, ", ", L, ")");
+          if (C == 0) return;
+          typename B::Scope scope(dev);
+          if constexpr (B::kCudaKernels)
+            batch_norm_forward_cuda(vy.data, sm.data, si.data, rm, rv, vx.data, w, b, s, training, momentum, eps,
+                                    B::stream());
+          else
+            batch_norm_forward(vy.data, sm.data, si.data, rm, rv, vx.data, w, b, s, training, momentum, eps);
+        });
+  m.def(B::name("batch_norm_stats").c_str(),
+        [](Buf mean, Buf invstd, Buf x, index_t N, index_t C, index_t L, float eps) {
+          const ChannelShape s = channel_shape(N, C, L);
+          auto vx = B::floats(x, "input"), pm = B::floats(mean, "mean", true), pi = B::floats(invstd, "invstd", true);
+          check_size(vx, N * C * L, "input");
+          check_size(pm, C, "mean");
+          check_size(pi, C, "invstd");
+          FL_CHECK_ARG(N * L > 1, "input: expected more than 1 value per channel, got (N, C, L) = (", N, ", ", C,
+                       ", ", L, ")");
+          if (C == 0) return;
+          typename B::Scope scope(B::device(x, {&mean, &invstd}));
+          if constexpr (B::kCudaKernels) batch_norm_stats_cuda(pm.data, pi.data, vx.data, s, eps, B::stream());
+          else batch_norm_stats(pm.data, pi.data, vx.data, s, eps);
+        });
+  m.def(B::name("batch_norm_backward").c_str(),
+        [](py::object dx, Buf dweight, Buf dbias, Buf dy, Buf x, py::object weight, Buf mean, Buf invstd, index_t N,
+           index_t C, index_t L, bool training) {
+          const ChannelShape s = channel_shape(N, C, L);
+          auto vdy = B::floats(dy, "grad_out"), vx = B::floats(x, "input");
+          auto dw = B::floats(dweight, "grad_weight", true), db = B::floats(dbias, "grad_bias", true);
+          auto pm = B::floats(mean, "mean"), pi = B::floats(invstd, "invstd");
+          check_size(vdy, N * C * L, "grad_out");
+          check_size(vx, vdy.size, "input");
+          check_size(dw, C, "grad_weight");
+          check_size(db, C, "grad_bias");
+          check_size(pm, C, "mean");
+          check_size(pi, C, "invstd");
+          const int dev = B::device(dy, {&x, &dweight, &dbias, &mean, &invstd});
+          float* pdx = B::opt_floats(dx, vdy.size, "grad_input", dev, true).data;
+          const float* w = B::opt_floats(weight, C, "weight", dev).data;
+          if (C == 0) return;
+          typename B::Scope scope(dev);
+          if constexpr (B::kCudaKernels)
+            batch_norm_backward_cuda(pdx, dw.data, db.data, vdy.data, vx.data, w, pm.data, pi.data, s, training,
+                                     B::stream());
+          else
+            batch_norm_backward(pdx, dw.data, db.data, vdy.data, vx.data, w, pm.data, pi.data, s, training);
+        });
+}
+
 }  // namespace
 
-void init_norm(py::module_& m) {
-  m.def("batch_norm_forward", [](py::array y, py::array save_mean, py::array save_invstd, py::object running_mean,
-                                 py::object running_var, py::array x, py::object weight, py::object bias, index_t N,
-                                 index_t C, index_t L, bool training, float momentum, float eps) {
-    const ChannelShape s = channel_shape(N, C, L);
-    auto vy = float_view(y, "out", true), vx = float_view(x, "input");
-    check_size(vx, N * C * L, "input");
-    check_size(vy, vx.size, "out");
-    float* sm = channel_view(save_mean, C, "save_mean", true);
-    float* si = channel_view(save_invstd, C, "save_invstd", true);
-    float* rm = channel_view(running_mean, C, "running_mean", true);
-    float* rv = channel_view(running_var, C, "running_var", true);
-    const float* w = channel_view(weight, C, "weight", false);
-    const float* b = channel_view(bias, C, "bias", false);
-    FL_CHECK_ARG(training || (rm && rv), "running_mean, running_var: required when training is False");
-    FL_CHECK_ARG(!training || N * L > 1, "input: expected more than 1 value per channel when training, got input "
-                 "of (N, C, L) = (", N, ", ", C, ", ", L, ")");
-    if (C == 0) return;
-    py::gil_scoped_release nogil;
-    batch_norm_forward(vy.data, sm, si, rm, rv, vx.data, w, b, s, training, momentum, eps);
-  });
-  m.def("batch_norm_stats", [](py::array mean, py::array invstd, py::array x, index_t N, index_t C, index_t L,
-                               float eps) {
-    const ChannelShape s = channel_shape(N, C, L);
-    auto vx = float_view(x, "input");
-    check_size(vx, N * C * L, "input");
-    float* pm = channel_view(mean, C, "mean", true);
-    float* pi = channel_view(invstd, C, "invstd", true);
-    FL_CHECK_ARG(N * L > 1, "input: expected more than 1 value per channel, got (N, C, L) = (", N, ", ", C, ", ",
-                 L, ")");
-    if (C == 0) return;
-    py::gil_scoped_release nogil;
-    batch_norm_stats(pm, pi, vx.data, s, eps);
-  });
-  m.def("batch_norm_backward", [](py::object dx, py::object dweight, py::object dbias, py::array dy, py::array x,
-                                  py::object weight, py::array mean, py::array invstd, index_t N, index_t C, index_t L,
-                                  bool training) {
-    const ChannelShape s = channel_shape(N, C, L);
-    auto vdy = float_view(dy, "grad_out"), vx = float_view(x, "input");
-    check_size(vdy, N * C * L, "grad_out");
-    check_size(vx, vdy.size, "input");
-    float* pdx = nullptr;
-    if (!dx.is_none()) {
-      auto v = float_view(dx.cast<py::array>(), "grad_input", true);
-      check_size(v, vdy.size, "grad_input");
-      pdx = v.data;
-    }
-    float* dw = channel_view(dweight, C, "grad_weight", true);
-    float* db = channel_view(dbias, C, "grad_bias", true);
-    const float* w = channel_view(weight, C, "weight", false);
-    const float* pm = channel_view(mean, C, "mean", false);
-    const float* pi = channel_view(invstd, C, "invstd", false);
-    if (C == 0) return;
-    py::gil_scoped_release nogil;
-    batch_norm_backward(pdx, dw, db, vdy.data, vx.data, w, pm, pi, s, training);
-  });
-}
+void init_norm(py::module_& m) { FL_BIND_BOTH_BACKENDS(bind_norm, m); }
 
 }  // namespace fl

@@ -408,6 +408,12 @@ class DeviceBackend:
         return arr
 
     @staticmethod
+    def inplace(a, name: str, like=None) -> Array:
+        """a, a float32 device array the op updates in place (never a converted copy)."""
+        _require()
+        return _operand(a, name, None if like is None else like.device, out=True)
+
+    @staticmethod
     def index_operand(x, name: str, like=None) -> Array:
         """x as an int64 device array on like's device (never converted: TypeError otherwise)."""
         _require()

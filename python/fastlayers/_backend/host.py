@@ -128,6 +128,15 @@ class HostBackend:
         return check_out(out, shape, name, inputs)
 
     @staticmethod
+    def inplace(a, name: str, like=None) -> np.ndarray:
+        """a, an array the op updates in place (running statistics, optimizer state): it must
+        already be a writable, C-contiguous float32 ndarray (a converted copy would lose the update)."""
+        if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous \
+                or not a.flags.writeable:
+            raise TypeError(f"{name}: expected a writable, contiguous float32 array (updated in place)")
+        return a
+
+    @staticmethod
     def index_operand(x, name: str, like=None) -> np.ndarray:
         """x as a C-contiguous int64 array (other integer dtypes converted; others TypeError)."""
         x = np.ascontiguousarray(x)

@@ -9,7 +9,7 @@ Backward functions return one gradient each (``*_backward_input``, ``*_backward_
 ``*_backward_bias``); ``conv2d_backward`` and friends return (grad_input, grad_weight,
 grad_bias). Transposed convolution is conv2d with the roles of input and output exchanged:
 its forward is conv2d's backward-input and its backward-input is conv2d's forward.
-GPU inputs run the CUDA kernels (fastlayers._cuda_conv); mixing devices is a TypeError.
+GPU inputs run the CUDA kernels through the device backend; mixing devices is a TypeError.
 """
 from __future__ import annotations
 
@@ -17,17 +17,9 @@ import numbers
 
 import numpy as np
 
-from .. import _core, _cuda_conv
-from .._backend.host import as_f32, check_out, int_tuple
-from .._backend.device import device_of
-
-
-def check_out_separate(out, shape: tuple, inputs: tuple) -> np.ndarray:
-    """check_out for ops that read neighbouring positions: out may not alias any input (an
-    in-place window op would read values it has already overwritten)."""
-    if out is not None and any(np.may_share_memory(out, a) for a in inputs):
-        raise ValueError("out: must not share memory with the inputs (this op reads neighbouring positions)")
-    return check_out(out, shape, inputs=inputs)
+from .. import _core
+from .._backend import backend_of
+from .._backend.host import int_tuple
 
 
 _tuple = int_tuple
@@ -55,7 +47,7 @@ def _lift(t: tuple, dims: int, fill: int) -> tuple:
 
 
 def _conv_shape(x_shape, w_shape, stride, padding, dilation, groups, dims) -> tuple[tuple, tuple]:
-    """The 16-int shape of the bindings and the output shape (batched) of conv1d/conv2d."""
+    """The Conv2dShape of the bindings and the output shape (batched) of conv1d/conv2d."""
     N, C, *spatial = x_shape
     groups = _groups(groups)
     s = _tuple(stride, "stride", dims)
@@ -103,16 +95,16 @@ def _conv_shape(x_shape, w_shape, stride, padding, dilation, groups, dims) -> tu
     sh, sw = _lift(s, dims, 1)
     ph, pw = _lift(before, dims, 0)
     dh, dw = _lift(d, dims, 1)
-    return (N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups), (N, K) + out
+    return _core.Conv2dShape(N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups), (N, K) + out
 
 
-def _bias(bias, n: int):
+def _bias(be, bias, n: int, like):
     if bias is None:
         return None
-    bias = as_f32(bias, "bias")
+    bias = be.operand(bias, "bias", like)
     if bias.shape != (n,):
         raise ValueError(f"bias: expected shape ({n},), got {bias.shape}")
-    return bias
+    return be.raw(bias)
 
 
 def _unbatch(out_shape: tuple, batched: bool) -> tuple:
@@ -120,23 +112,24 @@ def _unbatch(out_shape: tuple, batched: bool) -> tuple:
 
 
 def _conv(x, weight, bias, stride, padding, dilation, groups, dims, out):
-    if device_of(input=x, weight=weight, bias=bias, out=out) is not None:
-        return _cuda_conv.conv(x, weight, bias, stride, padding, dilation, groups, dims, out)
-    x = as_f32(x, "input")
-    weight = as_f32(weight, "weight")
+    be = backend_of(input=x, weight=weight, bias=bias, out=out)
+    x = be.operand(x, "input")
+    weight = be.operand(weight, "weight", x)
     xs = _batched(x.shape, dims, "input")
     shape, out_shape = _conv_shape(xs, weight.shape, stride, padding, dilation, groups, dims)
-    bias = _bias(bias, shape[4])
-    out = check_out_separate(out, _unbatch(out_shape, len(xs) == x.ndim), (x, weight))
-    _core.conv2d_forward(out, x, weight, bias, shape)
+    b = _bias(be, bias, shape.K, x)
+    out = be.out(out, _unbatch(out_shape, len(xs) == x.ndim), x, inputs=(x, weight), separate=True)
+    be.ops.conv2d_forward(be.raw(out), be.raw(x), be.raw(weight), b, shape)
     return out
 
 
-def _grad_shapes(grad_out, x_shape, w_shape, stride, padding, dilation, groups, dims):
-    """Checks grad_out against the forward's output shape; returns (shape, grad_out)."""
-    grad_out = as_f32(grad_out, "grad_out")
+def _grad_shapes(be, grad_out, like, x_shape, w_shape, shape_fn, args):
+    """Checks grad_out against the forward's output shape; returns (shape, grad_out).
+    shape_fn: _conv_shape (args: stride, padding, dilation, groups, dims) or _transpose_shape."""
+    grad_out = be.operand(grad_out, "grad_out", like)
+    dims = args[-1] if shape_fn is _conv_shape else 2
     xs = _batched(tuple(int(v) for v in x_shape), dims, "input_shape")
-    shape, out_shape = _conv_shape(xs, tuple(int(v) for v in w_shape), stride, padding, dilation, groups, dims)
+    shape, out_shape = shape_fn(xs, tuple(int(v) for v in w_shape), *args)
     want = _unbatch(out_shape, len(xs) == len(x_shape))
     if grad_out.shape != want:
         raise ValueError(f"grad_out: expected shape {want} (the output for input shape {tuple(x_shape)} and weight "
@@ -145,57 +138,56 @@ def _grad_shapes(grad_out, x_shape, w_shape, stride, padding, dilation, groups, 
 
 
 def _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, dims, out):
-    if device_of(grad_out=grad_out, weight=weight, out=out) is not None:
-        return _cuda_conv.backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, dims, out)
-    weight = as_f32(weight, "weight")
+    be = backend_of(grad_out=grad_out, weight=weight, out=out)
+    weight = be.operand(weight, "weight")
     input_shape = tuple(int(v) for v in input_shape)
-    shape, grad_out = _grad_shapes(grad_out, input_shape, weight.shape, stride, padding, dilation, groups, dims)
-    out = check_out_separate(out, input_shape, (grad_out, weight))
-    _core.conv2d_backward_input(out, grad_out, weight, None, shape)
+    shape, grad_out = _grad_shapes(be, grad_out, weight, input_shape, weight.shape, _conv_shape,
+                                   (stride, padding, dilation, groups, dims))
+    out = be.out(out, input_shape, weight, inputs=(grad_out, weight), separate=True)
+    be.ops.conv2d_backward_input(be.raw(out), be.raw(grad_out), be.raw(weight), None, shape)
     return out
 
 
 def _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, dims, out):
-    if device_of(grad_out=grad_out, input=x, out=out) is not None:
-        return _cuda_conv.backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, dims, out)
-    x = as_f32(x, "input")
+    be = backend_of(grad_out=grad_out, input=x, out=out)
+    x = be.operand(x, "input")
     weight_shape = tuple(int(v) for v in weight_shape)
-    shape, grad_out = _grad_shapes(grad_out, x.shape, weight_shape, stride, padding, dilation, groups, dims)
-    out = check_out_separate(out, weight_shape, (grad_out, x))
-    _core.conv2d_backward_weight(out, grad_out, x, shape)
+    shape, grad_out = _grad_shapes(be, grad_out, x, x.shape, weight_shape, _conv_shape,
+                                   (stride, padding, dilation, groups, dims))
+    out = be.out(out, weight_shape, x, inputs=(grad_out, x), separate=True)
+    be.ops.conv2d_backward_weight(be.raw(out), be.raw(grad_out), be.raw(x), shape)
     return out
 
 
-def _bias_grad(grad_out, dims: int) -> np.ndarray:
+def _bias_grad(grad_out, dims: int):
     """Sum of grad_out over every axis but the channel axis (batched or unbatched)."""
-    if device_of(grad_out=grad_out) is not None:
-        return _cuda_conv.bias_grad(grad_out, dims)
-    grad_out = as_f32(grad_out, "grad_out")
+    be = backend_of(grad_out=grad_out)
+    grad_out = be.operand(grad_out, "grad_out")
     gs = _batched(grad_out.shape, dims, "grad_out")
-    db = np.empty(gs[1], np.float32)
-    _core.conv_bias_backward(db, grad_out, gs[0], gs[1], int(np.prod(gs[2:], dtype=np.int64)))
+    db = be.empty((gs[1],), grad_out)
+    be.ops.conv_bias_backward(be.raw(db), be.raw(grad_out), gs[0], gs[1], int(np.prod(gs[2:], dtype=np.int64)))
     return db
 
 
 # ---- conv2d / conv1d ----
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None) -> np.ndarray:
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None):
     """2-D cross-correlation of (N, C, H, W) with weight (K, C/groups, R, S), plus bias (K,)."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, 2, out)
 
 
 def conv2d_backward_input(grad_out, weight, input_shape, stride=1, padding=0, dilation=1, groups=1, *,
-                          out=None) -> np.ndarray:
+                          out=None):
     return _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, 2, out)
 
 
 def conv2d_backward_weight(grad_out, x, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
-                           out=None) -> np.ndarray:
+                           out=None):
     return _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, 2, out)
 
 
-def conv2d_backward_bias(grad_out) -> np.ndarray:
+def conv2d_backward_bias(grad_out):
     return _bias_grad(grad_out, 2)
 
 
@@ -206,31 +198,30 @@ def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups
 
 def _conv_backward(grad_out, x, weight, stride, padding, dilation, groups, bias: bool, dims: int):
     """The three gradients of conv{dims}d, on the device the arguments live on."""
-    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
-        return _cuda_conv.backward(grad_out, x, weight, stride, padding, dilation, groups, dims, bias)
-    x = as_f32(x, "input")
-    weight = as_f32(weight, "weight")
+    be = backend_of(grad_out=grad_out, input=x, weight=weight)
+    x = be.operand(x, "input")
+    weight = be.operand(weight, "weight", x)
     return (_conv_backward_input(grad_out, weight, x.shape, stride, padding, dilation, groups, dims, None),
             _conv_backward_weight(grad_out, x, weight.shape, stride, padding, dilation, groups, dims, None),
             _bias_grad(grad_out, dims) if bias else None)
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None) -> np.ndarray:
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, out=None):
     """1-D cross-correlation of (N, C, L) with weight (K, C/groups, S): conv2d with H = 1."""
     return _conv(x, weight, bias, stride, padding, dilation, groups, 1, out)
 
 
 def conv1d_backward_input(grad_out, weight, input_shape, stride=1, padding=0, dilation=1, groups=1, *,
-                          out=None) -> np.ndarray:
+                          out=None):
     return _conv_backward_input(grad_out, weight, input_shape, stride, padding, dilation, groups, 1, out)
 
 
 def conv1d_backward_weight(grad_out, x, weight_shape, stride=1, padding=0, dilation=1, groups=1, *,
-                           out=None) -> np.ndarray:
+                           out=None):
     return _conv_backward_weight(grad_out, x, weight_shape, stride, padding, dilation, groups, 1, out)
 
 
-def conv1d_backward_bias(grad_out) -> np.ndarray:
+def conv1d_backward_bias(grad_out):
     return _bias_grad(grad_out, 1)
 
 
@@ -271,74 +262,55 @@ def _transpose_shape(x_shape, w_shape, stride, padding, output_padding, groups, 
     if Hout < 1 or Wout < 1:
         raise ValueError(f"input: output size ({Hout}, {Wout}) is too small for input shape {tuple(x_shape)}, "
                          f"weight shape {tuple(w_shape)}, stride={s}, padding={p}")
-    return ((N, Cout, Hout, Wout, Cin, R, S, Hin, Win, s[0], s[1], p[0], p[1], d[0], d[1], groups),
+    return (_core.Conv2dShape(N, Cout, Hout, Wout, Cin, R, S, Hin, Win, s[0], s[1], p[0], p[1], d[0], d[1], groups),
             (N, Cout, Hout, Wout))
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     out=None) -> np.ndarray:
+                     out=None):
     """Transposed 2-D convolution (the gradient of conv2d with respect to its input) of
     (N, C_in, H, W) with weight (C_in, C_out/groups, R, S), plus bias (C_out,)."""
-    if device_of(input=x, weight=weight, bias=bias, out=out) is not None:
-        return _cuda_conv.transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, out)
-    x = as_f32(x, "input")
-    weight = as_f32(weight, "weight")
+    be = backend_of(input=x, weight=weight, bias=bias, out=out)
+    x = be.operand(x, "input")
+    weight = be.operand(weight, "weight", x)
     xs = _batched(x.shape, 2, "input")
     shape, out_shape = _transpose_shape(xs, weight.shape, stride, padding, output_padding, groups, dilation)
-    bias = _bias(bias, shape[1])
-    out = check_out_separate(out, _unbatch(out_shape, len(xs) == x.ndim), (x, weight))
-    _core.conv2d_backward_input(out, x, weight, bias, shape)
+    b = _bias(be, bias, shape.C, x)
+    out = be.out(out, _unbatch(out_shape, len(xs) == x.ndim), x, inputs=(x, weight), separate=True)
+    be.ops.conv2d_backward_input(be.raw(out), be.raw(x), be.raw(weight), b, shape)
     return out
 
 
-def _transpose_grad(grad_out, x_shape, w_shape, stride, padding, output_padding, groups, dilation):
-    grad_out = as_f32(grad_out, "grad_out")
-    xs = _batched(tuple(int(v) for v in x_shape), 2, "input_shape")
-    shape, out_shape = _transpose_shape(xs, tuple(int(v) for v in w_shape), stride, padding, output_padding,
-                                        groups, dilation)
-    want = _unbatch(out_shape, len(xs) == len(x_shape))
-    if grad_out.shape != want:
-        raise ValueError(f"grad_out: expected shape {want} (the output for input shape {tuple(x_shape)} and weight "
-                         f"shape {tuple(w_shape)}), got {grad_out.shape}")
-    return shape, grad_out
-
-
 def conv_transpose2d_backward_input(grad_out, weight, input_shape, stride=1, padding=0, output_padding=0, groups=1,
-                                    dilation=1, *, out=None) -> np.ndarray:
-    if device_of(grad_out=grad_out, weight=weight, out=out) is not None:
-        return _cuda_conv.transpose_backward_input(grad_out, weight, input_shape, stride, padding, output_padding,
-                                                   groups, dilation, out)
-    weight = as_f32(weight, "weight")
+                                    dilation=1, *, out=None):
+    be = backend_of(grad_out=grad_out, weight=weight, out=out)
+    weight = be.operand(weight, "weight")
     input_shape = tuple(int(v) for v in input_shape)
-    shape, grad_out = _transpose_grad(grad_out, input_shape, weight.shape, stride, padding, output_padding, groups,
-                                      dilation)
-    out = check_out_separate(out, input_shape, (grad_out, weight))
-    _core.conv2d_forward(out, grad_out, weight, None, shape)
+    shape, grad_out = _grad_shapes(be, grad_out, weight, input_shape, weight.shape, _transpose_shape,
+                                   (stride, padding, output_padding, groups, dilation))
+    out = be.out(out, input_shape, weight, inputs=(grad_out, weight), separate=True)
+    be.ops.conv2d_forward(be.raw(out), be.raw(grad_out), be.raw(weight), None, shape)
     return out
 
 
 def conv_transpose2d_backward_weight(grad_out, x, weight_shape, stride=1, padding=0, output_padding=0, groups=1,
-                                     dilation=1, *, out=None) -> np.ndarray:
-    if device_of(grad_out=grad_out, input=x, out=out) is not None:
-        return _cuda_conv.transpose_backward_weight(grad_out, x, weight_shape, stride, padding, output_padding,
-                                                    groups, dilation, out)
-    x = as_f32(x, "input")
+                                     dilation=1, *, out=None):
+    be = backend_of(grad_out=grad_out, input=x, out=out)
+    x = be.operand(x, "input")
     weight_shape = tuple(int(v) for v in weight_shape)
-    shape, grad_out = _transpose_grad(grad_out, x.shape, weight_shape, stride, padding, output_padding, groups,
-                                      dilation)
-    out = check_out_separate(out, weight_shape, (grad_out, x))
-    _core.conv2d_backward_weight(out, x, grad_out, shape)
+    shape, grad_out = _grad_shapes(be, grad_out, x, x.shape, weight_shape, _transpose_shape,
+                                   (stride, padding, output_padding, groups, dilation))
+    out = be.out(out, weight_shape, x, inputs=(grad_out, x), separate=True)
+    be.ops.conv2d_backward_weight(be.raw(out), be.raw(x), be.raw(grad_out), shape)
     return out
 
 
 def conv_transpose2d_backward(grad_out, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                               bias: bool = True):
     """(grad_input, grad_weight, grad_bias or None) of conv_transpose2d."""
-    if device_of(grad_out=grad_out, input=x, weight=weight) is not None:
-        return _cuda_conv.transpose_backward(grad_out, x, weight, stride, padding, output_padding, groups, dilation,
-                                             bias)
-    x = as_f32(x, "input")
-    weight = as_f32(weight, "weight")
+    be = backend_of(grad_out=grad_out, input=x, weight=weight)
+    x = be.operand(x, "input")
+    weight = be.operand(weight, "weight", x)
     args = (stride, padding, output_padding, groups, dilation)
     return (conv_transpose2d_backward_input(grad_out, weight, x.shape, *args),
             conv_transpose2d_backward_weight(grad_out, x, weight.shape, *args),

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _core, _cuda_norm
-from .._backend.host import as_f32, as_float_param, check_out
-from .._backend.device import device_of
+from .._backend import backend_of
+from .._backend.host import as_float_param
 
 
 def _nlc(shape: tuple, name: str = "input") -> tuple[int, int, int]:
@@ -25,18 +24,17 @@ def _nlc(shape: tuple, name: str = "input") -> tuple[int, int, int]:
     return int(shape[0]), int(shape[1]), int(np.prod(shape[2:], dtype=np.int64))
 
 
-def _channel(a, C: int, name: str, writable: bool = False):
+def _channel(be, a, C: int, name: str, like, writable: bool = False):
     if a is None:
         return None
-    if writable:
-        if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous \
-                or not a.flags.writeable:
-            raise TypeError(f"{name}: expected a writable, contiguous float32 array (updated in place)")
-    else:
-        a = as_f32(a, name)
+    a = be.inplace(a, name, like) if writable else be.operand(a, name, like)
     if a.shape != (C,):
         raise ValueError(f"{name}: expected shape ({C},) for an input of {C} channels, got {a.shape}")
     return a
+
+
+def _raw(be, a):
+    return None if a is None else be.raw(a)
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: bool = False,
@@ -44,28 +42,26 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     """weight * (x - mean) / sqrt(var + eps) + bias per channel.
 
     With return_stats, returns (y, mean, invstd): the statistics used, for batch_norm_backward.
+    running_mean / running_var (float32, contiguous) are updated in place when training.
     """
-    if device_of(input=x, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias,
-                 out=out) is not None:
-        return _cuda_norm.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps,
-                                     return_stats, out)
-    x = as_f32(x, "input")
+    be = backend_of(input=x, running_mean=running_mean, running_var=running_var, weight=weight, bias=bias, out=out)
+    x = be.operand(x, "input")
     N, C, L = _nlc(x.shape)
-    running_mean = _channel(running_mean, C, "running_mean", writable=True)
-    running_var = _channel(running_var, C, "running_var", writable=True)
-    weight = _channel(weight, C, "weight")
-    bias = _channel(bias, C, "bias")
+    running_mean = _channel(be, running_mean, C, "running_mean", x, writable=True)
+    running_var = _channel(be, running_var, C, "running_var", x, writable=True)
+    weight = _channel(be, weight, C, "weight", x)
+    bias = _channel(be, bias, C, "bias", x)
     momentum = as_float_param(momentum, "momentum")
     eps = as_float_param(eps, "eps")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean, running_var: required when training is False")
     if training and N * L <= 1:
         raise ValueError(f"input: expected more than 1 value per channel when training, got input shape {x.shape}")
-    out = check_out(out, x.shape, inputs=(x,))
-    mean = np.empty(C, np.float32)
-    invstd = np.empty(C, np.float32)
-    _core.batch_norm_forward(out, mean, invstd, running_mean, running_var, x, weight, bias, N, C, L,
-                             bool(training), momentum, eps)
+    out = be.out(out, x.shape, x, inputs=(x,))
+    mean, invstd = be.empty((C,), x), be.empty((C,), x)
+    be.ops.batch_norm_forward(be.raw(out), be.raw(mean), be.raw(invstd), _raw(be, running_mean),
+                              _raw(be, running_var), be.raw(x), _raw(be, weight), _raw(be, bias), N, C, L,
+                              bool(training), momentum, eps)
     return (out, mean, invstd) if return_stats else out
 
 
@@ -77,36 +73,34 @@ def batch_norm_backward(grad_out, x, weight=None, running_mean=None, running_var
     otherwise through the running statistics, which act as constants. grad_weight is
     sum(grad_out * x_hat) and grad_bias sum(grad_out) per channel.
     """
-    if device_of(grad_out=grad_out, x=x, weight=weight, running_mean=running_mean, running_var=running_var,
-                 save_mean=save_mean, save_invstd=save_invstd, out=out) is not None:
-        return _cuda_norm.batch_norm_backward(grad_out, x, weight, running_mean, running_var, training, eps,
-                                              save_mean, save_invstd, out)
-    grad_out = as_f32(grad_out, "grad_out")
-    x = as_f32(x, "x")
+    be = backend_of(grad_out=grad_out, x=x, weight=weight, running_mean=running_mean, running_var=running_var,
+                    save_mean=save_mean, save_invstd=save_invstd, out=out)
+    grad_out = be.operand(grad_out, "grad_out")
+    x = be.operand(x, "x", grad_out)
     if x.shape != grad_out.shape:
         raise ValueError(f"x: expected the shape of grad_out {grad_out.shape}, got {x.shape}")
     N, C, L = _nlc(x.shape, "x")
-    weight = _channel(weight, C, "weight")
+    weight = _channel(be, weight, C, "weight", x)
     eps = as_float_param(eps, "eps")
     if training:
         if save_mean is None or save_invstd is None:
             if N * L <= 1:
                 raise ValueError(f"x: expected more than 1 value per channel when training, got shape {x.shape}")
-            save_mean = np.empty(C, np.float32)
-            save_invstd = np.empty(C, np.float32)
-            _core.batch_norm_stats(save_mean, save_invstd, x, N, C, L, eps)
-        mean = _channel(save_mean, C, "save_mean")
-        invstd = _channel(save_invstd, C, "save_invstd")
+            save_mean, save_invstd = be.empty((C,), x), be.empty((C,), x)
+            be.ops.batch_norm_stats(be.raw(save_mean), be.raw(save_invstd), be.raw(x), N, C, L, eps)
+        mean = _channel(be, save_mean, C, "save_mean", x)
+        invstd = _channel(be, save_invstd, C, "save_invstd", x)
     else:
-        running_mean = _channel(running_mean, C, "running_mean")
-        running_var = _channel(running_var, C, "running_var")
+        running_mean = _channel(be, running_mean, C, "running_mean", x)
+        running_var = _channel(be, running_var, C, "running_var", x)
         if running_mean is None or running_var is None:
             raise ValueError("running_mean, running_var: required when training is False")
         mean = running_mean
-        invstd = (1.0 / np.sqrt(running_var.astype(np.float64) + eps)).astype(np.float32)
-    out = check_out(out, x.shape, "out", inputs=(grad_out, x))
-    grad_weight = np.empty(C, np.float32)
-    grad_bias = np.empty(C, np.float32)
-    _core.batch_norm_backward(out, grad_weight, grad_bias, grad_out, x, weight, mean, invstd, N, C, L,
-                              bool(training))
+        # C floats, computed in float64 on the host as on the CPU path (a copy of C floats each way on a GPU)
+        var = be.to_host(running_var).astype(np.float64)
+        invstd = be.from_host((1.0 / np.sqrt(var + eps)).astype(np.float32), x)
+    out = be.out(out, x.shape, x, inputs=(grad_out, x))
+    grad_weight, grad_bias = be.empty((C,), x), be.empty((C,), x)
+    be.ops.batch_norm_backward(be.raw(out), be.raw(grad_weight), be.raw(grad_bias), be.raw(grad_out), be.raw(x),
+                               _raw(be, weight), be.raw(mean), be.raw(invstd), N, C, L, bool(training))
     return out, grad_weight, grad_bias
