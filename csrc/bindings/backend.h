@@ -53,6 +53,11 @@ struct HostBackend {
   static IndexView indices(const py::array& a, const char* what, bool writable = false) {
     return index_view(a, what, writable);
   }
+  // A list element (optimizer groups pass lists of buffers).
+  static FloatView floats_at(const py::handle& h, const char* what, bool writable = false) {
+    return float_view(py::reinterpret_borrow<py::array>(h), what, writable);  // float_view checks the type
+  }
+  static int device_at(const py::handle&) { return 0; }
   // An optional float buffer (None -> a null view); n: the size it must have.
   static FloatView opt_floats(const py::object& o, index_t n, const char* what, int /*device*/, bool writable = false) {
     if (o.is_none()) return {nullptr, 0};
@@ -83,6 +88,10 @@ struct CudaBackend {
     FL_CHECK_ARG(m.nbytes % sizeof(float) == 0, what, ": device buffer of ", m.nbytes, " bytes is not whole floats");
     return {static_cast<float*>(m.ptr), static_cast<index_t>(m.nbytes / sizeof(float))};
   }
+  static FloatView floats_at(const py::handle& h, const char* what, bool writable = false) {
+    return floats(h.cast<const CudaMemory&>(), what, writable);
+  }
+  static int device_at(const py::handle& h) { return h.cast<const CudaMemory&>().device; }
   static IndexView indices(const CudaMemory& m, const char* what, bool /*writable*/ = false) {
     FL_CHECK_ARG(m.nbytes % sizeof(int64_t) == 0, what, ": device buffer of ", m.nbytes, " bytes is not whole int64s");
     return {static_cast<int64_t*>(m.ptr), static_cast<index_t>(m.nbytes / sizeof(int64_t))};
@@ -124,6 +133,10 @@ struct CudaBackend {
   [[noreturn]] static FloatView floats(const py::object&, const char*, bool = false) {
     throw std::runtime_error(kNoCudaBuild);
   }
+  [[noreturn]] static FloatView floats_at(const py::handle&, const char*, bool = false) {
+    throw std::runtime_error(kNoCudaBuild);
+  }
+  [[noreturn]] static int device_at(const py::handle&) { throw std::runtime_error(kNoCudaBuild); }
   [[noreturn]] static IndexView indices(const py::object&, const char*, bool = false) {
     throw std::runtime_error(kNoCudaBuild);
   }

@@ -1,12 +1,16 @@
-// Bindings of the GEMM family: validate views, release the GIL, call the driver.
-// The Python layer (functional/gemm.py) shapes the arguments; here every operand is a
-// C-contiguous float32 array holding `batch` (or 1, when broadcast) row-major matrices.
+// Bindings of the GEMM family: gemm and cuda_gemm (bindings/backend.h: one binding, both
+// backends), matmul2d (the CPU fast path of functional.matmul's common call), and the CPU
+// planner's introspection and tuning hooks. The Python layer (functional/gemm.py) shapes the
+// arguments; here every operand holds `batch` (or 1, when broadcast) row-major matrices.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // std::optional<ActOp>: None or an ActOp
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
-#include "bindings/array.h"
+#include "bindings/backend.h"
+#include "cuda/gemm.cuh"
 #include "ops/gemm.h"
 
 namespace fl {
@@ -106,40 +110,66 @@ PyObject* matmul2d_fast(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
   }
   return nullptr;
 }
-// functional.matmul itself: matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0,
-// out=None). The keywords are read here and the call goes to matmul2d_fast; anything that
-// returns None there, and any other spelling of the call (more positional arguments, unknown
-// keywords), goes to the Python implementation registered by functional/gemm.py
-// (set_matmul_general), with the arguments exactly as given. Saves the Python frame of a
-// wrapper (about 0.06 us a call).
-PyObject* g_matmul_general = nullptr;
+// Checks that C does not share memory with an operand (GEMM reads them while it writes C).
+void check_apart(const FloatView& vc, const FloatView& vx, const char* name) {
+  const bool apart = vc.data + vc.size <= vx.data || vx.data + vx.size <= vc.data;
+  FL_CHECK_ARG(apart || vc.size == 0 || vx.size == 0, "out: shares memory with ", name,
+               "; GEMM cannot write over an operand, pass a separate array");
+}
 
-PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  static PyObject* const kNames[5] = {PyUnicode_InternFromString("trans_a"), PyUnicode_InternFromString("trans_b"),
-                                      PyUnicode_InternFromString("alpha"), PyUnicode_InternFromString("beta"),
-                                      PyUnicode_InternFromString("out")};
-  static PyObject* const kOne = PyFloat_FromDouble(1.0);
-  static PyObject* const kZero = PyFloat_FromDouble(0.0);
-  if (!g_matmul_general) {
-    PyErr_SetString(PyExc_RuntimeError, "matmul: fastlayers.functional.gemm is not initialised");
-    return nullptr;
-  }
-  bool fast = nargs == 2;
-  PyObject* call[7] = {fast ? args[0] : nullptr, fast ? args[1] : nullptr, Py_False, Py_False, kOne, kZero, Py_None};
-  const Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
-  for (Py_ssize_t i = 0; i < nkw && fast; ++i) {
-    PyObject* name = PyTuple_GET_ITEM(kwnames, i);
-    int k = 0;
-    while (k < 5 && name != kNames[k]) ++k;  // keyword names from a call site are interned
-    if (k == 5) fast = false;
-    else call[2 + k] = args[nargs + i];
-  }
-  if (fast) {
-    PyObject* r = matmul2d_fast(nullptr, call, 7);
-    if (r != Py_None) return r;  // the result, or nullptr with the error set
-    Py_DECREF(r);
-  }
-  return PyObject_Vectorcall(g_matmul_general, args, static_cast<size_t>(nargs), kwnames);
+// gemm: out[t] = epilogue(alpha * op(a[t]) op(b[t]) + beta * out[t]) for t < batch, a (or b)
+// holding one matrix when bcast_a (bcast_b); the epilogue adds a bias per column or per row
+// (GemmBias), then applies `act` (None or an ActOp). The same call on both backends; precision
+// applies to CUDA (the CPU computes in float32 always).
+template <class B>
+void bind_gemm(py::module_& m) {
+  using Buf = typename B::Buf;
+  m.def(B::name("gemm").c_str(), [](Buf out, Buf a, Buf b, index_t batch, index_t M, index_t N, index_t K,
+                                    bool trans_a, bool trans_b, bool bcast_a, bool bcast_b, float alpha, float beta,
+                                    py::object bias, GemmBias bias_mode, std::optional<ActOp> act, float act_param,
+                                    GemmPrecision precision) {
+    FL_CHECK_ARG(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "gemm: negative shape");
+    auto vc = B::floats(out, "out", true), va = B::floats(a, "a"), vb = B::floats(b, "b");
+    check_size(va, (bcast_a ? 1 : batch) * M * K, "a");
+    check_size(vb, (bcast_b ? 1 : batch) * K * N, "b");
+    check_size(vc, batch * M * N, "out");
+    check_apart(vc, va, "a");
+    check_apart(vc, vb, "b");
+    const int dev = B::device(out, {&a, &b});
+    GemmOptions opt;
+    opt.trans_a = trans_a;
+    opt.trans_b = trans_b;
+    opt.alpha = alpha;
+    opt.beta = beta;
+    if (bias_mode != GemmBias::none) {
+      FloatView vbias = B::opt_floats(bias, bias_mode == GemmBias::per_col ? N : M, "bias", dev);
+      FL_CHECK_ARG(vbias.data != nullptr || (bias_mode == GemmBias::per_col ? N : M) == 0,
+                   "bias: expected an array for a bias per ", bias_mode == GemmBias::per_col ? "column" : "row");
+      check_apart(vc, vbias, "bias");
+      opt.ep.bias_mode = bias_mode;
+      opt.ep.bias = vbias.data;
+    }
+    if (act) {
+      opt.ep.has_act = true;
+      opt.ep.act = *act;
+      opt.ep.act_param = act_param;
+    }
+    if (vc.size == 0) return;
+    const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    typename B::Scope scope(dev);
+    if constexpr (B::kCudaKernels) {
+      for (index_t t = 0; t < batch; ++t)
+        sgemm_cuda(vc.data + t * M * N, va.data + (bcast_a ? 0 : t * M * K), vb.data + (bcast_b ? 0 : t * K * N), M,
+                   N, K, lda, ldb, N, trans_a, trans_b, alpha, beta, opt.ep, precision, B::stream());
+    } else {
+      sgemm_batched(batch, vc.data, N, M * N, va.data, lda, bcast_a ? 0 : M * K, vb.data, ldb, bcast_b ? 0 : K * N,
+                    {M, N, K}, opt);
+    }
+  },
+  py::arg("out"), py::arg("a"), py::arg("b"), py::arg("batch"), py::arg("M"), py::arg("N"), py::arg("K"),
+  py::arg("trans_a"), py::arg("trans_b"), py::arg("bcast_a"), py::arg("bcast_b"), py::arg("alpha"), py::arg("beta"),
+  py::arg("bias").none(true), py::arg("bias_mode"), py::arg("act").none(true), py::arg("act_param"),
+  py::arg("precision") = GemmPrecision::fp32);
 }
 }  // namespace
 
@@ -147,61 +177,19 @@ PyObject* matmul_entry(PyObject*, PyObject* const* args, Py_ssize_t nargs, PyObj
 GemmKernels& current_level_table() { return g_gemm_kernels.level[static_cast<int>(isa_current())]; }
 
 void init_gemm(py::module_& m) {
-  // out[t] = epilogue(alpha * op(a[t]) op(b[t]) + beta * out[t]) for t < batch; a (or b) holds
-  // one matrix when bcast_a (bcast_b). bias_mode: 0 none, 1 per column (N), 2 per row (M);
-  // act: -1 none, else an ActOp code.
-  m.def("gemm", [](py::array out, py::array a, py::array b, index_t batch, index_t M, index_t N, index_t K,
-                   bool trans_a, bool trans_b, bool bcast_a, bool bcast_b, float alpha, float beta,
-                   py::object bias, int bias_mode, int act, float act_param) {
-    FL_CHECK_ARG(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "gemm: negative shape");
-    FL_CHECK_ARG(bias_mode >= 0 && bias_mode <= 2, "bias_mode: unknown mode ", bias_mode);
-    FL_CHECK_ARG(act >= -1 && act < kActOpCount, "activation: unknown op ", act);
-    auto vc = float_view(out, "out", true), va = float_view(a, "a"), vb = float_view(b, "b");
-    check_size(va, (bcast_a ? 1 : batch) * M * K, "a");
-    check_size(vb, (bcast_b ? 1 : batch) * K * N, "b");
-    check_size(vc, batch * M * N, "out");
-    check_no_overlap(out, vc, a, va, "a");
-    check_no_overlap(out, vc, b, vb, "b");
-    GemmOptions opt;
-    opt.trans_a = trans_a;
-    opt.trans_b = trans_b;
-    opt.alpha = alpha;
-    opt.beta = beta;
-    if (bias_mode != 0) {
-      FL_CHECK_ARG(!bias.is_none(), "bias: expected an array for bias_mode ", bias_mode);
-      auto vbias = float_view(bias.cast<py::array>(), "bias");
-      check_size(vbias, bias_mode == 1 ? N : M, "bias");
-      check_no_overlap(out, vc, bias.cast<py::array>(), vbias, "bias");
-      opt.ep.bias_mode = static_cast<GemmBias>(bias_mode);
-      opt.ep.bias = vbias.data;
-    }
-    if (act >= 0) {
-      opt.ep.has_act = true;
-      opt.ep.act = static_cast<ActOp>(act);
-      opt.ep.act_param = act_param;
-    }
-    if (vc.size == 0) return;
-    const index_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
-    py::gil_scoped_release nogil;
-    sgemm_batched(batch, vc.data, N, M * N, va.data, lda, bcast_a ? 0 : M * K, vb.data, ldb, bcast_b ? 0 : K * N,
-                  {M, N, K}, opt);
-  });
+  py::enum_<GemmBias>(m, "GemmBias", "Where gemm adds its bias: none, per_col (linear), per_row")
+      .value("none", GemmBias::none)
+      .value("per_col", GemmBias::per_col)
+      .value("per_row", GemmBias::per_row);
+  py::enum_<GemmPrecision>(m, "GemmPrecision", "fp32, or tf32 (CUDA tensor cores)")
+      .value("fp32", GemmPrecision::fp32)
+      .value("tf32", GemmPrecision::tf32);
+  FL_BIND_BOTH_BACKENDS(bind_gemm, m);
   // The common call of functional.matmul, checked and run in one step (matmul2d_fast above).
   static PyMethodDef matmul2d_def = {
       "matmul2d", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&matmul2d_fast)), METH_FASTCALL,
       "matmul2d(a, b, trans_a, trans_b, alpha, beta, out): the 2-D float32 C-contiguous matmul, or None"};
   m.add_object("matmul2d", py::reinterpret_steal<py::object>(PyCFunction_NewEx(&matmul2d_def, nullptr, nullptr)));
-  // functional.matmul (matmul_entry above); its docstring is the Python implementation's.
-  static PyMethodDef matmul_def = {
-      "matmul", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&matmul_entry)),
-      METH_FASTCALL | METH_KEYWORDS,
-      "matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)\n--\n\n"
-      "alpha * op(a) @ op(b) + beta * out for 2-D operands or batches of them (fastlayers.functional.matmul)."};
-  m.add_object("matmul", py::reinterpret_steal<py::object>(PyCFunction_NewEx(&matmul_def, nullptr, nullptr)));
-  m.def("set_matmul_general", [](py::object f) {
-    Py_XDECREF(g_matmul_general);
-    g_matmul_general = f.release().ptr();
-  });
   m.def("gemm_path", [](index_t M, index_t N, index_t K, bool trans_a, bool trans_b) {
     GemmOptions opt;
     opt.trans_a = trans_a;

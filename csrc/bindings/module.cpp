@@ -19,8 +19,6 @@ void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
 void init_cuda(py::module_& m);
-void init_cuda_ops(py::module_& m);
-void init_cuda_layers(py::module_& m);
 }  // namespace fl
 
 PYBIND11_MODULE(_core, m) {
@@ -38,6 +36,4 @@ PYBIND11_MODULE(_core, m) {
   fl::init_loss(m);
   fl::init_dropout(m);
   fl::init_cuda(m);
-  fl::init_cuda_ops(m);
-  fl::init_cuda_layers(m);
 }

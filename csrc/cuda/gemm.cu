@@ -318,9 +318,10 @@ void sgemm_cuda(float* c, const float* a, const float* b, index_t M, index_t N, 
     check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev), "cudaDeviceGetAttribute");
     if (major < 8) throw std::runtime_error("the TF32 tensor-core path needs a GPU of compute capability 8.0 or newer");
   }
+  FL_CHECK_ARG(epilogue.bias_mode != GemmBias::per_row, "sgemm: a bias per row is not supported on CUDA");
   GemmArgs g{};
   g.b = b;
-  g.bias = epilogue.bias;
+  g.bias = epilogue.bias_mode == GemmBias::per_col ? epilogue.bias : nullptr;
   g.N = N;
   g.K = K;
   g.lda = lda;
@@ -328,7 +329,7 @@ void sgemm_cuda(float* c, const float* a, const float* b, index_t M, index_t N, 
   g.ldc = ldc;
   g.alpha = alpha;
   g.beta = beta;
-  g.act = epilogue.act;
+  g.act = epilogue.has_act ? static_cast<int>(epilogue.act) : -1;
   g.act_param = epilogue.act_param;
   g.vec_b = aligned_ld(b, ldb);
   // gridDim.y is at most 65535: launch M in chunks of that many row tiles.

@@ -4,8 +4,9 @@
 //   C[m, n] = act(alpha * sum_k opA[m, k] * opB[k, n] + beta * C[m, n] + bias[n])
 //   opA = A (M x K, lda >= K) or A^T with A stored K x M (lda >= M) when trans_a;
 //   opB = B (K x N, ldb >= N) or B^T with B stored N x K (ldb >= K) when trans_b.
-// beta == 0 never reads C (NaN in an uninitialised C does not leak, as in BLAS). bias may be
-// nullptr (length N otherwise). act < 0: none; else an ActOp code with its parameter.
+// beta == 0 never reads C (NaN in an uninitialised C does not leak, as in BLAS). The epilogue is
+// the CPU's (ops/gemm.h): a bias per column (GemmBias::per_row is not supported here:
+// std::invalid_argument) and an optional ActOp with its parameter.
 //
 // Precision: GemmPrecision::fp32 computes in FP32 FMA (CUDA cores). GemmPrecision::tf32 rounds
 // A and B to TF32 (10-bit mantissa, round to nearest, ties away) and multiplies on the tensor
@@ -16,16 +17,9 @@
 #include "cuda/stream.h"
 
 #include "core/tensor.h"
+#include "ops/gemm.h"
 
 namespace fl {
-
-enum class GemmPrecision : int { fp32 = 0, tf32 = 1 };
-
-struct GemmEpilogue {
-  const float* bias = nullptr;  // device pointer to N floats, or nullptr
-  int act = -1;                 // -1: no activation; else static_cast<int>(ActOp)
-  float act_param = 0.0f;       // negative_slope (leaky_relu) or alpha (elu)
-};
 
 void sgemm_cuda(float* c, const float* a, const float* b, index_t M, index_t N, index_t K, index_t lda,
                 index_t ldb, index_t ldc, bool trans_a, bool trans_b, float alpha, float beta,

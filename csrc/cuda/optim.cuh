@@ -19,14 +19,4 @@ void sgd_update_cuda(float* p, float* buf, const float* g, index_t n, const SgdH
 void adam_update_cuda(float* p, float* m, float* v, float* vmax, const float* g, index_t n, const AdamHyper& h,
                       cudaStream_t stream);
 
-// The AdamHyper of step `step` (>= 1): bias corrections in double, as torch.optim computes them.
-inline AdamHyper adam_hyper(double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
-                            long long step) {
-  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  return AdamHyper{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
-                   static_cast<float>(weight_decay), static_cast<float>(1.0 - lr * weight_decay),
-                   static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), decoupled};
-}
-
 }  // namespace fl

@@ -47,6 +47,10 @@ struct GemmShape {
 
 enum class GemmBias : int { none = 0, per_col = 1, per_row = 2 };
 
+// Arithmetic of a product: fp32 (FMA in float32: the CPU always, CUDA cores) or tf32 (CUDA
+// tensor cores, inputs rounded to 10-bit mantissas, float32 accumulation; cuda/gemm.cuh).
+enum class GemmPrecision : int { fp32 = 0, tf32 = 1 };
+
 // Applied to C after the whole product (alpha, beta included): C = act(C + bias).
 struct GemmEpilogue {
   GemmBias bias_mode = GemmBias::none;

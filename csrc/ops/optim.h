@@ -10,6 +10,8 @@
 //         p -= step_size m / (sqrt(v or vmax) / bc2_sqrt + eps),
 //         step_size = lr / (1 - b1^t), bc2_sqrt = sqrt(1 - b2^t) (computed by the caller in double)
 #pragma once
+#include <cmath>
+
 #include "core/registry.h"
 #include "core/tensor.h"
 
@@ -48,5 +50,15 @@ void register_optim_avx512(OptimKernels& t);
 // ---- drivers: split one parameter's range over threads ----
 void sgd_update(float* p, float* buf, const float* g, index_t n, const SgdHyper& h);
 void adam_update(float* p, float* m, float* v, float* vmax, const float* g, index_t n, const AdamHyper& h);
+
+// The AdamHyper of step `step` (>= 1): bias corrections in double, as torch.optim computes them.
+inline AdamHyper adam_hyper(double lr, double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                            long long step) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  return AdamHyper{static_cast<float>(beta1), static_cast<float>(beta2), static_cast<float>(eps),
+                   static_cast<float>(weight_decay), static_cast<float>(1.0 - lr * weight_decay),
+                   static_cast<float>(lr / bc1), static_cast<float>(std::sqrt(bc2)), decoupled};
+}
 
 }  // namespace fl

@@ -15,8 +15,8 @@ import numbers
 
 import numpy as np
 
-from . import _core, _cuda_optim
-from ._backend.host import as_f32
+from ._backend import DEVICE, HOST
+from ._backend.device import Array, is_gpu
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "clip_grad_norm_", "LRScheduler", "StepLR",
            "CosineAnnealingLR"]
@@ -30,13 +30,50 @@ def _real(value, name: str, low: float = 0.0) -> float:
     return float(value)
 
 
-def _grad_of(p) -> np.ndarray:
-    g = p.grad
-    if g.shape != p.data.shape:
-        raise ValueError(f"grad: expected the parameter's shape {p.data.shape}, got {g.shape}")
-    if g.dtype != np.float32 or not g.flags.c_contiguous:
-        g = p.grad = as_f32(g, "grad")
-    return g
+def _backend(params):
+    """HOST when no parameter of the group lives on a GPU, DEVICE when all do; TypeError if mixed."""
+    gpu = [is_gpu(p.data) for p in params]
+    if any(gpu) and not all(gpu):
+        raise TypeError("params: a parameter group mixes GPU and CPU parameters; move them to one device")
+    return DEVICE if gpu and all(gpu) else HOST
+
+
+def _pair(be, p):
+    """The parameter (updated in place) and its gradient, float32, of one shape, on one device."""
+    data = be.inplace(p.data, "param")
+    if be is DEVICE and not is_gpu(p.grad):
+        raise TypeError(f"grad: expected a GPU array for a parameter on the GPU, got {type(p.grad).__name__}")
+    grad = be.operand(p.grad, "grad", data)
+    if grad.shape != data.shape:
+        raise ValueError(f"grad: expected the parameter's shape {data.shape}, got {grad.shape}")
+    if be is HOST and grad is not p.grad:
+        p.grad = grad  # converted once, kept
+    return data, grad
+
+
+def _state_array(be, st: dict, key: str, like, zero: bool = True):
+    """st[key] on like's backend and device: created (zeros, or uninitialised when not zero), or
+    moved there once (a NumPy state loaded by load_state_dict, a parameter moved to a GPU)."""
+    v = st.get(key)
+    if v is None:
+        v = be.from_host(np.zeros(like.shape, np.float32), like) if zero or be is DEVICE else np.empty_like(like)
+    elif be is DEVICE and not (isinstance(v, Array) and v.device == like.device):
+        v = be.from_host(np.ascontiguousarray(v, dtype=np.float32), like) if not is_gpu(v) else \
+            be.inplace(v, key, like)
+    elif be is HOST and not isinstance(v, np.ndarray):
+        v = v.numpy()
+    if v.shape != like.shape:
+        raise ValueError(f"{key}: expected the parameter's shape {like.shape}, got {v.shape}")
+    st[key] = v
+    return v
+
+
+def _copy_state(v):
+    """A state_dict entry: NumPy copies of host and device arrays (so that it saves and loads
+    anywhere; a device parameter's state moves back to its device on the next step)."""
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    return v.numpy() if isinstance(v, Array) else v
 
 
 class Optimizer:
@@ -94,7 +131,7 @@ class Optimizer:
         for g in self.param_groups:
             for p in g["params"]:
                 if p in self.state:
-                    state[index[id(p)]] = {k: _cuda_optim.copy_state(v) for k, v in self.state[p].items()}
+                    state[index[id(p)]] = {k: _copy_state(v) for k, v in self.state[p].items()}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -157,21 +194,22 @@ class SGD(Optimizer):
             live = self._live(group)
             if not live:
                 continue
-            if _cuda_optim.on_device(live):
-                _cuda_optim.sgd_step(self.state, group, live)
-                continue
-            bufs, first = [], []
+            be = _backend(live)
+            params, grads, bufs, first = [], [], [], []
             for p in live:
+                data, grad = _pair(be, p)
                 st = self.state.setdefault(p, {})
-                buf = st.get("momentum_buffer")
-                if group["momentum"] != 0 and buf is None:
-                    buf = st["momentum_buffer"] = np.empty_like(p.data)
-                    first.append(True)
+                buf = None
+                if group["momentum"] != 0:
+                    first.append(st.get("momentum_buffer") is None)
+                    buf = be.raw(_state_array(be, st, "momentum_buffer", data, zero=False))
                 else:
                     first.append(False)
-                bufs.append(buf if group["momentum"] != 0 else None)
-            _core.sgd_step([p.data for p in live], [_grad_of(p) for p in live], bufs, first, group["lr"],
-                           group["momentum"], group["dampening"], group["weight_decay"], group["nesterov"])
+                params.append(be.raw(data))
+                grads.append(be.raw(grad))
+                bufs.append(buf)
+            be.ops.sgd_step(params, grads, bufs, first, group["lr"], group["momentum"], group["dampening"],
+                            group["weight_decay"], group["nesterov"])
 
 
 class Adam(Optimizer):
@@ -194,25 +232,22 @@ class Adam(Optimizer):
             live = self._live(group)
             if not live:
                 continue
-            if _cuda_optim.on_device(live):
-                _cuda_optim.adam_step(self.state, group, live, self._decoupled)
-                continue
-            ms, vs, vmaxs, steps = [], [], [], []
+            be = _backend(live)
+            params, grads, ms, vs, vmaxs, steps = [], [], [], [], [], []
             for p in live:
-                st = self.state.get(p)
-                if st is None:
-                    st = self.state[p] = {"step": 0, "exp_avg": np.zeros_like(p.data),
-                                          "exp_avg_sq": np.zeros_like(p.data)}
-                if group["amsgrad"] and "max_exp_avg_sq" not in st:
-                    st["max_exp_avg_sq"] = np.zeros_like(p.data)
+                data, grad = _pair(be, p)
+                st = self.state.setdefault(p, {})
+                st.setdefault("step", 0)
+                ms.append(be.raw(_state_array(be, st, "exp_avg", data)))
+                vs.append(be.raw(_state_array(be, st, "exp_avg_sq", data)))
+                vmaxs.append(be.raw(_state_array(be, st, "max_exp_avg_sq", data)) if group["amsgrad"] else None)
                 st["step"] += 1
-                ms.append(st["exp_avg"])
-                vs.append(st["exp_avg_sq"])
-                vmaxs.append(st["max_exp_avg_sq"] if group["amsgrad"] else None)
                 steps.append(st["step"])
+                params.append(be.raw(data))
+                grads.append(be.raw(grad))
             b1, b2 = group["betas"]
-            _core.adam_step([p.data for p in live], [_grad_of(p) for p in live], ms, vs, vmaxs, steps,
-                            group["lr"], b1, b2, group["eps"], group["weight_decay"], self._decoupled)
+            be.ops.adam_step(params, grads, ms, vs, vmaxs, steps, group["lr"], b1, b2, group["eps"],
+                             group["weight_decay"], self._decoupled)
 
 
 class AdamW(Adam):

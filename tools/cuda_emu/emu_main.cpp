@@ -132,8 +132,10 @@ void test_sgemm(const fl::ActivationKernels& ref, std::mt19937& r) {
           std::vector<float> want = gemm_ref(a0, b0, c0, variant ? bias.data() : nullptr, s.M, s.N, s.K, lda, ldb, ldc,
                                              ta, tb, alpha, beta, act, ref);
           fl::GemmEpilogue ep;
+          ep.bias_mode = variant ? fl::GemmBias::per_col : fl::GemmBias::none;
           ep.bias = variant ? bias.data() : nullptr;
-          ep.act = act;
+          ep.has_act = act >= 0;
+          ep.act = act >= 0 ? fl::ActOp(act) : fl::ActOp::relu;
           ep.act_param = 0.1f;
           fl::sgemm_cuda(c.data() + off, a.data() + off, b.data() + off, s.M, s.N, s.K, lda, ldb, ldc, ta, tb, alpha,
                          beta, ep, fl::GemmPrecision(prec), nullptr);

@@ -32,7 +32,7 @@ _MAX_GATHER_DIMS = 8  # kMaxCopyDims of csrc/cuda/copy.cuh
 
 
 # ---- where arrays live ----------------------------------------------------------------------
-def _is_gpu(x) -> bool:
+def is_gpu(x) -> bool:
     if type(x) is np.ndarray:  # the common case, answered without attribute lookups
         return False
     dl = getattr(x, "__dlpack_device__", None)
@@ -57,7 +57,7 @@ def device_of(**arrays):
     for name, x in arrays.items():
         if x is None:
             continue
-        (gpu if _is_gpu(x) else cpu).append(name)
+        (gpu if is_gpu(x) else cpu).append(name)
     if not gpu:
         return None
     if cpu:
@@ -201,7 +201,7 @@ def to_device(x, device: int = 0) -> Array:
     TypeError. A float32 device array on the same device is returned as is (no copy).
     """
     dev = _require(device)
-    if _is_gpu(x):
+    if is_gpu(x):
         arr = asarray(x)
         if arr.dtype != np.float32:
             arr = _operand(arr, "x")
@@ -242,7 +242,7 @@ def _asarray(obj, out_name=None) -> Array:
     _require()
     if hasattr(obj, "__cuda_array_interface__"):
         return _from_cai(obj, out_name)
-    if _is_gpu(obj):
+    if is_gpu(obj):
         return _from_dlpack(obj, out_name)
     raise TypeError(f"expected a GPU array (fastlayers.cuda.Array, CuPy, a PyTorch CUDA tensor), "
                     f"got {type(obj).__name__}")
@@ -373,6 +373,37 @@ def _check_out(out, shape, device: int, inputs=(), name: str = "out") -> Array:
 
 
 
+# ---- what modules and optimizers share: moving state between host and device -------------------
+
+def parse_device(device):
+    """None for 'cpu', else the GPU index of 'cuda' / 'cuda:N' (RuntimeError without a GPU)."""
+    name = str(device)
+    if name == "cpu":
+        return None
+    if name == "cuda" or name.startswith("cuda:"):
+        index = name[5:] or "0"
+        if not index.isdigit():
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        return _require(int(index))
+    raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+
+
+def move(a, index):
+    """a on the host (index None) or on GPU `index`; non-float host arrays stay on the host."""
+    if a is None:
+        return None
+    if index is None:
+        return asarray(a).numpy() if is_gpu(a) else a
+    if not is_gpu(a) and np.asarray(a).dtype.kind != "f":
+        return a  # e.g. BatchNorm's num_batches_tracked counter
+    return to_device(a, index)
+
+
+def host_copy(a) -> np.ndarray:
+    """A NumPy copy of a host or device array (state_dict holds host arrays)."""
+    return asarray(a).numpy() if is_gpu(a) else np.array(a, copy=True)
+
+
 # ---- the backend object of the functional ops ----------------------------------------------------
 
 class _CudaOps:
@@ -439,6 +470,33 @@ class DeviceBackend:
     @staticmethod
     def to_host(a: Array) -> np.ndarray:
         return a.numpy()
+
+    @staticmethod
+    def copy_from_host(target: Array, a: np.ndarray) -> None:
+        """Writes the host array a into the device array target, in place (same size)."""
+        src = np.ascontiguousarray(a, dtype=target.dtype)
+        if src.nbytes != target.nbytes:
+            raise ValueError(f"expected {target.size} elements, got {src.size}")
+        _rt.cuda_copy_from_host(target._mem, src)
+
+    def add_(self, target: Array, g) -> None:
+        """target += g on the device (a rank-1 GEMM with beta = 1: ones(1, 1) @ g + target)."""
+        target = _operand(target, "grad", out=True)
+        g = _operand(g, "grad", target.device)
+        if g.shape != target.shape:
+            raise ValueError(f"grad: expected shape {target.shape}, got {g.shape}")
+        if target.size:
+            one = self._ones(1, target.device)
+            self.ops.gemm(self.raw(target), self.raw(one), self.raw(g), 1, 1, target.size, 1, False, False, False,
+                          False, 1.0, 1.0, None, _core.GemmBias.none, None, 0.0, _core.GemmPrecision.fp32)
+
+    _ones_cache: dict = {}
+
+    def _ones(self, n: int, device: int) -> Array:
+        key = (n, device, id(_rt))
+        if key not in self._ones_cache:
+            self._ones_cache[key] = to_device(np.ones((1, n), np.float32), device)
+        return self._ones_cache[key]
 
     @staticmethod
     def raw(a: Array):

@@ -8,7 +8,7 @@ PyTorch does. In eval mode the running statistics normalise.
 
 The backward takes the forward's input and recomputes the batch statistics (one read of x),
 unless the forward's ``return_stats=True`` output (mean, invstd) is passed back in.
-GPU inputs run the CUDA kernels (fastlayers._cuda_norm); mixing devices is a TypeError.
+GPU inputs run the CUDA kernels through the device backend; mixing devices is a TypeError.
 """
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 
-from .. import _cuda_nn
 from .. import functional as F
-from .._backend.host import as_f32
+from .._backend import backend_of
+from .._backend.device import Array, is_gpu
 from . import init
 from .module import Module, Parameter
 
@@ -22,6 +22,9 @@ def _features(n, name: str) -> int:
 
 def _accumulable(grad, data) -> bool:
     """Whether a parameter's gradient can take linear_backward's sums in place."""
+    if is_gpu(data):
+        return (isinstance(grad, Array) and grad.dtype == np.float32 and grad.shape == data.shape
+                and grad.device == data.device and grad.data_ptr != data.data_ptr)
     return (isinstance(grad, np.ndarray) and grad.dtype == np.float32 and grad.flags.c_contiguous
             and grad.flags.writeable and grad.shape == data.shape and not np.may_share_memory(grad, data))
 
@@ -44,10 +47,10 @@ class _Affine(Module):
             bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
             init.uniform_(self.bias.data, -bound, bound)
 
-    def _input(self, x) -> np.ndarray:
-        if _cuda_nn.on_device(self.weight):
-            return _cuda_nn.affine_input(x, self.weight.data, type(self).__name__)
-        x = as_f32(x, "input")
+    def _input(self, x):
+        """x on the weight's device (TypeError when they differ), float32, of shape (..., in)."""
+        be = backend_of(input=x, weight=self.weight.data)
+        x = be.operand(x, "input", self.weight.data)
         k = self.weight.data.shape[1]
         if x.ndim < 1 or x.shape[-1] != k:
             raise ValueError(f"{type(self).__name__}: expected input of shape (..., {k}) (in_features={k}), "
@@ -56,13 +59,9 @@ class _Affine(Module):
 
     def _affine(self, x, activation=None):
         b = None if self.bias is None else self.bias.data
-        if _cuda_nn.on_device(self.weight):
-            return _cuda_nn.linear(x, self.weight.data, b, activation)
         return F.linear(x, self.weight.data, b, activation)
 
     def _affine_backward(self, grad_z, x, need_input_grad: bool = True):
-        if _cuda_nn.on_device(self.weight):
-            return _cuda_nn.affine_backward(self.weight, self.bias, grad_z, x, need_input_grad)
         # Into existing gradients in place (the weight GEMM with beta = 1), else fresh ones.
         w, b = self.weight, self.bias
         into_w = w.grad if _accumulable(w.grad, w.data) else None

@@ -12,7 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import _cuda_nn
+from .._backend import DEVICE
+from .._backend import device as _device
 from .._backend.host import as_f32
 
 
@@ -23,7 +24,10 @@ class Parameter:
     __slots__ = ("data", "grad")
 
     def __init__(self, data):
-        self.data = np.array(as_f32(data, "data"), dtype=np.float32, copy=True, order="C")
+        if _device.is_gpu(data):  # a device parameter: a float32 copy on data's GPU
+            self.data = DEVICE.operand(data, "data").copy()
+        else:
+            self.data = np.array(as_f32(data, "data"), dtype=np.float32, copy=True, order="C")
         self.grad = None
 
     @property
@@ -44,7 +48,7 @@ class Parameter:
         elif isinstance(self.grad, np.ndarray):
             self.grad += g
         else:  # on the GPU
-            _cuda_nn.accumulate(self.grad, g)
+            DEVICE.add_(self.grad, g)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, grad={'set' if self.grad is not None else 'None'})"
@@ -169,20 +173,20 @@ class Module:
             elif isinstance(p.grad, np.ndarray):
                 p.grad[...] = 0.0
             elif p.grad is not None:
-                _cuda_nn.copy_into(p.grad, np.zeros(p.grad.shape, np.float32))
+                DEVICE.copy_from_host(p.grad, np.zeros(p.grad.shape, np.float32))
 
     def to(self, device) -> "Module":
         """Moves every parameter and float buffer, in place, to 'cpu' (NumPy arrays) or to
         'cuda' / 'cuda:N' (fastlayers.cuda Arrays; RuntimeError without a usable GPU), and
-        drops the gradients. On the device, Linear / Maxout run on fastlayers.cuda.linear and
-        matmul, other modules where their functional ops have device paths. Returns self."""
-        index = _cuda_nn.parse_device(device)
+        drops the gradients. Every module then runs on the device: its functional ops run where
+        their arguments live. Returns self."""
+        index = _device.parse_device(device)
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    p.data, p.grad = _cuda_nn.move(p.data, index), None
+                    p.data, p.grad = _device.move(p.data, index), None
             for k, b in m._buffers.items():
-                m._buffers[k] = _cuda_nn.move(b, index)
+                m._buffers[k] = _device.move(b, index)
                 object.__setattr__(m, k, m._buffers[k])
             m.clear_cache()
         return self
@@ -193,8 +197,8 @@ class Module:
         sd = OrderedDict()
         for mp, m in self.named_modules():  # per module: parameters, then buffers (PyTorch's order)
             pre = f"{mp}." if mp else ""
-            sd.update((pre + k, _cuda_nn.host_copy(p.data)) for k, p in m._parameters.items() if p is not None)
-            sd.update((pre + k, _cuda_nn.host_copy(b)) for k, b in m._buffers.items() if b is not None)
+            sd.update((pre + k, _device.host_copy(p.data)) for k, p in m._parameters.items() if p is not None)
+            sd.update((pre + k, _device.host_copy(b)) for k, b in m._buffers.items() if b is not None)
         return sd
 
     def load_state_dict(self, state_dict, strict: bool = True) -> tuple[list, list]:
@@ -220,7 +224,7 @@ class Module:
             if isinstance(target, np.ndarray):
                 np.copyto(target, arr, casting="unsafe")
             else:  # a parameter or buffer on the GPU
-                _cuda_nn.copy_into(target, arr)
+                DEVICE.copy_from_host(target, arr)
         return missing, unexpected
 
     # ---- repr ----

@@ -1,10 +1,7 @@
-"""The Python side of fastlayers.cuda, checked on any machine.
-
-A stand-in for the CUDA entry points of _core keeps "device" memory in host buffers and runs
-the CPU kernels on it, so that everything above the bindings -- Array, to_device / asarray,
-the device paths of the functional ops, matmul / linear argument handling -- runs here
-without a GPU. (The CUDA kernels themselves are checked by tests/test_cuda.py on a GPU and
-by tools/cuda_emu without one.)
+"""The Python side of fastlayers.cuda (Array, to_device / asarray / DLPack, the device paths'
+argument handling), checked on any machine with the host stand-in of tools/cuda_emu/standin.py:
+"device" memory in host buffers, cuda_<op> running the CPU <op>. (The CUDA kernels themselves
+are checked by the cuda-marked tests on a GPU and by tools/cuda_emu/run.py without one.)
 """
 from __future__ import annotations
 
@@ -16,104 +13,17 @@ import numpy as np
 import pytest
 
 import fastlayers.functional as F
-from fastlayers import _core, _cuda_activation, cuda
+from fastlayers import _core, cuda
+from standin import HostMem, HostStandIn  # noqa: F401 (HostMem: for other test modules)
 
 from helpers import assert_close
 
 
-class HostMem:
-    """A 'device' allocation: host bytes, addressed like the real CudaMemory."""
-
-    def __init__(self, nbytes, ptr=None, owner=None):
-        if ptr is None:
-            self.buf = np.zeros(max(nbytes, 1), np.uint8)
-            ptr = self.buf.ctypes.data
-        else:
-            self.buf = np.frombuffer((ctypes.c_uint8 * max(nbytes, 1)).from_address(ptr), np.uint8)
-        self.ptr, self.nbytes, self.device, self.owner = ptr, nbytes, 0, owner
-
-    def f32(self, n):
-        assert 4 * n <= self.nbytes
-        return self.buf[:4 * n].view(np.float32)
-
-
-class FakeCore:
-    """The CUDA entry points of _core, on host memory and the CPU kernels."""
-
-    def __init__(self):
-        self.waits = []
-
-    cuda_probe = staticmethod(lambda: (1, ""))
-    cuda_alloc = staticmethod(lambda nbytes, device: HostMem(nbytes))
-    cuda_pointer_device = staticmethod(lambda ptr: 0)
-    cuda_synchronize = staticmethod(lambda device: None)
-
-    def cuda_wrap(self, ptr, nbytes, device, owner):
-        return HostMem(nbytes, ptr, owner)
-
-    def cuda_wait_for(self, stream, device):
-        self.waits.append(stream)
-
-    def cuda_copy_from_host(self, mem, arr):
-        mem.buf[:arr.nbytes] = arr.reshape(-1).view(np.uint8)
-
-    def cuda_copy_to_host(self, out, mem):
-        out.reshape(-1).view(np.uint8)[:] = mem.buf[:out.nbytes]
-
-    def cuda_gather_strided(self, dst, src, shape, strides, itemsize):
-        assert src.ptr % itemsize == 0
-        view = np.lib.stride_tricks.as_strided(src.buf.view(np.dtype(f"u{itemsize}")), shape, strides)
-        dst.buf[:view.size * itemsize] = np.ascontiguousarray(view).reshape(-1).view(np.uint8)
-
-    def cuda_convert_f32(self, dst, src, n, kind, itemsize):
-        dst.f32(n)[:] = src.buf[:n * itemsize].view(np.dtype(f"{kind}{itemsize}"))
-
-    def cuda_copy(self, dst, src, nbytes):
-        dst.buf[:nbytes] = src.buf[:nbytes]
-
-    def cuda_act_forward(self, op, y, x, n, a):
-        _core.act_forward(op, y.f32(n), x.f32(n).copy(), a)
-
-    def cuda_act_backward(self, op, dx, dy, s, n, a):
-        _core.act_backward(op, dx.f32(n), dy.f32(n).copy(), s.f32(n).copy(), a)
-
-    def cuda_softmax_forward(self, y, x, outer, n, inner, log):
-        t = outer * n * inner
-        _core.softmax_forward(y.f32(t), x.f32(t).copy(), outer, n, inner, log)
-
-    def cuda_softmax_backward(self, dx, dy, y, outer, n, inner, log):
-        t = outer * n * inner
-        _core.softmax_backward(dx.f32(t), dy.f32(t).copy(), y.f32(t).copy(), outer, n, inner, log)
-
-    def cuda_maxout_forward(self, y, x, outer, n, inner, pieces):
-        _core.maxout_forward(y.f32(outer * n // pieces * inner), x.f32(outer * n * inner), outer, n, inner, pieces)
-
-    def cuda_maxout_backward(self, dx, dy, x, outer, n, inner, pieces):
-        _core.maxout_backward(dx.f32(outer * n * inner), dy.f32(outer * n // pieces * inner),
-                              x.f32(outer * n * inner), outer, n, inner, pieces)
-
-    def cuda_sgemm(self, c, a, b, M, N, K, trans_a, trans_b, alpha, beta, bias, act, act_param, precision):
-        A = a.f32(M * K).reshape((K, M) if trans_a else (M, K)).astype(np.float64)
-        B = b.f32(K * N).reshape((N, K) if trans_b else (K, N)).astype(np.float64)
-        C = c.f32(M * N).reshape(M, N)
-        v = alpha * ((A.T if trans_a else A) @ (B.T if trans_b else B))
-        if beta != 0:
-            v += beta * C
-        if bias is not None:
-            v += bias.f32(N)
-        res = v.astype(np.float32)
-        if act >= 0:
-            _core.act_forward(act, res, res.copy(), act_param)
-        C[...] = res
-
-
 @pytest.fixture
-def fake(monkeypatch):
-    core = FakeCore()
-    monkeypatch.setattr(cuda, "_core", core)
-    monkeypatch.setattr(_cuda_activation, "_core", core)
-    monkeypatch.setattr(cuda, "_usable_count", 0)  # the probe cache, restored after the test
-    return core
+def fake():
+    """The host stand-in of the CUDA backend (tools/cuda_emu/standin.py), installed for one test."""
+    with HostStandIn() as core:
+        yield core
 
 
 class HostCai:
@@ -285,11 +195,11 @@ def test_matmul_device_path(fake, ta, tb, rng):
 
 def test_matmul_and_linear_errors(fake):
     a = cuda.to_device(np.ones((3, 4), np.float32))
-    with pytest.raises(ValueError, match=r"a \(3, 4\) gives K=4, b \(5, 6\) gives K=5"):
+    with pytest.raises(ValueError, match=r"op\(a\) is 3x4 .* op\(b\) is 5x6"):
         cuda.matmul(a, cuda.to_device(np.ones((5, 6), np.float32)))
     with pytest.raises(ValueError, match="2-D"):
         cuda.matmul(a, cuda.to_device(np.ones(4, np.float32)))
-    with pytest.raises(ValueError, match="aliases an input"):
+    with pytest.raises(ValueError, match="shares memory with a"):
         cuda.matmul(a, cuda.to_device(np.ones((4, 4), np.float32)), out=a)
     with pytest.raises(ValueError, match="beta"):
         cuda.matmul(a, a, trans_b=True, beta=0.5)
@@ -299,7 +209,7 @@ def test_matmul_and_linear_errors(fake):
         cuda.linear(a, a, activation="swish")
     with pytest.raises(ValueError, match=r"bias: expected shape \(3,\)"):
         cuda.linear(a, a, cuda.to_device(np.ones(4, np.float32)))
-    with pytest.raises(ValueError, match=r"x \(..., in\) and weight \(out, in\)"):
+    with pytest.raises(ValueError, match=r"x's last dimension 4 .* in_features 3"):
         cuda.linear(a, cuda.to_device(np.ones((2, 3), np.float32)))
     with pytest.raises(ValueError, match=r"out: expected shape \(3, 3\)"):
         cuda.linear(a, a, out=cuda.empty((3, 4)))
@@ -323,8 +233,8 @@ def test_linear_device_path(fake, activation, rng):
 
 def test_matmul_precision_reaches_the_kernel(fake, monkeypatch):
     seen = []
-    real = fake.cuda_sgemm
-    monkeypatch.setattr(fake, "cuda_sgemm", lambda *args: (seen.append(args[-1]), real(*args)))
+    real = _core.gemm
+    monkeypatch.setattr(fake, "cuda_gemm", lambda *args: (seen.append(args[-1]), real(*args)), raising=False)
     a = cuda.to_device(np.ones((2, 2), np.float32))
     before = cuda.get_matmul_precision()
     try:
@@ -334,7 +244,7 @@ def test_matmul_precision_reaches_the_kernel(fake, monkeypatch):
         cuda.matmul(a, a)
     finally:
         cuda.set_matmul_precision(before)
-    assert seen == [1, 0]
+    assert seen == [_core.GemmPrecision.tf32, _core.GemmPrecision.fp32]
 
 
 @pytest.mark.skipif(not _core.cuda_built, reason="needs a build with CUDA kernels")
