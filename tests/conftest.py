@@ -113,6 +113,17 @@ def backend(request):
 
 
 @pytest.fixture
+def device_backend():
+    """The CUDA backend only: a real GPU where one is usable, else the host stand-in."""
+    if _cuda_usable():
+        yield Backend("cuda", "gpu")
+        return
+    from standin import HostStandIn
+    with HostStandIn():
+        yield Backend("cuda", "stand-in")
+
+
+@pytest.fixture
 def torch():
     """PyTorch for parity, on one thread. torch 2.13.0's threaded tanh (2 threads, the Intel Xeon
     VM) now and then returns the second thread's half 9e-5 off float64 (3 and 5 fresh processes

@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+
+from fastlayers import cuda
+
+no_gpu = pytest.mark.skipif(cuda.is_available(), reason="checks the behaviour without a usable GPU")
 
 
 def assert_close(actual, expected, rtol=1e-6, atol=1e-6, what=""):
@@ -32,3 +37,11 @@ def numeric_grad(f, x: np.ndarray, grad_out: np.ndarray, eps: float = 1e-3) -> n
         flat[i] = old
         gflat[i] = (fp - fm) / (2 * eps)
     return g
+
+
+class FakeGpuArray:
+    """Looks like a GPU array (CuPy-style __cuda_array_interface__) without any GPU behind it."""
+
+    def __init__(self, shape=(4,)):
+        self.__cuda_array_interface__ = {"shape": shape, "typestr": "<f4", "data": (0x1000, False),
+                                         "version": 3, "strides": None, "stream": 1}

@@ -24,7 +24,7 @@ every other entry point raises RuntimeError saying why.
 """
 from __future__ import annotations
 
-from ._backend.device import (Array, asarray, device_count, empty, empty_cache,
+from ._backend.device import (Array, _require, asarray, device_count, empty, empty_cache,
                               from_dlpack, is_available, memory_stats, synchronize, to_device, unavailable_reason)
 from ._backend.host import as_float_param
 from .functional import gemm as _gemm
@@ -40,6 +40,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
     """out = alpha * op(a) @ op(b) + beta * out on device arrays, on our own SGEMM kernels:
     fastlayers.functional.matmul, which runs where its operands live. Precision: see
     set_matmul_precision."""
+    _require()
     return _gemm.matmul(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
 
 
@@ -48,6 +49,7 @@ def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=
     once): fastlayers.functional.linear with the activation's parameter as a keyword. activation:
     None, 'relu', 'leaky_relu' (slope 0.1 unless activation_param), 'elu' (alpha 1.0 unless
     activation_param), 'gelu', 'gelu_tanh', 'sigmoid' or 'tanh'."""
+    _require()
     if activation_param is not None:
         activation = (activation, as_float_param(activation_param, "activation_param"))
     return _gemm.linear(x, weight, bias, activation, out=out)

@@ -83,8 +83,7 @@ class HostStandIn:
     cuda_synchronize = staticmethod(lambda device: None)
 
     def cuda_alloc(self, nbytes, device):
-        self.stats["in_use"] += nbytes
-        self.stats["mallocs"] += 1
+        self.stats["in_use"] += nbytes  # (no mallocs counted: as a cache that always hits)
         return HostMem(nbytes)
 
     def cuda_memory_stats(self, device):

@@ -14,4 +14,9 @@ def backend_of(**arrays):
     return HOST if device_of(**arrays) is None else DEVICE
 
 
-__all__ = ["HOST", "DEVICE", "backend_of", "device_of"]
+def operand(x, name: str = "input"):
+    """x as a float32 array of the backend it lives on (a NumPy array, or a device Array)."""
+    return backend_of(**{name: x}).operand(x, name)
+
+
+__all__ = ["HOST", "DEVICE", "backend_of", "device_of", "operand"]

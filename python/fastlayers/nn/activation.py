@@ -10,8 +10,7 @@ carries the same information as the input.
 from __future__ import annotations
 
 from .. import functional as F
-from .._backend.host import as_f32
-from .._backend.device import device_of
+from .._backend import operand
 from .module import Module
 
 
@@ -37,8 +36,7 @@ class _Activation(Module):
             self._s = y
 
     def forward(self, x):
-        if device_of(input=x) is None:  # device arrays go to the functional ops as they are
-            x = as_f32(x, "input")
+        x = operand(x, "input")  # converted once, on the device it lives on
         y = self._forward(x)
         if self.training:
             self._s = y if self._saves_output else x

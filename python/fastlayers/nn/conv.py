@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._backend import operand
 from . import init
 from .module import Module, Parameter
 
@@ -65,7 +66,7 @@ class _ConvNd(Module):
     def forward(self, x):
         y = self._forward(x)
         if self.training:
-            self._x = np.ascontiguousarray(x, dtype=np.float32)
+            self._x = operand(x, "input")
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):

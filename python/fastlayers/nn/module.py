@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .._backend import DEVICE
+from .._backend import DEVICE, operand
 from .._backend import device as _device
 from .._backend.host import as_f32
 
@@ -332,7 +332,7 @@ class Flatten(Module):
         self._shape = None
 
     def forward(self, x):
-        x = as_f32(x, "input")
+        x = operand(x, "input")
         nd = max(x.ndim, 1)
         s, e = self.start_dim % nd, self.end_dim % nd
         if s > e:
@@ -343,7 +343,7 @@ class Flatten(Module):
         return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.ndim else x.reshape(1)
 
     def backward(self, grad_out):
-        return np.asarray(grad_out).reshape(self._saved(self._shape))
+        return operand(grad_out, "grad_out").reshape(self._saved(self._shape))
 
     def clear_cache(self) -> None:
         self._shape = None

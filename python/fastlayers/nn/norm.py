@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._backend import operand
 from .module import Module, Parameter
 
 
@@ -46,7 +47,7 @@ class _BatchNorm(Module):
                              f"on axis 1, got shape {x.shape}")
 
     def forward(self, x):
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = operand(x, "input")
         self._check(x)
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from .._backend import operand
 from .module import Module
 
 
@@ -22,7 +23,7 @@ class _MaxPool(Module):
         self._idx = self._shape = None
 
     def forward(self, x):
-        x = np.asarray(x)
+        x = operand(x, "input")
         keep = self.training or self.return_indices
         out = type(self)._fwd(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, keep)
         if not keep:
@@ -57,9 +58,10 @@ class _AvgPool(Module):
     _fwd = _bwd = None
 
     def forward(self, x):
+        x = operand(x, "input")
         y = type(self)._fwd(x, *self._args)
         if self.training:
-            self._shape = np.shape(x)
+            self._shape = x.shape
         return y
 
     def backward(self, grad_out):
@@ -102,9 +104,10 @@ class AdaptiveAvgPool2d(Module):
         self._shape = None
 
     def forward(self, x):
+        x = operand(x, "input")
         y = F.adaptive_avg_pool2d(x, self.output_size)
         if self.training:
-            self._shape = np.shape(x)
+            self._shape = x.shape
         return y
 
     def backward(self, grad_out):
