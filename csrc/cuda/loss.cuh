@@ -16,6 +16,7 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -28,8 +29,8 @@ namespace fl {
 constexpr int kLossPartials = 1024;
 
 // The reduced loss, written on the device by a forward launcher: allocate sizeof(LossTotal)
-// bytes of device memory per call site and copy the first 32 bytes back when the host needs
-// a number. The partial_* arrays are the reduction's scratch, not results.
+// bytes of device memory per call site and copy the first kLossTotalResultBytes back when the
+// host needs a number. The partial_* arrays are the reduction's scratch, not results.
 struct LossTotal {
   double sum;          // sum of the losses over all rows / elements (CeSum::sum; ignored rows add 0)
   index_t count;       // non-ignored rows (CeSum::count) or the element count n
@@ -40,6 +41,8 @@ struct LossTotal {
   index_t partial_count[kLossPartials];
   index_t partial_bad[kLossPartials];
 };
+constexpr std::size_t kLossTotalResultBytes = offsetof(LossTotal, partial_sum);
+static_assert(kLossTotalResultBytes == 32, "LossTotal: the results are the first 32 bytes");
 
 // ---- cross-entropy: x (rows, C) logits, C >= 1 ----
 // loss, lse: rows floats each (both 0 for ignored rows); total may be null (no reduction).
