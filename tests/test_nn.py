@@ -50,6 +50,10 @@ def test_cross_entropy_extreme_logits(isa):
     x[0, 2] = np.nan
     rows = F.cross_entropy(x, t, reduction="none")
     assert np.isnan(rows[0]) and np.isfinite(rows[1])
+    # a -inf logit (a masked class) leaves the loss finite without smoothing, as in PyTorch
+    x = np.array([[0.0, -np.inf, 1.0]], np.float32)
+    assert_close(F.cross_entropy(x, np.array([0])), np.log(1 + np.e), 1e-6)
+    assert F.cross_entropy(x, np.array([0]), label_smoothing=0.1) == np.inf
 
 
 def test_cross_entropy_ignore_all_and_single_row():

@@ -152,3 +152,36 @@ def test_thread_pool_after_sleep_and_fork(threads):
     """parallel_for's pool: exact results after its workers slept, and in a forked child."""
     r = run_py(_POOL_CODE.format(threads=threads))
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_bench_device_selects_families():
+    from fastlayers._bench import FAMILIES
+    from fastlayers._bench.runner import device_families
+    assert device_families() == FAMILIES
+    assert device_families("cuda") == ["cuda", "cuda_conv"]
+    assert device_families("cpu") == [f for f in FAMILIES if not f.startswith("cuda")]
+    assert device_families("cuda", ["gemm", "cuda_conv"]) == ["cuda_conv"]
+
+
+@pytest.mark.skipif(fastlayers.cuda.is_available(), reason="checks the behaviour without a usable GPU")
+def test_bench_device_cuda_without_gpu_exits_2():
+    r = subprocess.run([sys.executable, "-m", "fastlayers.cli", "bench", "--device", "cuda", "--quick"],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
+    assert r.returncode == 2 and "no usable GPU" in r.stdout, (r.stdout, r.stderr)
+
+
+GPU_CHECK = os.path.join(os.path.dirname(ROOT), "tools", "gpu_check")
+
+
+@pytest.mark.skipif(not os.path.exists(GPU_CHECK), reason="needs the source tree (tools/gpu_check)")
+def test_gpu_check_dry_run_lists_the_steps(tmp_path):
+    r = subprocess.run(["bash", GPU_CHECK, "--dry-run", "--results", str(tmp_path / "r")], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    steps = [line.split()[0] for line in r.stdout.splitlines()[1:] if "(limit" in line]
+    assert steps == ["gpu", "build", "tests", "sanitizer", "bench", "events"]
+    assert not (tmp_path / "r").exists()  # a dry run writes nothing
+    if "none found" in r.stdout:
+        r = subprocess.run(["bash", GPU_CHECK, "--results", str(tmp_path / "r")], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2 and "no NVIDIA GPU" in r.stdout, (r.stdout, r.stderr)

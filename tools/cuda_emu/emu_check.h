@@ -1,4 +1,4 @@
-// Helpers shared by the emulation checks (emu_main.cpp, emu_layers.cpp): failure counting,
+// Helpers shared by the emulation checks (emu_main.cpp, emu_layers.cpp, emu_loss.cpp): failure counting,
 // element-wise comparison with tolerances, random inputs.
 #pragma once
 #include <cmath>
@@ -52,3 +52,5 @@ inline void check(bool ok, const char* what) {
 
 // The optim, pool, norm and conv checks (emu_layers.cpp).
 void test_layers(std::mt19937& r);
+// The loss and dropout checks (emu_loss.cpp).
+void test_loss(std::mt19937& r);

@@ -27,7 +27,9 @@ void ce_forward_ref(float* loss, float* lse, const float* x, const std::int64_t*
     }
     const double ls = std::log(s);
     lse[r] = static_cast<float>(m + ls);
-    loss[r] = static_cast<float>(ls + (1.0 - eps) * (m - xr[target[r]]) + eps * (m - sx / C));
+    // without smoothing the sum of x is left out: a -inf logit would make it 0 * inf = NaN
+    const double smooth = eps != 0.0 ? eps * (m - sx / C) : 0.0;
+    loss[r] = static_cast<float>(ls + (1.0 - eps) * (m - xr[target[r]]) + smooth);
   }
 }
 

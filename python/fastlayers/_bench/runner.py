@@ -8,11 +8,24 @@ import time
 from . import FAMILIES
 from .common import steal_ticks, time_ms, wait_quiet
 
+DEVICES = ("cpu", "cuda")
+
+
+def device_families(device=None, families=None) -> list[str]:
+    """The families to run: those asked for (default all), only the CUDA ones (cuda, cuda_conv)
+    for device="cuda", only the host ones for device="cpu"."""
+    fams = list(families or FAMILIES)
+    if device is None:
+        return fams
+    return [f for f in fams if f.startswith("cuda") == (device == "cuda")]
 
 
 def add_arguments(p) -> None:
     p.add_argument("--family", action="append", choices=FAMILIES,
                    help="only these families (repeatable); default: all")
+    p.add_argument("--device", choices=DEVICES,
+                   help="cuda: only the GPU cases (cuda, cuda_conv; against PyTorch CUDA when importable), "
+                        "exit status 2 without a usable GPU; cpu: only the host cases; default: both")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
     p.add_argument("--threads", type=int, help="thread count for fastlayers, NumPy and PyTorch")
     p.add_argument("--quick", action="store_true", help="smaller shapes, shorter timing")
@@ -97,7 +110,17 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="mi
 
 
 def run_cli(args) -> int:
-    rows = run(args.family, args.quick, args.threads, args.isa, stat=args.stat)
+    device = getattr(args, "device", None)
+    if device == "cuda":
+        from .. import cuda
+        if not cuda.is_available():
+            print(f"fastlayers bench --device cuda: no usable GPU: {cuda.unavailable_reason()}")
+            return 2
+    families = device_families(device, args.family)
+    if not families:
+        print(f"fastlayers bench: none of the families {args.family} runs on {device}")
+        return 2
+    rows = run(families, args.quick, args.threads, args.isa, stat=args.stat)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

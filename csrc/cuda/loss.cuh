@@ -1,0 +1,75 @@
+// CUDA launchers of the loss family: cross-entropy over logits (fused log-softmax + NLL with
+// ignore_index and label smoothing), NLL over log-probabilities, MSE and BCE-with-logits, with
+// the formulas of ops/loss.h. Forward launchers write the per-row / per-element losses and,
+// given a LossTotal, reduce them on the device to what the CPU driver returns (the sum and
+// the count the mean divides by) plus the 'sum' and 'mean' reductions as floats, so a training
+// step needs no host round trip. The reduction is a fixed two-pass tree: the same order on
+// every run and every GPU. Backward launchers write dL/dx with the reduction's scale folded
+// in; for 'mean' the 1 / count can be read from the forward's LossTotal on the device.
+//
+// Targets: the CPU driver throws on a class index outside [0, C) that is not ignore_index; a
+// kernel cannot, so such a row's loss, lse and dx are NaN and LossTotal::bad_target names the
+// first such row (the binding reads it back with the result and raises the CPU's ValueError).
+// Plain C++ declarations: raw device pointers (targets are int64); launchers never
+// synchronise; a bad launch throws std::runtime_error. Unverified on a GPU at the time of
+// writing (checked by host emulation against the CPU reference kernels).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "ops/loss.h"
+
+namespace fl {
+
+// Blocks of the reduction's first pass (at most): fixed, so the order of the sum depends on
+// the problem size only.
+constexpr int kLossPartials = 1024;
+
+// The reduced loss, written on the device by a forward launcher: allocate sizeof(LossTotal)
+// bytes of device memory per call site and copy the first kLossTotalResultBytes back when the
+// host needs a number. The partial_* arrays are the reduction's scratch, not results.
+struct LossTotal {
+  double sum;          // sum of the losses over all rows / elements (CeSum::sum; ignored rows add 0)
+  index_t count;       // non-ignored rows (CeSum::count) or the element count n
+  index_t bad_target;  // cross-entropy / NLL: first row with a target outside [0, C) that is not ignore_index; else -1
+  float mean;          // sum / count rounded to float (reduction='mean'); NaN when count == 0, as PyTorch
+  float sum_f;         // sum rounded to float (reduction='sum')
+  double partial_sum[kLossPartials];
+  index_t partial_count[kLossPartials];
+  index_t partial_bad[kLossPartials];
+};
+constexpr std::size_t kLossTotalResultBytes = offsetof(LossTotal, partial_sum);
+static_assert(kLossTotalResultBytes == 32, "LossTotal: the results are the first 32 bytes");
+
+// ---- cross-entropy: x (rows, C) logits, C >= 1 ----
+// loss, lse: rows floats each (both 0 for ignored rows); total may be null (no reduction).
+void cross_entropy_forward_cuda(float* loss, float* lse, LossTotal* total, const float* x, const std::int64_t* target,
+                                index_t rows, index_t C, const CeOptions& o, cudaStream_t stream);
+// dx (rows, C) = s_r (softmax(x_r) - eps / C - (1 - eps) onehot(t_r)), s_r = scale * (grad ? grad[r] : 1);
+// ignored rows 0. mean_over != null: scale is divided by mean_over->count on the device
+// (reduction='mean' with the forward's count; NaN when it is 0).
+void cross_entropy_backward_cuda(float* dx, const float* x, const float* lse, const std::int64_t* target,
+                                 const float* grad, float scale, const LossTotal* mean_over, index_t rows, index_t C,
+                                 const CeOptions& o, cudaStream_t stream);
+
+// ---- NLL: x (rows, C) log-probabilities (functional.nll_loss) ----
+// loss[r] = -x[r, t_r] (0 for ignored rows); total as for cross-entropy.
+void nll_loss_forward_cuda(float* loss, LossTotal* total, const float* x, const std::int64_t* target, index_t rows,
+                           index_t C, std::int64_t ignore_index, cudaStream_t stream);
+// dx (rows, C): -s_r at (r, t_r), 0 elsewhere and on ignored rows; s_r and mean_over as above.
+void nll_loss_backward_cuda(float* dx, const std::int64_t* target, const float* grad, float scale,
+                            const LossTotal* mean_over, index_t rows, index_t C, std::int64_t ignore_index,
+                            cudaStream_t stream);
+
+// ---- point-wise: MSE, BCE with logits over n elements of x and y ----
+// loss (n floats) may be null (reduction only); total may be null (reduction='none').
+void point_loss_forward_cuda(PointLoss op, float* loss, LossTotal* total, const float* x, const float* y, index_t n,
+                             cudaStream_t stream);
+// dx[i] = scale * (grad ? grad[i] : 1) * dl/dx(x[i], y[i]); mean_over as above.
+void point_loss_backward_cuda(PointLoss op, float* dx, const float* x, const float* y, const float* grad, float scale,
+                              const LossTotal* mean_over, index_t n, cudaStream_t stream);
+
+}  // namespace fl
