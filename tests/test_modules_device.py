@@ -59,7 +59,9 @@ def _check_step(cpu, dev, x, dy, opt_cls=optim.SGD, **opt_kw):
     parameters must agree."""
     oc = opt_cls(cpu.parameters(), **opt_kw) if list(cpu.parameters()) else None
     od = opt_cls(dev.parameters(), **opt_kw) if list(dev.parameters()) else None
+    fastlayers.manual_seed(21)  # the same dropout masks on both
     y = cpu(x)
+    fastlayers.manual_seed(21)
     yd = dev(cuda.to_device(x))
     assert isinstance(yd, cuda.Array), type(yd)
     assert_close(yd.numpy(), y, rtol=1e-5, atol=1e-5, what="forward")

@@ -1,19 +1,31 @@
-// Bindings of the dropout family: validate views, release the GIL, call the driver.
+// Bindings of the dropout family, both backends (bindings/backend.h): dropout_apply and
+// cuda_dropout_apply, y = x * mask(seed) * scale with the counter-based mask of ops/dropout.h
+// (threshold = round(p * 2^32)); the same seed keeps the same elements on both backends.
 #include <cstdint>
 
-#include "bindings/array.h"
+#include "bindings/backend.h"
+#include "cuda/dropout.cuh"
 #include "ops/dropout.h"
 
 namespace fl {
+namespace {
 
-void init_dropout(py::module_& m) {
-  // y = x * mask(seed) * scale; threshold = round(p * 2^32) (see cpu/dropout.h).
-  m.def("dropout_apply", [](py::array y, py::array x, std::uint64_t seed, std::uint32_t threshold, float scale) {
-    auto vy = float_view(y, "out", true), vx = float_view(x, "input");
+template <class B>
+void bind_dropout(py::module_& m) {
+  using Buf = typename B::Buf;
+  m.def(B::name("dropout_apply").c_str(), [](Buf y, Buf x, std::uint64_t seed, std::uint32_t threshold,
+                                             float scale) {
+    auto vy = B::floats(y, "out", true), vx = B::floats(x, "input");
     check_size(vy, vx.size, "out");
-    py::gil_scoped_release nogil;
-    dropout_apply(vy.data, vx.data, vx.size, {seed, threshold, scale});
+    if (vx.size == 0) return;
+    typename B::Scope scope(B::device(x, {&y}));
+    if constexpr (B::kCudaKernels) dropout_apply_cuda(vy.data, vx.data, vx.size, {seed, threshold, scale}, B::stream());
+    else dropout_apply(vy.data, vx.data, vx.size, {seed, threshold, scale});
   });
 }
+
+}  // namespace
+
+void init_dropout(py::module_& m) { FL_BIND_BOTH_BACKENDS(bind_dropout, m); }
 
 }  // namespace fl

@@ -6,7 +6,7 @@
 // launchers never synchronise; a bad launch throws std::runtime_error. Unverified on a GPU at
 // the time of writing (checked by host emulation).
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include "core/tensor.h"
 #include "ops/dropout.h"

@@ -14,7 +14,7 @@
 // synchronise; a bad launch throws std::runtime_error. Unverified on a GPU at the time of
 // writing (checked by host emulation against the CPU reference kernels).
 #pragma once
-#include <cuda_runtime_api.h>
+#include "cuda/stream.h"
 
 #include <cstddef>
 #include <cstdint>

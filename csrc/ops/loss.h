@@ -60,6 +60,13 @@ CeSum cross_entropy_forward(float* loss, float* lse, const float* x, const std::
 void cross_entropy_backward(float* dx, const float* x, const float* lse, const std::int64_t* target,
                             const float* grad, float scale, index_t rows, index_t C, const CeOptions& o);
 
+// NLL over log-probabilities x (rows, C): loss[r] = -x[r, t_r] (0 for ignored rows); throws as
+// cross_entropy_forward on a target out of range. Backward: dx = -s_r at (r, t_r), 0 elsewhere.
+CeSum nll_loss_forward(float* loss, const float* x, const std::int64_t* target, index_t rows, index_t C,
+                       std::int64_t ignore_index);
+void nll_loss_backward(float* dx, const std::int64_t* target, const float* grad, float scale, index_t rows,
+                       index_t C, std::int64_t ignore_index);
+
 enum class PointLoss : int { mse = 0, bce_with_logits = 1 };
 double point_loss_forward(PointLoss op, float* loss, const float* x, const float* y, index_t n);
 void point_loss_backward(PointLoss op, float* dx, const float* x, const float* y, const float* grad, float scale,

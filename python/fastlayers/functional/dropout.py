@@ -12,8 +12,7 @@ import numbers
 
 import numpy as np
 
-from .. import _core
-from .._backend.host import as_f32, check_out
+from .._backend import backend_of
 from .._random import next_seed
 
 
@@ -33,18 +32,19 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def _apply(x, p: float, seed: int, out, name: str) -> np.ndarray:
-    x = as_f32(x, name)
-    out = check_out(out, x.shape, inputs=(x,))
-    if p >= 1.0:  # every element dropped; 1 / (1 - p) is not finite
-        np.multiply(x, np.float32(0.0), out=out)
-        return out
+def _apply(x, p: float, seed: int, out, name: str):
+    be = backend_of(**{name: x}, out=out)
+    x = be.operand(x, name)
+    out = be.out(out, x.shape, x, inputs=(x,))
+    # p = 1 drops every element (1 / (1 - p) is not finite): the mask of threshold 2^32 - 1 keeps
+    # almost nothing, and scale 0 zeroes the rest, as x * 0 (NaN stays NaN, as in PyTorch)
     threshold = min(int(round(p * 2.0**32)), 2**32 - 1)
-    _core.dropout_apply(out, x, seed, threshold, 1.0 / (1.0 - p))
+    scale = 0.0 if p >= 1.0 else 1.0 / (1.0 - p)
+    be.ops.dropout_apply(be.raw(out), be.raw(x), seed, threshold, scale)
     return out
 
 
-def dropout(x, p: float = 0.5, training: bool = True, *, seed=None, out=None) -> np.ndarray:
+def dropout(x, p: float = 0.5, training: bool = True, *, seed=None, out=None):
     """Zeroes each element with probability p and scales the rest by 1 / (1 - p).
 
     ``seed`` (an integer in [0, 2^64)) fixes the mask; None draws one from fastlayers'
@@ -53,16 +53,18 @@ def dropout(x, p: float = 0.5, training: bool = True, *, seed=None, out=None) ->
     """
     p = _check_p(p)
     if not training or p == 0.0:
-        x = as_f32(x, "input")
+        be = backend_of(input=x, out=out)
+        x = be.operand(x, "input")
         if out is None:
             return x
-        out = check_out(out, x.shape, inputs=(x,))
-        np.copyto(out, x)
+        out = be.out(out, x.shape, x, inputs=(x,))
+        if out is not x:
+            be.ops.dropout_apply(be.raw(out), be.raw(x), 0, 0, 1.0)  # threshold 0 keeps all: a copy
         return out
     return _apply(x, p, next_seed() if seed is None else _check_seed(seed), out, "input")
 
 
-def dropout_backward(grad_out, p: float, seed: int, *, out=None) -> np.ndarray:
+def dropout_backward(grad_out, p: float, seed: int, *, out=None):
     """grad_out * mask * 1 / (1 - p), with the mask of dropout(x, p, seed=seed)."""
     p = _check_p(p)
     if p == 0.0:

@@ -19,10 +19,10 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._backend.host import as_f32, check_out
+from .._backend import HOST, backend_of
 
 _REDUCTIONS = ("mean", "sum", "none")
-_MSE, _BCE = 0, 1
+_MSE, _BCE = _core.PointLoss.mse, _core.PointLoss.bce_with_logits
 
 
 def _check_reduction(reduction) -> str:
@@ -31,15 +31,20 @@ def _check_reduction(reduction) -> str:
     return reduction
 
 
-def _class_targets(input, target) -> tuple[np.ndarray, np.ndarray, bool]:
-    """(logits as (N, C), targets as int64 (N,), whether the input was a single row)."""
-    x = as_f32(input, "input")
+def _class_targets(input, target):
+    """(backend, logits as (N, C), targets as int64 (N,), whether the input was a single row),
+    on the backend the input lives on (device targets stay on the device)."""
+    be = backend_of(input=input, target=target)
+    x = be.operand(input, "input")
     if x.ndim not in (1, 2):
         raise ValueError(f"input: expected logits of shape (N, C) or (C,), got shape {x.shape}")
-    t = np.asarray(target)
-    if t.dtype.kind not in "iu":
-        raise TypeError(f"target: expected integer class indices, got dtype {t.dtype} "
-                        "(probability targets are not supported)")
+    if be is HOST:
+        t = np.asarray(target)
+        if t.dtype.kind not in "iu":
+            raise TypeError(f"target: expected integer class indices, got dtype {t.dtype} "
+                            "(probability targets are not supported)")
+    else:
+        t = be.index_operand(target, "target", x)
     single = x.ndim == 1
     if single:
         if t.ndim != 0:
@@ -50,8 +55,8 @@ def _class_targets(input, target) -> tuple[np.ndarray, np.ndarray, bool]:
         raise ValueError(f"target: expected shape ({x.shape[0]},) for input of shape {x.shape}, got {t.shape}")
     if x.shape[1] == 0:
         raise ValueError(f"input: expected at least one class, got shape {x.shape}")
-    t = np.ascontiguousarray(t.reshape(-1), dtype=np.int64)
-    return x, t, single
+    t = be.index_operand(t.reshape(-1), "target", x) if be is HOST else t.reshape(-1)
+    return be, x, t, single
 
 
 def _smoothing(label_smoothing) -> float:
@@ -71,15 +76,21 @@ def _ignore(ignore_index) -> int:
 def cross_entropy_forward(input, target, ignore_index: int = -100, label_smoothing: float = 0.0):
     """Fused log-softmax + NLL over rows: (row losses (N,), log-sum-exp per row (N,),
     sum of row losses, number of non-ignored rows). The building block of cross_entropy
-    and of nn.CrossEntropyLoss, which keeps lse for the backward."""
-    x, t, _ = _class_targets(input, target)
+    and of nn.CrossEntropyLoss, which keeps lse for the backward. On device arrays the rows
+    and lse stay on the device; the sum and count come back as numbers."""
+    return _ce_forward(input, target, ignore_index, label_smoothing)[:4]
+
+
+def _ce_forward(input, target, ignore_index, label_smoothing):
+    be, x, t, single = _class_targets(input, target)
     n, c = x.shape
-    rows, lse = np.empty(n, np.float32), np.empty(n, np.float32)
-    total, count = _core.ce_forward(rows, lse, x, t, n, c, _ignore(ignore_index), _smoothing(label_smoothing))
-    return rows, lse, total, count
+    rows, lse = be.empty((n,), x), be.empty((n,), x)
+    total, count = be.ops.ce_forward(be.raw(rows), be.raw(lse), be.raw(x), be.raw(t), n, c, _ignore(ignore_index),
+                                     _smoothing(label_smoothing))
+    return rows, lse, total, count, single
 
 
-def _reduce(rows: np.ndarray, total: float, count: int, reduction: str, single: bool):
+def _reduce(rows, total: float, count: int, reduction: str, single: bool):
     if reduction == "none":
         return rows.reshape(()) if single else rows
     if reduction == "sum":
@@ -91,15 +102,14 @@ def cross_entropy(input, target, ignore_index: int = -100, reduction: str = "mea
                   label_smoothing: float = 0.0):
     """Cross-entropy of logits against class indices, as torch.nn.functional.cross_entropy."""
     reduction = _check_reduction(reduction)
-    single = np.ndim(input) == 1
-    rows, _, total, count = cross_entropy_forward(input, target, ignore_index, label_smoothing)
+    rows, _, total, count, single = _ce_forward(input, target, ignore_index, label_smoothing)
     return _reduce(rows, total, count, reduction, single)
 
 
-def _grad_scale(grad_out, reduction: str, count: int, shape: tuple):
-    """(scalar scale, per-item grad array or None) for a backward kernel."""
+def _grad_scale(be, grad_out, reduction: str, count: int, shape: tuple, like):
+    """(scalar scale, per-item grad array on like's backend or None) for a backward kernel."""
     if reduction == "none":
-        g = as_f32(grad_out, "grad_out")
+        g = be.operand(grad_out, "grad_out", like)
         if g.shape != shape:
             raise ValueError(f"grad_out: expected shape {shape} for reduction='none', got {g.shape}")
         return 1.0, g.reshape(-1)
@@ -111,88 +121,85 @@ def _grad_scale(grad_out, reduction: str, count: int, shape: tuple):
     return g, None
 
 
+def _raw(be, a):
+    return None if a is None else be.raw(a)
+
+
 def cross_entropy_backward(grad_out, input, target, ignore_index: int = -100, reduction: str = "mean",
-                           label_smoothing: float = 0.0, *, lse=None, count=None, out=None) -> np.ndarray:
+                           label_smoothing: float = 0.0, *, lse=None, count=None, out=None):
     """dL/dinput = scale * (softmax(input) - (1 - eps) onehot(target) - eps / C); ignored rows 0.
 
     ``lse`` and ``count`` (the log-sum-exp per row and the non-ignored row count from
     cross_entropy_forward) skip recomputing the forward when given.
     """
     reduction = _check_reduction(reduction)
-    x, t, single = _class_targets(input, target)
+    be, x, t, single = _class_targets(input, target)
     n, c = x.shape
     ign, eps = _ignore(ignore_index), _smoothing(label_smoothing)
     if lse is None or count is None:
         _, lse, _, count = cross_entropy_forward(x, t, ign, eps)
     else:
-        lse = as_f32(lse, "lse")
-    scale, g = _grad_scale(grad_out, reduction, int(count), () if single else (n,))
-    out = check_out(out, (c,) if single else (n, c), inputs=(x,))
-    _core.ce_backward(out, x, lse, t, g, scale, n, c, ign, eps)
+        lse = be.operand(lse, "lse", x)
+    scale, g = _grad_scale(be, grad_out, reduction, int(count), () if single else (n,), x)
+    out = be.out(out, (c,) if single else (n, c), x, inputs=(x,))
+    be.ops.ce_backward(be.raw(out), be.raw(x), be.raw(lse), be.raw(t), _raw(be, g), scale, n, c, ign, eps)
     return out
 
 
 def nll_loss(input, target, ignore_index: int = -100, reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities (N, C) at class indices (N,)."""
     reduction = _check_reduction(reduction)
-    x, t, single = _class_targets(input, target)
-    keep, tc = _nll_targets(t, x.shape[1], _ignore(ignore_index))
-    rows = np.where(keep, -x[np.arange(x.shape[0]), tc], np.float32(0)).astype(np.float32)
-    return _reduce(rows, float(rows.sum(dtype=np.float64)), int(keep.sum()), reduction, single)
-
-
-def _nll_targets(t: np.ndarray, c: int, ignore_index: int):
-    keep = t != ignore_index
-    bad = keep & ((t < 0) | (t >= c))
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise ValueError(f"target: class index {int(t[i])} at position {i} is out of range [0, {c}) "
-                         f"(ignore_index={ignore_index})")
-    return keep, np.where(keep, t, 0)
+    be, x, t, single = _class_targets(input, target)
+    n, c = x.shape
+    rows = be.empty((n,), x)
+    total, count = be.ops.nll_forward(be.raw(rows), be.raw(x), be.raw(t), n, c, _ignore(ignore_index))
+    return _reduce(rows, total, count, reduction, single)
 
 
 def nll_loss_backward(grad_out, input, target, ignore_index: int = -100, reduction: str = "mean",
-                      *, out=None) -> np.ndarray:
+                      *, out=None):
     """dL/dinput: -scale at each row's target class, 0 elsewhere and on ignored rows."""
     reduction = _check_reduction(reduction)
-    x, t, single = _class_targets(input, target)
-    keep, tc = _nll_targets(t, x.shape[1], _ignore(ignore_index))
-    scale, g = _grad_scale(grad_out, reduction, int(keep.sum()), () if single else (x.shape[0],))
-    out = check_out(out, (x.shape[1],) if single else x.shape, inputs=(x,))
-    out[...] = 0.0
-    rows = np.arange(x.shape[0])
-    vals = -scale * (g if g is not None else np.float32(1.0))
-    out.reshape(x.shape)[rows, tc] = np.where(keep, vals, np.float32(0))
+    be, x, t, single = _class_targets(input, target)
+    n, c = x.shape
+    ign = _ignore(ignore_index)
+    count = 0
+    if reduction == "mean":  # the non-ignored rows (a mean's divisor), counted where the targets live
+        count = int((be.to_host(t) != ign).sum())
+    scale, g = _grad_scale(be, grad_out, reduction, count, () if single else (n,), x)
+    out = be.out(out, (c,) if single else (n, c), x, inputs=(x,))
+    be.ops.nll_backward(be.raw(out), be.raw(t), _raw(be, g), scale, n, c, ign)
     return out
 
 
 def _point_args(input, target):
-    x = as_f32(input, "input")
-    y = as_f32(target, "target")
+    be = backend_of(input=input, target=target)
+    x = be.operand(input, "input")
+    y = be.operand(target, "target", x)
     if x.shape != y.shape:
         raise ValueError(f"target: expected the shape of input {x.shape}, got {y.shape}")
-    return x, y
+    return be, x, y
 
 
-def _point_loss(op: int, input, target, reduction: str):
+def _point_loss(op, input, target, reduction: str):
     reduction = _check_reduction(reduction)
-    x, y = _point_args(input, target)
+    be, x, y = _point_args(input, target)
     if reduction == "none":
-        loss = np.empty(x.shape, np.float32)
-        _core.point_loss_forward(op, loss, x, y)
+        loss = be.empty(x.shape, x)
+        be.ops.point_loss_forward(op, be.raw(loss), be.raw(x), be.raw(y))
         return loss
-    total = _core.point_loss_forward(op, None, x, y)
+    total = be.ops.point_loss_forward(op, None, be.raw(x), be.raw(y))
     if reduction == "sum":
         return float(total)
     return float(total) / x.size if x.size else float("nan")
 
 
-def _point_loss_backward(op: int, grad_out, input, target, reduction: str, out) -> np.ndarray:
+def _point_loss_backward(op, grad_out, input, target, reduction: str, out):
     reduction = _check_reduction(reduction)
-    x, y = _point_args(input, target)
-    scale, g = _grad_scale(grad_out, reduction, x.size, x.shape)
-    out = check_out(out, x.shape, inputs=(x, y))
-    _core.point_loss_backward(op, out, x, y, g, scale)
+    be, x, y = _point_args(input, target)
+    scale, g = _grad_scale(be, grad_out, reduction, x.size, x.shape, x)
+    out = be.out(out, x.shape, x, inputs=(x, y))
+    be.ops.point_loss_backward(op, be.raw(out), be.raw(x), be.raw(y), _raw(be, g), scale)
     return out
 
 
@@ -201,7 +208,7 @@ def mse_loss(input, target, reduction: str = "mean"):
     return _point_loss(_MSE, input, target, reduction)
 
 
-def mse_loss_backward(grad_out, input, target, reduction: str = "mean", *, out=None) -> np.ndarray:
+def mse_loss_backward(grad_out, input, target, reduction: str = "mean", *, out=None):
     """scale * 2 (input - target)."""
     return _point_loss_backward(_MSE, grad_out, input, target, reduction, out)
 
@@ -213,6 +220,6 @@ def binary_cross_entropy_with_logits(input, target, reduction: str = "mean"):
 
 
 def binary_cross_entropy_with_logits_backward(grad_out, input, target, reduction: str = "mean",
-                                              *, out=None) -> np.ndarray:
+                                              *, out=None):
     """scale * (sigmoid(input) - target)."""
     return _point_loss_backward(_BCE, grad_out, input, target, reduction, out)

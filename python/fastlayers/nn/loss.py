@@ -6,11 +6,9 @@ returns dL/dpred with the reduction folded in, ready for ``model.backward(...)``
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import functional as F
-from ..functional.loss import _check_reduction, _class_targets, _reduce
-from .._backend.host import as_f32
+from .._backend import backend_of
+from ..functional.loss import _ce_forward, _check_reduction, _class_targets, _reduce
 from .module import Module
 
 
@@ -39,17 +37,14 @@ class CrossEntropyLoss(_Loss):
         self.ignore_index, self.label_smoothing = int(ignore_index), float(label_smoothing)
 
     def forward(self, input, target):
-        single = np.ndim(input) == 1
-        x, t, _ = _class_targets(input, target)
-        rows, lse, total, count = F.cross_entropy_forward(x, t, self.ignore_index, self.label_smoothing)
+        _, x, t, single = _class_targets(input, target)
+        rows, lse, total, count, _ = _ce_forward(x, t, self.ignore_index, self.label_smoothing)
         if self.training:
-            self._cache = (input if single else x, t, lse, count)
+            self._cache = (x.reshape(-1) if single else x, t.reshape(()) if single else t, lse, count)
         return _reduce(rows, total, count, self.reduction, single)
 
     def backward(self, grad_out=1.0):
         x, t, lse, count = self._saved(self._cache, "forward")
-        if np.ndim(x) == 1:
-            t = t.reshape(())
         return F.cross_entropy_backward(grad_out, x, t, self.ignore_index, self.reduction,
                                         self.label_smoothing, lse=lse, count=count)
 
@@ -66,7 +61,8 @@ class NLLLoss(_Loss):
     def forward(self, input, target):
         loss = F.nll_loss(input, target, self.ignore_index, self.reduction)
         if self.training:
-            self._cache = (as_f32(input, "input"), np.asarray(target))
+            _, x, t, single = _class_targets(input, target)
+            self._cache = (x.reshape(-1) if single else x, t.reshape(()) if single else t)
         return loss
 
     def backward(self, grad_out=1.0):
@@ -79,7 +75,8 @@ class _PointLoss(_Loss):
     _backward_fn = staticmethod(F.mse_loss_backward)
 
     def forward(self, input, target):
-        x, y = as_f32(input, "input"), as_f32(target, "target")
+        be = backend_of(input=input, target=target)
+        x, y = be.operand(input, "input"), be.operand(target, "target")
         loss = self._forward_fn(x, y, self.reduction)
         if self.training:
             self._cache = (x, y)
