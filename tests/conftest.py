@@ -104,17 +104,16 @@ def backend(request):
         yield Backend("cpu", request.param)
         fastlayers.set_isa(before)
         return
-    if _cuda_usable():
-        yield Backend("cuda", "gpu")
-        return
-    from standin import HostStandIn
-    with HostStandIn():
-        yield Backend("cuda", "stand-in")
+    yield from _cuda_backend()
 
 
 @pytest.fixture
 def device_backend():
     """The CUDA backend only: a real GPU where one is usable, else the host stand-in."""
+    yield from _cuda_backend()
+
+
+def _cuda_backend():
     if _cuda_usable():
         yield Backend("cuda", "gpu")
         return

@@ -349,8 +349,9 @@ def test_matmul_exact_swapped_shared_path(isa, rng, shared_from_2_29):
 
 
 def test_per_row_bias_native(isa, rng):
-    """bias_mode 2 (one value per row of C, as convolution uses it) through the native entry."""
+    """GemmBias.per_row (one value per row of C, as convolution uses it) through the native entry."""
     a, b, bias = ints(rng, (37, 29)), ints(rng, (29, 53)), ints(rng, (37,))
     out = np.empty((37, 53), np.float32)
-    _core.gemm(out, a, b, 1, 37, 53, 29, False, False, False, False, 1.0, 0.0, bias, 2, 2, 0.0)
+    _core.gemm(out, a, b, 1, 37, 53, 29, False, False, False, False, 1.0, 0.0, bias, _core.GemmBias.per_row,
+               _core.ActOp.relu, 0.0)
     np.testing.assert_array_equal(out, np.maximum(a @ b + bias[:, None], 0))

@@ -28,6 +28,10 @@
 #include "bindings/cuda_common.h"
 #include "cuda/stream.h"
 
+#if defined(FL_WITH_CUDA)
+#include "cuda/common.cuh"  // cuda::DeviceGuard
+#endif
+
 namespace fl {
 
 struct IndexView {
