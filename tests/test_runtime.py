@@ -76,6 +76,13 @@ def test_info_names_the_thread_pool():
     assert "OpenMP" not in format_info(d)
 
 
+def test_python_m_fastlayers_runs_the_command():
+    r = subprocess.run([sys.executable, "-m", "fastlayers", "info"], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "2"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "threads          2 (fastlayers pool)" in r.stdout
+
+
 def test_info_command():
     r = subprocess.run([sys.executable, "-m", "fastlayers.cli", "info", "--json"], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": ROOT}, timeout=120)
