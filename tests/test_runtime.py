@@ -42,6 +42,23 @@ def test_omp_num_threads_is_honoured():
     assert r.stdout.strip() == "3"
 
 
+def _threads_with(value: str) -> int:
+    r = run_py("import fastlayers; print(fastlayers.get_num_threads())", OMP_NUM_THREADS=value)
+    assert r.returncode == 0, f"OMP_NUM_THREADS={value!r}: {r.stderr}"
+    return int(r.stdout)
+
+
+def test_omp_num_threads_read_by_the_pool_itself():
+    """No OpenMP runtime: the pool reads OMP_NUM_THREADS (a positive integer, or the first entry
+    of an OpenMP list); any other value imports fine and gives the default, the CPUs the process
+    may run on."""
+    assert _threads_with("1") == 1
+    assert _threads_with(" 2 ") == 2 and _threads_with("2,1") == 2
+    default = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    for bad in ("abc", "0", "-2", "", "3x", "1.5", "99999999999999999999"):
+        assert _threads_with(bad) == default, bad
+
+
 def test_info_reports_build_and_devices():
     d = fastlayers.info()
     assert d["isa"] in d["isa_available"] and d["isa_detected"] == d["isa_available"][-1]
@@ -49,6 +66,21 @@ def test_info_reports_build_and_devices():
     assert isinstance(d["cuda_built"], bool)
     if not d["cuda_available"]:
         assert d["cuda_reason"] and d["cuda_devices"] == []
+
+
+def test_info_names_the_thread_pool():
+    d = fastlayers.info()
+    assert d["thread_pool"] == "fastlayers" and "openmp" not in d
+    from fastlayers._info import format_info
+    assert f"threads          {d['threads']} (fastlayers pool)" in format_info(d)
+    assert "OpenMP" not in format_info(d)
+
+
+def test_python_m_fastlayers_runs_the_command():
+    r = subprocess.run([sys.executable, "-m", "fastlayers", "info"], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "2"}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "threads          2 (fastlayers pool)" in r.stdout
 
 
 def test_info_command():

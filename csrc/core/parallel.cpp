@@ -7,28 +7,65 @@
 // for ranges that were taken. Whoever claims a range of epoch e may read job e's function and
 // bounds: the caller does not return (and no new job starts) until every range of e is done.
 // Workers spin for kSpin after their last job, then sleep on a condition variable.
+// The count starts from OMP_NUM_THREADS or the CPUs the process may use (initial_threads).
 #include "core/parallel.h"
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace fl {
 namespace {
-int initial_threads() {
-#ifdef _OPENMP
-  return std::max(1, omp_get_max_threads());  // honours OMP_NUM_THREADS
-#else
+// The CPUs this process may run on (its affinity mask where the system has one, as OpenMP
+// counts them), else the hardware's thread count; at least 1.
+int available_cpus() {
+#if defined(__linux__)
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+#endif
   const unsigned n = std::thread::hardware_concurrency();
   return n ? static_cast<int>(n) : 1;
-#endif
+}
+
+// The thread count OMP_NUM_THREADS asks for: a positive integer, optionally the first entry
+// of an OpenMP list ("4,2"), blanks around it allowed; 0 for anything else (unset, empty,
+// "abc", "0", "-2", "3x", more than kMaxThreads).
+constexpr long kMaxThreads = 0xFFFF;  // the most ranges a job has (claim_'s 16-bit fields)
+
+int threads_from_env(const char* v) {
+  if (!v) return 0;
+  while (*v == ' ' || *v == '\t') ++v;
+  long n = 0;
+  const char* digits = v;
+  for (; *v >= '0' && *v <= '9'; ++v) {
+    n = n * 10 + (*v - '0');
+    if (n > kMaxThreads) return 0;
+  }
+  if (v == digits || n < 1) return 0;
+  while (*v == ' ' || *v == '\t') ++v;
+  return *v == '\0' || *v == ',' ? static_cast<int>(n) : 0;
+}
+
+// OMP_NUM_THREADS where it holds a valid count, else every CPU this process may use. The
+// library has no OpenMP runtime; it honours the variable so that the usual way of limiting a
+// numerical library's threads works here too.
+int initial_threads() {
+  const int n = threads_from_env(std::getenv("OMP_NUM_THREADS"));
+  return n > 0 ? n : available_cpus();
 }
 std::atomic<int> g_threads{initial_threads()};
 thread_local bool t_in_parallel = false;

@@ -4,10 +4,11 @@
 // then sleep; ranges are claimed, not assigned, so the caller never waits for a worker that
 // has not woken up (on a VM that took milliseconds with OpenMP's fork-join: a 2-thread 256^3
 // matmul after a 50 ms pause ran 5.7 ms instead of 0.09). A second Python thread calling while
-// the pool is busy runs its ranges itself. OpenMP only supplies the default count
-// (OMP_NUM_THREADS). Kernels called inside parallel_for must not throw, and must not wait for
-// another range: ranges may run one after another on one thread. (They may wait for work that
-// another range has claimed and is running, as cpu/gemm.cpp's run_shared does.)
+// the pool is busy runs its ranges itself. The default count is OMP_NUM_THREADS where it is
+// a positive integer, else the CPUs the process may run on; no OpenMP runtime is linked.
+// Kernels called inside parallel_for must not throw, and must not wait for another range:
+// ranges may run one after another on one thread. (They may wait for work that another range
+// has claimed and is running, as cpu/gemm.cpp's run_shared does.)
 #pragma once
 #include <algorithm>
 
@@ -16,10 +17,6 @@
 #endif
 
 #include "core/tensor.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace fl {
 

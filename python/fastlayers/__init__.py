@@ -19,7 +19,8 @@ __all__ = ["functional", "cuda", "nn", "optim", "data", "models", "manual_seed",
 
 
 def get_num_threads() -> int:
-    """Threads every kernel uses (from OMP_NUM_THREADS or the core count at import)."""
+    """Threads every kernel uses: fastlayers' own pool, sized at import from OMP_NUM_THREADS (a
+    positive integer) or else the CPUs the process may run on; set_num_threads changes it."""
     return _core.get_num_threads()
 
 

@@ -24,7 +24,7 @@ def info() -> dict:
         "isa_detected": _core.isa_detected(),
         "isa_available": list(_core.isa_available()),
         "threads": _core.get_num_threads(),
-        "openmp": bool(_core.openmp),
+        "thread_pool": "fastlayers",  # core/parallel.cpp's own pool; no OpenMP runtime
         "cuda_built": bool(_core.cuda_built),
         "cuda_available": count > 0,
         "cuda_reason": reason if count == 0 else "",
@@ -37,7 +37,7 @@ def format_info(d: dict) -> str:
         f"fastlayers {d['version']}",
         f"  cpu              {d['cpu']} ({d['machine']})",
         f"  isa              {d['isa']} (available: {', '.join(d['isa_available'])})",
-        f"  threads          {d['threads']} (OpenMP {'on' if d['openmp'] else 'off'})",
+        f"  threads          {d['threads']} ({d['thread_pool']} pool)",
         f"  cuda kernels     {'built' if d['cuda_built'] else 'not built'}",
     ]
     if d["cuda_available"]:
