@@ -308,7 +308,7 @@ def _mix32(x):
 
 
 def dropout_keep(seed: int, n: int, p: float, start: int = 0):
-    """The keep mask of elements start .. start + n - 1 (within one 2^32 chunk), as csrc/cpu/dropout.h."""
+    """The keep mask of elements start .. start + n - 1 (within one 2^32 chunk), as csrc/ops/dropout.h."""
     hi = np.uint32(start >> 32)
     s_lo, s_hi = np.uint32(seed & 0xFFFFFFFF), np.uint32(seed >> 32)
     with np.errstate(over="ignore"):

@@ -383,7 +383,7 @@ def test_repr_and_parameters():
 def test_to_device():
     m = nn.Linear(2, 2)
     assert m.to("cpu") is m
-    if not fastlayers.cuda.is_available():  # the device round trip: tests/test_cuda_conv.py
+    if not fastlayers.cuda.is_available():  # the device round trip: tests/test_modules_device.py
         with pytest.raises(RuntimeError, match="CUDA is not available"):
             m.to("cuda")
     with pytest.raises(ValueError, match="device"):

@@ -36,11 +36,6 @@ void init_core(py::module_& m) {
 #else
   m.attr("cuda_built") = false;
 #endif
-#if defined(_OPENMP)
-  m.attr("openmp") = true;
-#else
-  m.attr("openmp") = false;
-#endif
 }
 
 }  // namespace fl

@@ -1,5 +1,5 @@
 // SGEMM driver: threads, cache blocking, packing and edges around the current ISA's
-// micro-kernel (cpu/gemm.h states the contracts).
+// micro-kernel (ops/gemm.h states the contracts).
 //
 // Threads: C is cut into a tm x tn grid of blocks, one per thread, along MR rows and 16 columns;
 // each thread runs the serial Goto loops on its block with its own packing buffers, so no
@@ -146,7 +146,7 @@ void gemm_direct(const GemmKernels& t, const Problem& p) {
   GemmTileEpilogue ep = tile_epilogue(p, true, true);
   // Column slivers of near-equal whole vectors (N = 80 on AVX-512: 48 + 32, not 48 + 16): a narrow
   // sliver has too few accumulators per broadcast to run at the FMA rate. The wide tile, where
-  // there is one, when N is one sliver of it and more than one of NR (cpu/gemm.h).
+  // there is one, when N is one sliver of it and more than one of NR (ops/gemm.h).
   const index_t vecs = (p.s.N + t.vw - 1) / t.vw;
   const bool wide = t.ukernel_wide && p.s.N > t.nr && p.s.N <= t.wide_nr;
   const GemmUkernelFn uk = wide ? t.ukernel_wide : t.ukernel;

@@ -1,4 +1,4 @@
-// CUDA launchers of the activation family: the same ops and semantics as csrc/cpu/activation.h
+// CUDA launchers of the activation family: the same ops and semantics as csrc/ops/activation.h
 // (element-wise activations and their backwards, softmax / log_softmax over one axis, maxout).
 // Plain C++ declarations: raw device pointers to contiguous float32, sizes, and the stream the
 // kernels are queued on. Launchers never synchronise; a bad launch throws std::runtime_error.

@@ -1,6 +1,6 @@
 // CUDA launchers of the conv family: implicit-GEMM 2-D convolution forward, backward-input
 // and backward-weight with stride, padding, dilation and groups (depthwise included), with the
-// shape contract of csrc/cpu/conv.h (x (N, C, H, W), y (N, K, P, Q), weight (K, C/G, R, S)).
+// shape contract of csrc/ops/conv.h (x (N, C, H, W), y (N, K, P, Q), weight (K, C/G, R, S)).
 // Conv1d is H = 1; transposed convolution is these ops with the roles exchanged (its forward
 // is conv2d_backward_input_cuda with its bias), as on the CPU. Plain C++ declarations: raw
 // device pointers to contiguous float32; launchers never synchronise. Unverified on a GPU at

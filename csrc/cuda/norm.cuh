@@ -1,5 +1,5 @@
 // CUDA launchers of the norm family: batch normalisation over (N, C, L) tensors with the
-// semantics of csrc/cpu/norm.h (element (n, c, l) at (n * C + c) * L + l; statistics in
+// semantics of csrc/ops/norm.h (element (n, c, l) at (n * C + c) * L + l; statistics in
 // double; running statistics updated with the unbiased variance). Plain C++ declarations: raw
 // device pointers (per-channel arrays hold C floats; weight / bias / running_* may be null as
 // on the CPU); launchers never synchronise. Unverified on a GPU at the time of writing

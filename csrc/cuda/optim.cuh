@@ -1,5 +1,5 @@
 // CUDA launchers of the optim family: the fused SGD and Adam / AdamW updates of
-// csrc/cpu/optim.h on device memory, one kernel per parameter, with exactly the reference
+// csrc/ops/optim.h on device memory, one kernel per parameter, with exactly the reference
 // kernels' term order (csrc/cpu/ref/optim_ref.cpp). Plain C++ declarations: raw device
 // pointers to n contiguous floats. Launchers never synchronise; a bad launch throws
 // std::runtime_error. Unverified on a GPU at the time of writing (checked by host emulation).

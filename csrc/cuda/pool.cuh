@@ -1,5 +1,5 @@
 // CUDA launchers of the pool family: max / average / adaptive-average pooling over the planes
-// of NCHW tensors, forward and backward, with the semantics of csrc/cpu/pool.h (same
+// of NCHW tensors, forward and backward, with the semantics of csrc/ops/pool.h (same
 // Pool2dShape and AvgPoolOptions; 1-D pooling is H = 1, global pooling is adaptive 1 x 1).
 // x holds planes * H * W floats, y planes * P * Q; max-pool indices are int64 flat positions
 // h * W + w within the plane. Plain C++ declarations: raw device pointers, the stream the

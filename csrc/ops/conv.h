@@ -1,9 +1,11 @@
 // The conv family: 2-D convolution (1-D is the H = 1 case) forward, backward-input and
 // backward-weight, with stride, padding, dilation and groups. Transposed convolution is the
 // same three ops with the roles exchanged (its forward is conv2d_backward_input), so it has
-// no kernels of its own. The CPU driver (conv.cpp) runs the reference kernels at the scalar
-// level, and otherwise GEMM (cpu/gemm.h) on per-thread im2col tiles, straight GEMM for 1 x 1
-// stride-1 convolutions, and the vector depthwise kernel of the current ISA.
+// no kernels of its own. The CPU driver (cpu/conv.cpp) runs the reference kernels at the scalar
+// level, and otherwise one algorithm per file: GEMM (ops/gemm.h) on per-thread im2col tiles
+// (conv_im2col.cpp), straight GEMM for 1 x 1 stride-1 convolutions, Winograd F(2x2, 3x3)
+// (conv_winograd.cpp), direct kernels for small C R S (conv_direct.cpp) and the vector
+// depthwise kernels of the current ISA (conv_depthwise.cpp). CUDA: cuda/conv.cuh.
 //
 // Legend (core/tensor.h): x is (N, C, H, W), y is (N, K, P, Q), the weight (K, C/G, R, S)
 // with G = groups; output channel k reads input channels of group k / (K/G). Output (p, q)

@@ -2,7 +2,7 @@
 
 The update rules and defaults are torch.optim's. Each step makes one call into C++ per
 parameter group; there every parameter gets one fused kernel that reads parameter,
-gradient and state once and writes them once (csrc/cpu/optim.h). Parameters without a
+gradient and state once and writes them once (csrc/ops/optim.h). Parameters without a
 gradient (``grad is None``) are skipped, as in PyTorch.
 
 ``state_dict()`` / ``load_state_dict()`` round-trip the hyper-parameters and the per-parameter

@@ -2,7 +2,7 @@
 // (ukernels/avx2/activation_avx2.cpp, ukernels/avx512/activation_avx512.cpp). Include only
 // inside an anonymous namespace, after vmath_impl.h and the ISA's Vec header.
 //
-// Contract (see cpu/activation.h): contiguous float ranges, any n >= 0, no alignment needed;
+// Contract (see ops/activation.h): contiguous float ranges, any n >= 0, no alignment needed;
 // tails are handled with masked loads/stores, never a scalar loop. In-place (y == x, dx == dy)
 // is allowed. NaN propagates through every forward op.
 #pragma once

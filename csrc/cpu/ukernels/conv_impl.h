@@ -13,7 +13,7 @@ namespace conv {
 using fl::Conv2dShape;
 using fl::index_t;
 
-// Depthwise forward, contract (cpu/conv.h): one plane, s.N = s.C = s.K = 1; y is P x Q, x is
+// Depthwise forward, contract (ops/conv.h): one plane, s.N = s.C = s.K = 1; y is P x Q, x is
 // H x W, w is R x S, bias one float or null. Depthwise layers have R * S multiply-adds per
 // output and no reuse across channels, so they are bound by loads (one per multiply-add), which
 // is why this is not a GEMM.
@@ -296,7 +296,7 @@ template <class V> bool depthwise_bwd_x(float* dx, const float* dy, const float*
   return true;
 }
 
-// ---- direct convolution for small C R S (contract in cpu/conv.h) ----
+// ---- direct convolution for small C R S (contract in ops/conv.h) ----
 // Register tile: KB output channels x PB output rows x 2 vectors of output columns, 2 KB PB
 // accumulators (16 of 32 registers at KB = 8 on AVX-512; 12 of 16 at KB = 6 on AVX2, leaving
 // room for the two input vectors and a broadcast). Per tap: 2 PB unmasked loads from the
@@ -359,7 +359,7 @@ template <class V> void direct_fwd(float* y, const float* xp, index_t ldx, index
   }
 }
 
-// ---- direct weight gradient for small C R S (contract in cpu/conv.h) ----
+// ---- direct weight gradient for small C R S (contract in ops/conv.h) ----
 // A GEMM of dy (K x PQ) by the patch matrix (PQ x C R S) has only C R S columns (25 for a
 // first 5 x 5 layer on one channel), too few for its tiles. Here the reduction runs over
 // (p, q) along vectors of output columns instead, with a register tile of KB filters x TB
@@ -441,7 +441,7 @@ template <class V> void direct_bwd_w(float* dw, const float* dy, const float* xp
   }
 }
 
-// ---- Winograd F(2x2, 3x3) transforms (contracts in cpu/conv.h) ----
+// ---- Winograd F(2x2, 3x3) transforms (contracts in ops/conv.h) ----
 // Vectorised across V::width consecutive tiles of one tile row: lane l holds tile j + l, whose
 // input columns start at 2 (j + l) - pad_w, so each of the 4 column phases of the 4 x 4 patch
 // is one stride-2 load (window::load_taps). The rows of the block are first copied into a

@@ -1,7 +1,7 @@
 // GEMM micro-kernels and packing routines written once against the Vec interface
 // (ukernels/avx2/vec_avx2.h, ukernels/avx512/vec_avx512.h) and instantiated per ISA in
 // ukernels/<isa>/gemm_<isa>.cpp. Include only inside an anonymous namespace, after the ISA's
-// Vec header. The contract of a micro-kernel is written at the top of cpu/gemm.h.
+// Vec header. The contract of a micro-kernel is written at the top of ops/gemm.h.
 //
 // A tile keeps ROWS x NV vectors of C in registers (ROWS <= MR, NV <= NR / W). Each k step
 // loads NV vectors of one B row and broadcasts ROWS values of one A column, then issues
@@ -92,7 +92,7 @@ void tile(index_t kc, const float* a, index_t rs_a, index_t cs_a, const float* b
   constexpr int W = V::width;
   constexpr bool kPackedA = kMode == Mode::packed;
   constexpr bool kPacked = kPackedA || kMode == Mode::packed_b;  // B is a packed panel
-  // packed_b reads A in place along its rows (cs_a == 1, cpu/gemm.h).
+  // packed_b reads A in place along its rows (cs_a == 1, ops/gemm.h).
   const index_t ra = kPackedA ? 1 : rs_a, ca = kPackedA ? MR : kPacked ? 1 : cs_a, rb = kPacked ? NR : rs_b;
   const index_t tail = nr - (NV - 1) * W;  // lanes of the last vector, 1..W
   // The epilogue's fields in registers: stores to C could alias ep, which would make the

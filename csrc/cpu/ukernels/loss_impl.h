@@ -2,7 +2,7 @@
 // (ukernels/avx2/loss_avx2.cpp, ukernels/avx512/loss_avx512.cpp). Include only inside an
 // anonymous namespace, after vmath_impl.h and the ISA's Vec header.
 //
-// Contract (see cpu/loss.h): one row of C contiguous logits at a time, vectorised along the
+// Contract (see ops/loss.h): one row of C contiguous logits at a time, vectorised along the
 // row; any C >= 1, the row tail is one masked step. Sums are float vector accumulators
 // (the reference sums in double; rows of up to ~1e5 classes stay within 1e-6 relative).
 #pragma once

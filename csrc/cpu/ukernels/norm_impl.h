@@ -2,7 +2,7 @@
 // (ukernels/avx2/norm_avx2.cpp, ukernels/avx512/norm_avx512.cpp). Include only inside an
 // anonymous namespace, after the ISA's Vec header.
 //
-// Contract (cpu/norm.h): channels [c0, c1) of an (N, C, L) tensor. L >= width: vectorised
+// Contract (ops/norm.h): channels [c0, c1) of an (N, C, L) tensor. L >= width: vectorised
 // along each contiguous segment of L floats, with float vector partial sums per segment
 // added into double per channel (a segment is one image plane: its float sum loses at most
 // about log2(L) bits, the double total nothing more). L == 1 ((N, C) inputs): both are

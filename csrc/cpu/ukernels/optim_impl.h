@@ -2,7 +2,7 @@
 // (ukernels/avx2/optim_avx2.cpp, ukernels/avx512/optim_avx512.cpp). Include only inside an
 // anonymous namespace, after the ISA's Vec header and a v_sqrt(V) overload for it.
 //
-// Contract (see cpu/optim.h): contiguous float ranges, any n >= 0, no alignment; the tail is
+// Contract (see ops/optim.h): contiguous float ranges, any n >= 0, no alignment; the tail is
 // one masked vector step. Operation order matches the reference kernel term by term, so
 // results differ from it only by FMA contraction (<= 1 ulp per term).
 #pragma once

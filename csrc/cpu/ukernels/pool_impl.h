@@ -2,13 +2,13 @@
 // (ukernels/avx2/pool_avx2.cpp, ukernels/avx512/pool_avx512.cpp). Include only inside an
 // anonymous namespace, after the ISA's Vec header.
 //
-// Contract (see cpu/pool.h): `planes` planes of H x W in, P x Q out, any sizes >= 1.
+// Contract (see ops/pool.h): `planes` planes of H x W in, P x Q out, any sizes >= 1.
 // Forward max and average pooling vectorise across the output columns of one row: for the
 // "interior" columns, whose windows lie inside [0, W) horizontally, one vector holds V::width
 // outputs and each tap is one load (stride 1) or two loads and an even-lane shuffle
 // (stride 2). Rows are clipped per output row, so padding costs nothing there. The columns
 // touching the left or right padding, and strides above 2, use the scalar helpers of
-// cpu/pool.h. Results equal the reference bit for bit (same order of operations).
+// ops/pool.h. Results equal the reference bit for bit (same order of operations).
 // Backward kernels: see max_bwd and avg_bwd below.
 #pragma once
 #include <algorithm>

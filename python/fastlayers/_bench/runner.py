@@ -74,7 +74,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="mi
     nthreads = fastlayers.get_num_threads()
     min_time = 0.1 if quick else 0.4
     # "% of peak" is against the FP32 FMA peak measured now, on this ISA level and thread count
-    # (a register-only FMA loop on every thread; csrc/cpu/peak.h).
+    # (a register-only FMA loop on every thread; csrc/ops/peak.h).
     peak = max(fastlayers._core.measure_fma_peak_gflops(0.3) for _ in range(3))
     steal0 = steal_ticks()
     rows = []

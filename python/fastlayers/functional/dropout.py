@@ -1,4 +1,4 @@
-"""Dropout with a counter-based mask drawn by the C++ kernel (csrc/cpu/dropout.h).
+"""Dropout with a counter-based mask drawn by the C++ kernel (csrc/ops/dropout.h).
 
 Element i is kept iff a 32-bit hash of (seed, i) is at least round(p * 2^32); the output is
 x * mask with mask = 1 / (1 - p) where kept and 0 elsewhere (a multiply, as in PyTorch, so a

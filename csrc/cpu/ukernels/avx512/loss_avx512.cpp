@@ -1,5 +1,5 @@
 // AVX-512 cross-entropy kernels: the ISA-generic templates of loss_impl.h on Vec16.
-// MSE and BCE-with-logits keep the reference kernels at this level (see cpu/loss.h).
+// MSE and BCE-with-logits keep the reference kernels at this level (see ops/loss.h).
 #include <immintrin.h>
 
 #include <cmath>

@@ -1,4 +1,4 @@
-// avx512 FMA loop for the measured peak (cpu/peak.h).
+// avx512 FMA loop for the measured peak (ops/peak.h).
 #include <immintrin.h>
 
 #include "core/tensor.h"
