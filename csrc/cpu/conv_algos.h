@@ -1,4 +1,4 @@
-// Private to the convolution driver (cpu/conv*.cpp): what the driver (conv.cpp) calls in each
+// Private to the convolution driver of conv2d (cpu/conv*.cpp): what the driver (conv.cpp) calls in each
 // algorithm's file, and the task machinery they share: per-thread buffers, the exception guard
 // of a parallel region, run_tasks / run_reduce_tasks. The algorithms:
 //   conv_im2col.cpp    im2col (or the image itself at 1 x 1) + the packed SGEMM of ops/gemm.h

@@ -1,4 +1,4 @@
-// Depthwise convolution (groups == C == K) on the ISA's vector kernels (ConvKernels'
+// conv2d, depthwise (groups == C == K), on the ISA's vector kernels (ConvKernels'
 // depthwise_*, contracts in ops/conv.h), one plane per call: threads over the N C planes for
 // the forward and the backward-input, over channels for the weight gradient (each channel's
 // filter sums over the batch in one thread, so no per-thread copies).

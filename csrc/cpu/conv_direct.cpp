@@ -1,4 +1,4 @@
-// Direct convolution for stride-1, ungrouped layers whose reduction C R S is short (a first
+// conv2d by direct convolution, for stride-1, ungrouped layers whose reduction C R S is short (a first
 // layer on 1 or 3 channels): each image is copied zero-padded into a per-thread buffer, which
 // the ISA's direct kernels (ConvKernels' direct_*, contracts in ops/conv.h) read for the
 // forward (threads over images) and for the weight gradient (per-thread dW, summed in order).

@@ -1,4 +1,4 @@
-// Convolution by im2col + GEMM, the algorithm every shape can take: im2col of one image (or of
+// conv2d by im2col + GEMM, the algorithm every shape can take: im2col of one image (or of
 // several small images side by side), one group and one tile of output columns into a
 // grow-only per-thread buffer (at most kColFloats floats), then the packed SGEMM of
 // ops/gemm.h; at 1 x 1, stride 1, no padding the image is already the column matrix. The whole

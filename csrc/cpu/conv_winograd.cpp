@@ -1,4 +1,4 @@
-// Convolution by Winograd F(2x2, 3x3): forward and weight gradient of 3 x 3, stride-1,
+// conv2d by Winograd F(2x2, 3x3): forward and weight gradient of 3 x 3, stride-1,
 // undilated layers with enough channels. The transforms are the ISA's kernels (ConvKernels'
 // winograd_*, contracts in ops/conv.h); the 16 products per block of tiles run on the batched
 // SGEMM of ops/gemm.h, and the filter transforms (U = G g G^T forward, dw = G^T dU G backward)

@@ -1,4 +1,4 @@
-// Reference convolution kernels: the definitions written as plain loops (one multiply-add
+// Reference conv2d kernels: the definitions written as plain loops (one multiply-add
 // per weight tap, float accumulation in the order c, r, s). They are what the GEMM and
 // depthwise paths are tested against, and what the scalar ISA level runs.
 #include <cstring>

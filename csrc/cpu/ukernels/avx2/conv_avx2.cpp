@@ -1,4 +1,4 @@
-// AVX2+FMA convolution kernels (depthwise; the rest runs on GEMM): the ISA-generic templates of conv_impl.h on Vec8.
+// AVX2+FMA conv2d kernels (depthwise; the rest runs on GEMM): the ISA-generic templates of conv_impl.h on Vec8.
 #include <immintrin.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// AVX-512 convolution kernels (depthwise; the rest runs on GEMM): the ISA-generic templates of conv_impl.h on Vec16.
+// AVX-512 conv2d kernels (depthwise; the rest runs on GEMM): the ISA-generic templates of conv_impl.h on Vec16.
 #include <immintrin.h>
 
 #include <algorithm>
