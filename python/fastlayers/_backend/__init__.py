@@ -5,13 +5,20 @@ to_host, raw, ops), so each family's functional op validates once and runs on ei
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .device import DEVICE, device_of
 from .host import HOST
+
+_ndarray = np.ndarray
 
 
 def backend_of(**arrays):
     """HOST or DEVICE for the given arrays (None values are skipped)."""
-    return HOST if device_of(**arrays) is None else DEVICE
+    for x in arrays.values():
+        if x is not None and type(x) is not _ndarray:  # anything but NumPy arrays: ask device_of
+            return HOST if device_of(**arrays) is None else DEVICE
+    return HOST
 
 
 def operand(x, name: str = "input"):
