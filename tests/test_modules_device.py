@@ -14,6 +14,8 @@ from fastlayers import cuda, models, nn, optim
 
 from helpers import assert_close
 
+pytestmark = pytest.mark.cuda  # selected by -m cuda (tools/gpu_check); runs on the stand-in without a GPU
+
 # name -> (factory, input shape); every module type of fastlayers.nn
 MODULES = {
     "Linear": (lambda: nn.Linear(6, 5), (4, 6)),
