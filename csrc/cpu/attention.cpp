@@ -1,0 +1,250 @@
+// Fused attention driver (FlashAttention-2's algorithm on the CPU). Contracts in ops/attention.h.
+//
+// Forward: work items are (batch-head, query block of BR rows); a thread keeps its batch-head's
+// K^T packed in GEMM panels (packed once per batch-head it visits), and for each key block of BC
+// keys makes the BR x BC scores with the GEMM micro-kernel (scale as alpha), runs the online
+// softmax tile (mask, running max and sum, P = exp, rescaled output rows), and adds P V into the
+// output rows with the micro-kernel (beta = 1). Only per-thread tiles exist: the scores of one
+// block pair, the running max and sum; the output rows are the accumulator. lse = m + log(l).
+// Causal: key blocks wholly after a query block are skipped, blocks wholly before it run unmasked;
+// query blocks are visited in the order 0, n-1, 1, n-2, ... so that any contiguous range of
+// items (parallel_for's split) holds as much work as another.
+//
+// Backward: work items are (batch-head, key chunk); a chunk is every C-th key block (C = 1 when
+// there are at least as many batch-heads as threads), so the items of one batch-head balance
+// under a causal mask. For each key block, K_j^T and V_j^T are packed once, then every query block
+// that attends to it recomputes S = scale Q_i K_j^T and dP = dO_i V_j^T (micro-kernel), the
+// gradient tile turns them into P = exp(S + mask - lse) and dS = P (dP - delta), delta =
+// rowsum(dO * O) computed once per row, and the micro-kernel accumulates dV_j += P^T dO_i,
+// dK_j += scale dS^T Q_i (straight into dk, dv: the item owns those rows) and dQ_i += scale dS K_j
+// (into dq when C = 1, else into a per-chunk partial summed at the end).
+//
+// The micro-GEMMs are the GEMM family's (ops/gemm.h): its register tiles (6 x 16 AVX2, 8 x 48 and
+// 6 x 64 AVX-512) run on operands that live in L1/L2 for the duration of a block pair.
+#include "ops/attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <new>
+#include <vector>
+
+#include "core/parallel.h"
+#include "core/scratch.h"
+#include "ops/gemm.h"
+
+namespace fl {
+
+KernelTables<AttentionKernels> g_attention_kernels;
+FL_REGISTER_KERNELS(attention, g_attention_kernels, register_attention_ref, register_attention_avx2,
+                    register_attention_avx512)
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Query rows per block: 8 row tiles of the micro-kernel (64 on AVX-512, 48 on AVX2): the scores
+// tile (BR x BC) and the query block (BR x D) stay in L1/L2 while a key block passes. Keys per
+// block: a multiple of NR (the packed K^T panels are NR wide).
+index_t block_rows(const GemmKernels& g) { return 8 * g.mr; }
+index_t block_cols(const GemmKernels& g) { return std::max<index_t>(1, 192 / g.nr) * g.nr; }
+
+// A thread team costs a few microseconds to wake: each thread gets at least this many
+// multiply-adds, else fewer threads run.
+constexpr index_t kMacsPerThread = 1 << 20;
+
+thread_local ScratchBuffer t_attn;
+
+// C[m, n] = alpha * A B + beta * C over the micro-kernel's tiles, columns in near-equal slivers
+// of whole vectors. A: a(i, p) = a[i * rs_a + p * cs_a]. B: packed (NR-wide panels of kc rows,
+// panel r at b + r * NR * kc; needs cs_a == 1) or rows in place, rs_b apart (direct path, with
+// the wide tile where N fits it).
+void tile_gemm(const GemmKernels& g, index_t m, index_t n, index_t kc, const float* a, index_t rs_a, index_t cs_a,
+               const float* b, index_t rs_b, bool packed, float* c, index_t ldc, float alpha, float beta) {
+  GemmTileEpilogue ep{alpha, beta, nullptr, nullptr, false, false};
+  if (packed) {
+    for (index_t j = 0; j < n; j += g.nr) {
+      const index_t nr = std::min(g.nr, n - j);
+      const float* bj = b + (j / g.nr) * g.nr * kc;
+      for (index_t i = 0; i < m; i += g.mr)
+        g.ukernel(std::min(g.mr, m - i), nr, kc, a + i * rs_a, rs_a, 1, bj, g.nr, GemmPacking::b_only,
+                  c + i * ldc + j, ldc, ep);
+    }
+    return;
+  }
+  const bool wide = g.ukernel_wide && n > g.nr && n <= g.wide_nr;
+  const GemmUkernelFn uk = wide ? g.ukernel_wide : g.ukernel;
+  const index_t tile_m = wide ? g.wide_mr : g.mr, tile_n = wide ? g.wide_nr : g.nr;
+  const index_t vecs = (n + g.vw - 1) / g.vw, slivers = (n + tile_n - 1) / tile_n;
+  for (index_t s = 0, j = 0; s < slivers; ++s) {
+    const index_t nr = std::min(n - j, (vecs * (s + 1) / slivers - vecs * s / slivers) * g.vw);
+    for (index_t i = 0; i < m; i += tile_m)
+      uk(std::min(tile_m, m - i), nr, kc, a + i * rs_a, rs_a, cs_a, b + j, rs_b, GemmPacking::none, c + i * ldc + j,
+         ldc, ep);
+    j += nr;
+  }
+}
+
+// The tile description of scores [q0, q0 + rows) x [k0, k0 + cols) of batch-head b.
+AttnTile make_tile(const AttnMaskView& mask, index_t b, index_t q0, index_t rows, index_t k0, index_t cols) {
+  AttnTile t{rows, cols, q0, k0, mask.kind, nullptr, mask.stride_q, mask.stride_k};
+  if (mask.kind == AttnMask::causal) {
+    if (k0 + cols - 1 <= q0) t.kind = AttnMask::none;  // every key at or before every query
+  } else if (mask.kind == AttnMask::boolean) {
+    t.mask = static_cast<const std::uint8_t*>(mask.data) + mask.batch_offset[b] + q0 * mask.stride_q +
+             k0 * mask.stride_k;
+  } else if (mask.kind == AttnMask::additive) {
+    t.mask = static_cast<const float*>(mask.data) + mask.batch_offset[b] + q0 * mask.stride_q + k0 * mask.stride_k;
+  }
+  return t;
+}
+
+// Query block `t` of n in the causal visiting order 0, n-1, 1, n-2, ...
+index_t causal_order(index_t t, index_t n) { return t % 2 == 0 ? t / 2 : n - 1 - t / 2; }
+
+index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace
+
+void attention_forward(float* o, float* lse, const float* q, const float* k, const float* v, const AttentionShape& s,
+                       const AttnMaskView& mask, const AttentionOptions& opt) {
+  const AttentionKernels& t = g_attention_kernels.current();
+  const GemmKernels& g = g_gemm_kernels.current();
+  if (s.BH == 0 || s.Tq == 0 || s.Dv == 0) return;
+  if (!t.softmax_tile || !g.ukernel || s.Tk == 0 || s.D == 0) {
+    t.forward_ref(o, lse, q, k, v, s, mask, opt);
+    return;
+  }
+  const bool causal = mask.kind == AttnMask::causal;
+  const index_t br = block_rows(g), bc = block_cols(g);
+  const index_t nqb = (s.Tq + br - 1) / br;
+  const index_t kt_size = round_up(s.Tk, g.nr) * s.D;
+  const index_t scratch = kt_size + br * bc + 2 * br;
+  const index_t macs = br * s.Tk * (s.D + s.Dv);
+  std::atomic<bool> failed{false};
+  parallel_for(0, s.BH * nqb, std::max<index_t>(1, kMacsPerThread / macs), [&](index_t lo, index_t hi) {
+    float* buf = t_attn.get(scratch);
+    if (!buf) {
+      failed = true;
+      return;
+    }
+    float *kt = buf, *sc = kt + kt_size, *m = sc + br * bc, *l = m + br;
+    index_t packed_bh = -1;
+    for (index_t item = lo; item < hi; ++item) {
+      const index_t b = item / nqb;
+      const index_t qb = causal ? causal_order(item % nqb, nqb) : item % nqb;
+      const float* kb = k + b * s.Tk * s.D;
+      const float* vb = v + b * s.Tk * s.Dv;
+      if (b != packed_bh) {
+        g.pack_b(kt, kb, s.D, true, s.D, s.Tk);  // K^T: NR-wide panels of D rows
+        packed_bh = b;
+      }
+      const index_t q0 = qb * br, rows = std::min(br, s.Tq - q0);
+      const float* qp = q + (b * s.Tq + q0) * s.D;
+      float* op = o + (b * s.Tq + q0) * s.Dv;
+      std::fill(op, op + rows * s.Dv, 0.0f);
+      std::fill(m, m + rows, -kInf);
+      std::fill(l, l + rows, 0.0f);
+      const index_t kend = causal ? std::min(s.Tk, q0 + rows) : s.Tk;  // later keys are all masked
+      for (index_t k0 = 0; k0 < kend; k0 += bc) {
+        const index_t cols = std::min(bc, kend - k0);
+        tile_gemm(g, rows, cols, s.D, qp, s.D, 1, kt + k0 * s.D, 0, true, sc, bc, opt.scale, 0.0f);
+        const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
+        t.softmax_tile(sc, bc, op, s.Dv, s.Dv, m, l, tile);
+        tile_gemm(g, rows, s.Dv, cols, sc, bc, 1, vb + k0 * s.Dv, s.Dv, false, op, s.Dv, 1.0f, 1.0f);
+      }
+      for (index_t r = 0; r < rows; ++r) {
+        const bool none = l[r] == 0.0f;  // no key attended: O = 0 (already), lse = +inf
+        if (!none) {
+          const float inv = 1.0f / l[r];
+          for (index_t d = 0; d < s.Dv; ++d) op[r * s.Dv + d] *= inv;
+        }
+        if (lse) lse[b * s.Tq + q0 + r] = none ? kInf : m[r] + std::log(l[r]);
+      }
+    }
+  });
+  if (failed) throw std::bad_alloc();
+}
+
+void attention_backward(float* dq, float* dk, float* dv, const float* do_, const float* q, const float* k,
+                        const float* v, const float* o, const float* lse, const AttentionShape& s,
+                        const AttnMaskView& mask, const AttentionOptions& opt) {
+  const AttentionKernels& t = g_attention_kernels.current();
+  const GemmKernels& g = g_gemm_kernels.current();
+  if (s.BH == 0) return;
+  if (!t.grad_tile || !g.ukernel || s.Tq == 0 || s.Tk == 0 || s.D == 0 || s.Dv == 0) {
+    t.backward_ref(dq, dk, dv, do_, q, k, v, o, lse, s, mask, opt);
+    return;
+  }
+  const bool causal = mask.kind == AttnMask::causal;
+  const index_t br = block_rows(g), bc = block_cols(g);
+  const index_t nkb = (s.Tk + bc - 1) / bc;
+  const index_t threads = get_num_threads();
+  const index_t chunks = s.BH >= threads ? 1 : std::min(nkb, (threads + s.BH - 1) / s.BH);
+  const index_t rows_total = s.BH * s.Tq;
+  std::vector<float> delta(static_cast<size_t>(rows_total));  // rowsum(dO * O)
+  std::vector<float> partial(chunks > 1 ? static_cast<size_t>(chunks * rows_total * s.D) : 0);
+  parallel_for(0, rows_total, std::max<index_t>(1, kMacsPerThread / s.Dv), [&](index_t lo, index_t hi) {
+    for (index_t r = lo; r < hi; ++r) {
+      float acc = 0.0f;
+      for (index_t d = 0; d < s.Dv; ++d) acc += do_[r * s.Dv + d] * o[r * s.Dv + d];
+      delta[r] = acc;
+    }
+  });
+  const index_t kt_size = bc * s.D, vt_size = bc * s.Dv;
+  const index_t scratch = kt_size + vt_size + 2 * br * bc;
+  const index_t macs = bc * s.Tq * (2 * s.D + 2 * s.Dv) / chunks;
+  std::atomic<bool> failed{false};
+  parallel_for(0, s.BH * chunks, std::max<index_t>(1, kMacsPerThread / std::max<index_t>(macs, 1)),
+               [&](index_t lo, index_t hi) {
+    float* buf = t_attn.get(scratch);
+    if (!buf) {
+      failed = true;
+      return;
+    }
+    float *kt = buf, *vt = kt + kt_size, *sc = vt + vt_size, *dp = sc + br * bc;
+    for (index_t item = lo; item < hi; ++item) {
+      const index_t b = item / chunks, c = item % chunks;
+      const float* qb = q + b * s.Tq * s.D;
+      const float* kb = k + b * s.Tk * s.D;
+      const float* vb = v + b * s.Tk * s.Dv;
+      const float* dob = do_ + b * s.Tq * s.Dv;
+      float* dqb = chunks > 1 ? partial.data() + (c * s.BH + b) * s.Tq * s.D : dq + b * s.Tq * s.D;
+      std::fill(dqb, dqb + s.Tq * s.D, 0.0f);
+      for (index_t kb_i = c; kb_i < nkb; kb_i += chunks) {
+        const index_t k0 = kb_i * bc, cols = std::min(bc, s.Tk - k0);
+        float* dkj = dk + (b * s.Tk + k0) * s.D;
+        float* dvj = dv + (b * s.Tk + k0) * s.Dv;
+        std::fill(dkj, dkj + cols * s.D, 0.0f);
+        std::fill(dvj, dvj + cols * s.Dv, 0.0f);
+        g.pack_b(kt, kb + k0 * s.D, s.D, true, s.D, cols);     // K_j^T
+        g.pack_b(vt, vb + k0 * s.Dv, s.Dv, true, s.Dv, cols);  // V_j^T
+        for (index_t q0 = causal ? k0 / br * br : 0; q0 < s.Tq; q0 += br) {
+          const index_t rows = std::min(br, s.Tq - q0);
+          const float* qi = qb + q0 * s.D;
+          const float* doi = dob + q0 * s.Dv;
+          tile_gemm(g, rows, cols, s.D, qi, s.D, 1, kt, 0, true, sc, bc, opt.scale, 0.0f);
+          tile_gemm(g, rows, cols, s.Dv, doi, s.Dv, 1, vt, 0, true, dp, bc, 1.0f, 0.0f);
+          const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
+          t.grad_tile(sc, dp, bc, lse + b * s.Tq + q0, delta.data() + b * s.Tq + q0, tile);
+          tile_gemm(g, cols, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
+          tile_gemm(g, cols, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);
+          tile_gemm(g, rows, s.D, cols, dp, bc, 1, kb + k0 * s.D, s.D, false, dqb + q0 * s.D, s.D, opt.scale, 1.0f);
+        }
+      }
+    }
+  });
+  if (failed) throw std::bad_alloc();
+  if (chunks > 1) {
+    parallel_for(0, rows_total * s.D, 1 << 15, [&](index_t lo, index_t hi) {
+      for (index_t e = lo; e < hi; ++e) {
+        float acc = 0.0f;
+        for (index_t c = 0; c < chunks; ++c) acc += partial[c * rows_total * s.D + e];
+        dq[e] = acc;
+      }
+    });
+  }
+}
+
+}  // namespace fl
