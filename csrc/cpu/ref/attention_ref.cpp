@@ -1,5 +1,5 @@
 // Reference attention kernels: plain loops, one query row at a time (a row of Tk scores is the
-// only scratch), dot products and sums in double. The oracle the fused driver is tested
+// only scratch, besides the backward's dK, dV of one batch-head), dot products and sums in double. The oracle the fused driver is tested
 // against and the scalar level's kernels; single-threaded. Contracts in ops/attention.h.
 #include <cmath>
 #include <cstdint>
@@ -80,13 +80,12 @@ void attention_backward_ref(float* dq, float* dk, float* dv, const float* do_, c
                             const AttnMaskView& mask, const AttentionOptions& opt) {
   std::vector<float> s(static_cast<size_t>(sh.Tk));
   std::vector<double> dqi(static_cast<size_t>(sh.D));
+  std::vector<double> dkb(static_cast<size_t>(sh.Tk * sh.D)), dvb(static_cast<size_t>(sh.Tk * sh.Dv));
   for (index_t b = 0; b < sh.BH; ++b) {
     const float* kb = k + b * sh.Tk * sh.D;
     const float* vb = v + b * sh.Tk * sh.Dv;
-    float* dkb = dk + b * sh.Tk * sh.D;
-    float* dvb = dv + b * sh.Tk * sh.Dv;
-    for (index_t n = 0; n < sh.Tk * sh.D; ++n) dkb[n] = 0.0f;
-    for (index_t n = 0; n < sh.Tk * sh.Dv; ++n) dvb[n] = 0.0f;
+    for (auto& a : dkb) a = 0.0;
+    for (auto& a : dvb) a = 0.0;
     for (index_t i = 0; i < sh.Tq; ++i) {
       const index_t row = b * sh.Tq + i;
       const float* qi = q + row * sh.D;
@@ -98,14 +97,16 @@ void attention_backward_ref(float* dq, float* dk, float* dv, const float* do_, c
         const double p = std::exp(static_cast<double>(s[j]) - lse[row]);  // 0 where masked
         if (p == 0.0) continue;
         const double ds = p * (dot(doi, vb + j * sh.Dv, sh.Dv) - delta) * opt.scale;
-        for (index_t d = 0; d < sh.Dv; ++d) dvb[j * sh.Dv + d] += static_cast<float>(p * doi[d]);
+        for (index_t d = 0; d < sh.Dv; ++d) dvb[j * sh.Dv + d] += p * doi[d];
         for (index_t d = 0; d < sh.D; ++d) {
           dqi[d] += ds * kb[j * sh.D + d];
-          dkb[j * sh.D + d] += static_cast<float>(ds * qi[d]);
+          dkb[j * sh.D + d] += ds * qi[d];
         }
       }
       for (index_t d = 0; d < sh.D; ++d) dq[row * sh.D + d] = static_cast<float>(dqi[d]);
     }
+    for (index_t n = 0; n < sh.Tk * sh.D; ++n) dk[b * sh.Tk * sh.D + n] = static_cast<float>(dkb[n]);
+    for (index_t n = 0; n < sh.Tk * sh.Dv; ++n) dv[b * sh.Tk * sh.Dv + n] = static_cast<float>(dvb[n]);
   }
 }
 
