@@ -1,14 +1,13 @@
 // Fused attention driver (FlashAttention-2's algorithm on the CPU). Contracts in ops/attention.h.
 //
-// Forward: work items are (batch-head, query block of BR rows); a thread keeps its batch-head's
-// K^T packed in GEMM panels (packed once per batch-head it visits), and for each key block of BC
-// keys makes the BR x BC scores with the GEMM micro-kernel (scale as alpha), runs the online
-// softmax tile (mask, running max and sum, P = exp, rescaled output rows), and adds P V into the
-// output rows with the micro-kernel (beta = 1). Only per-thread tiles exist: the scores of one
-// block pair, the running max and sum; the output rows are the accumulator. lse = m + log(l).
-// Causal: key blocks wholly after a query block are skipped, blocks wholly before it run unmasked;
-// query blocks are visited in the order 0, n-1, 1, n-2, ... so that any contiguous range of
-// items (parallel_for's split) holds as much work as another.
+// Forward: work items are (batch-head, group of up to 16 query blocks of BR rows). For each key
+// block of BC keys, the item packs K_j^T and V_j into GEMM panels once, then for each of its
+// query blocks makes the BR x BC scores with the GEMM micro-kernel (scale as alpha), runs the
+// online softmax tile (mask, running max and sum, P = exp, rescaled output rows), and adds P V_j
+// into the output rows with the micro-kernel (beta = 1). Only per-thread tiles exist: the packed
+// key block, the scores of one block pair, the running max and sum of the group's rows; the
+// output rows are the accumulator. lse = m + log(l). Causal: key blocks wholly after a query
+// block are skipped, blocks wholly before it run unmasked, and the costliest groups go first.
 //
 // Backward: work items are (batch-head, key chunk); a chunk is every C-th key block (C = 1 when
 // there are at least as many batch-heads as threads), so the items of one batch-head balance
@@ -19,8 +18,13 @@
 // dK_j += scale dS^T Q_i (straight into dk, dv: the item owns those rows) and dQ_i += scale dS K_j
 // (into dq when C = 1, else into a per-chunk partial summed at the end).
 //
-// The micro-GEMMs are the GEMM family's (ops/gemm.h): its register tiles (6 x 16 AVX2, 8 x 48 and
-// 6 x 64 AVX-512) run on operands that live in L1/L2 for the duration of a block pair.
+// Items are claimed from a counter (run_items), not split in fixed ranges. Scratch is a few
+// tiles per thread (about 200 KiB at D = 64), whatever the sequence lengths.
+//
+// The micro-GEMMs are the GEMM family's (ops/gemm.h): its register tiles (6 x 16 AVX2; 8 x 48 and
+// 6 x 64 AVX-512) on operands that stay in L1/L2 for the duration of a block pair. Products with
+// B packed run the tiles' hand-scheduled k loops; the backward's products with B in place (dO_i,
+// Q_i, K_j rows) take the direct path, where AVX-512 has the 6 x 64 tile for D = 64.
 #include "ops/attention.h"
 
 #include <algorithm>
@@ -53,20 +57,24 @@ index_t block_cols(const GemmKernels& g) { return std::max<index_t>(1, 192 / g.n
 // A thread team costs a few microseconds to wake: each thread gets at least this many
 // multiply-adds, else fewer threads run.
 constexpr index_t kMacsPerThread = 1 << 20;
+// Query blocks per forward item: K_j^T and V_j are packed once per key block for all of them
+// (packing costs 1 / (4 x rows) of the products), and their query and output rows (128 KiB
+// each at D = 64) stay in L2 while the key blocks pass.
+constexpr index_t kGroupBlocks = 16;
 
 thread_local ScratchBuffer t_attn;
 
 // C[m, n] = alpha * A B + beta * C over the micro-kernel's tiles, columns in near-equal slivers
-// of whole vectors. A: a(i, p) = a[i * rs_a + p * cs_a]. B: packed (NR-wide panels of kc rows,
-// panel r at b + r * NR * kc; needs cs_a == 1) or rows in place, rs_b apart (direct path, with
-// the wide tile where N fits it).
+// of whole vectors. A: a(i, p) = a[i * rs_a + p * cs_a]. B: packed (NR-wide panels, b(p, j) at
+// b + (j / NR) * rs_b + p * NR + j % NR; needs cs_a == 1) or rows in place, rs_b apart (direct
+// path, with the wide tile where N fits it).
 void tile_gemm(const GemmKernels& g, index_t m, index_t n, index_t kc, const float* a, index_t rs_a, index_t cs_a,
                const float* b, index_t rs_b, bool packed, float* c, index_t ldc, float alpha, float beta) {
   GemmTileEpilogue ep{alpha, beta, nullptr, nullptr, false, false};
   if (packed) {
     for (index_t j = 0; j < n; j += g.nr) {
       const index_t nr = std::min(g.nr, n - j);
-      const float* bj = b + (j / g.nr) * g.nr * kc;
+      const float* bj = b + (j / g.nr) * rs_b;
       for (index_t i = 0; i < m; i += g.mr)
         g.ukernel(std::min(g.mr, m - i), nr, kc, a + i * rs_a, rs_a, 1, bj, g.nr, GemmPacking::b_only,
                   c + i * ldc + j, ldc, ep);
@@ -100,10 +108,28 @@ AttnTile make_tile(const AttnMaskView& mask, index_t b, index_t q0, index_t rows
   return t;
 }
 
-// Query block `t` of n in the causal visiting order 0, n-1, 1, n-2, ...
-index_t causal_order(index_t t, index_t n) { return t % 2 == 0 ? t / 2 : n - 1 - t / 2; }
-
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+
+// Runs body(item, scratch) for items [0, n), claimed one at a time from a counter by up to
+// get_num_threads() workers, each with its own scratch of `floats` floats: a worker that the
+// machine slows down takes fewer items (the VMs here run other guests' threads on the same
+// cores). At most n / min_items workers. Returns false when a scratch allocation failed (the
+// remaining items are then skipped; nothing is thrown inside the parallel region).
+template <class Body>
+bool run_items(index_t n, index_t min_items, index_t floats, const Body& body) {
+  std::atomic<index_t> next{0};
+  std::atomic<bool> failed{false};
+  const index_t workers = std::max<index_t>(1, std::min<index_t>(get_num_threads(), n / std::max<index_t>(min_items, 1)));
+  parallel_for(0, workers, 1, [&](index_t, index_t) {
+    float* buf = t_attn.get(floats);
+    if (!buf) {
+      failed = true;
+      return;
+    }
+    for (index_t i = next++; i < n && !failed; i = next++) body(i, buf);
+  });
+  return !failed;
+}
 
 }  // namespace
 
@@ -119,52 +145,52 @@ void attention_forward(float* o, float* lse, const float* q, const float* k, con
   const bool causal = mask.kind == AttnMask::causal;
   const index_t br = block_rows(g), bc = block_cols(g);
   const index_t nqb = (s.Tq + br - 1) / br;
-  const index_t kt_size = round_up(s.Tk, g.nr) * s.D;
-  const index_t scratch = kt_size + br * bc + 2 * br;
-  const index_t macs = br * s.Tk * (s.D + s.Dv);
-  std::atomic<bool> failed{false};
-  parallel_for(0, s.BH * nqb, std::max<index_t>(1, kMacsPerThread / macs), [&](index_t lo, index_t hi) {
-    float* buf = t_attn.get(scratch);
-    if (!buf) {
-      failed = true;
-      return;
+  // Items: a group of up to kGroupBlocks query blocks of one batch-head, at least 4 items a
+  // thread where there are enough blocks.
+  const index_t group = std::clamp<index_t>(s.BH * nqb / (4 * get_num_threads()), 1, kGroupBlocks);
+  const index_t ngroups = (nqb + group - 1) / group, grows = group * br;
+  const index_t kt_size = round_up(bc, g.nr) * s.D, vp_size = bc * round_up(s.Dv, g.nr);
+  const index_t scratch = kt_size + vp_size + br * bc + 2 * grows;
+  const index_t macs = grows * s.Tk * (s.D + s.Dv) / (causal ? 2 : 1);
+  const bool ok = run_items(s.BH * ngroups, kMacsPerThread / macs, scratch, [&](index_t item, float* buf) {
+    float *kt = buf, *vp = kt + kt_size, *sc = vp + vp_size, *m = sc + br * bc, *l = m + grows;
+    const index_t b = item / ngroups;
+    // Causal: the costliest groups (the last queries) first, so that the last items are short.
+    const index_t gi = causal ? ngroups - 1 - item % ngroups : item % ngroups;
+    const index_t q0 = gi * grows, q1 = std::min(s.Tq, q0 + grows);
+    const float* kb = k + b * s.Tk * s.D;
+    const float* vb = v + b * s.Tk * s.Dv;
+    float* ob = o + b * s.Tq * s.Dv;
+    std::fill(ob + q0 * s.Dv, ob + q1 * s.Dv, 0.0f);
+    std::fill(m, m + (q1 - q0), -kInf);
+    std::fill(l, l + (q1 - q0), 0.0f);
+    const index_t kend = causal ? std::min(s.Tk, q1) : s.Tk;  // later keys are masked for every query
+    for (index_t k0 = 0; k0 < kend; k0 += bc) {
+      const index_t cols = std::min(bc, kend - k0);
+      g.pack_b(kt, kb + k0 * s.D, s.D, true, s.D, cols);      // K_j^T: NR-wide panels of D rows
+      g.pack_b(vp, vb + k0 * s.Dv, s.Dv, false, cols, s.Dv);  // V_j: NR-wide panels of cols rows
+      for (index_t qi = q0; qi < q1; qi += br) {
+        const index_t rows = std::min(br, q1 - qi);
+        if (causal && k0 > qi + rows - 1) continue;  // every key of the block is after every query
+        float* op = ob + qi * s.Dv;
+        tile_gemm(g, rows, cols, s.D, q + (b * s.Tq + qi) * s.D, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale,
+                  0.0f);
+        const AttnTile tile = make_tile(mask, b, qi, rows, k0, cols);
+        t.softmax_tile(sc, bc, op, s.Dv, s.Dv, m + (qi - q0), l + (qi - q0), tile);
+        tile_gemm(g, rows, s.Dv, cols, sc, bc, 1, vp, g.nr * cols, true, op, s.Dv, 1.0f, 1.0f);
+      }
     }
-    float *kt = buf, *sc = kt + kt_size, *m = sc + br * bc, *l = m + br;
-    index_t packed_bh = -1;
-    for (index_t item = lo; item < hi; ++item) {
-      const index_t b = item / nqb;
-      const index_t qb = causal ? causal_order(item % nqb, nqb) : item % nqb;
-      const float* kb = k + b * s.Tk * s.D;
-      const float* vb = v + b * s.Tk * s.Dv;
-      if (b != packed_bh) {
-        g.pack_b(kt, kb, s.D, true, s.D, s.Tk);  // K^T: NR-wide panels of D rows
-        packed_bh = b;
+    for (index_t r = 0; r < q1 - q0; ++r) {
+      const bool none = l[r] == 0.0f;  // no key attended: O = 0 (already), lse = +inf
+      if (!none) {
+        const float inv = 1.0f / l[r];
+        float* orow = ob + (q0 + r) * s.Dv;
+        for (index_t d = 0; d < s.Dv; ++d) orow[d] *= inv;
       }
-      const index_t q0 = qb * br, rows = std::min(br, s.Tq - q0);
-      const float* qp = q + (b * s.Tq + q0) * s.D;
-      float* op = o + (b * s.Tq + q0) * s.Dv;
-      std::fill(op, op + rows * s.Dv, 0.0f);
-      std::fill(m, m + rows, -kInf);
-      std::fill(l, l + rows, 0.0f);
-      const index_t kend = causal ? std::min(s.Tk, q0 + rows) : s.Tk;  // later keys are all masked
-      for (index_t k0 = 0; k0 < kend; k0 += bc) {
-        const index_t cols = std::min(bc, kend - k0);
-        tile_gemm(g, rows, cols, s.D, qp, s.D, 1, kt + k0 * s.D, 0, true, sc, bc, opt.scale, 0.0f);
-        const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
-        t.softmax_tile(sc, bc, op, s.Dv, s.Dv, m, l, tile);
-        tile_gemm(g, rows, s.Dv, cols, sc, bc, 1, vb + k0 * s.Dv, s.Dv, false, op, s.Dv, 1.0f, 1.0f);
-      }
-      for (index_t r = 0; r < rows; ++r) {
-        const bool none = l[r] == 0.0f;  // no key attended: O = 0 (already), lse = +inf
-        if (!none) {
-          const float inv = 1.0f / l[r];
-          for (index_t d = 0; d < s.Dv; ++d) op[r * s.Dv + d] *= inv;
-        }
-        if (lse) lse[b * s.Tq + q0 + r] = none ? kInf : m[r] + std::log(l[r]);
-      }
+      if (lse) lse[b * s.Tq + q0 + r] = none ? kInf : m[r] + std::log(l[r]);
     }
   });
-  if (failed) throw std::bad_alloc();
+  if (!ok) throw std::bad_alloc();
 }
 
 void attention_backward(float* dq, float* dk, float* dv, const float* do_, const float* q, const float* k,
@@ -194,48 +220,40 @@ void attention_backward(float* dq, float* dk, float* dv, const float* do_, const
   });
   const index_t kt_size = bc * s.D, vt_size = bc * s.Dv;
   const index_t scratch = kt_size + vt_size + 2 * br * bc;
-  const index_t macs = bc * s.Tq * (2 * s.D + 2 * s.Dv) / chunks;
-  std::atomic<bool> failed{false};
-  parallel_for(0, s.BH * chunks, std::max<index_t>(1, kMacsPerThread / std::max<index_t>(macs, 1)),
-               [&](index_t lo, index_t hi) {
-    float* buf = t_attn.get(scratch);
-    if (!buf) {
-      failed = true;
-      return;
-    }
+  const index_t macs = bc * s.Tq * (2 * s.D + 2 * s.Dv) * nkb / chunks;
+  const bool ok = run_items(s.BH * chunks, kMacsPerThread / std::max<index_t>(macs, 1), scratch,
+                            [&](index_t item, float* buf) {
     float *kt = buf, *vt = kt + kt_size, *sc = vt + vt_size, *dp = sc + br * bc;
-    for (index_t item = lo; item < hi; ++item) {
-      const index_t b = item / chunks, c = item % chunks;
-      const float* qb = q + b * s.Tq * s.D;
-      const float* kb = k + b * s.Tk * s.D;
-      const float* vb = v + b * s.Tk * s.Dv;
-      const float* dob = do_ + b * s.Tq * s.Dv;
-      float* dqb = chunks > 1 ? partial.data() + (c * s.BH + b) * s.Tq * s.D : dq + b * s.Tq * s.D;
-      std::fill(dqb, dqb + s.Tq * s.D, 0.0f);
-      for (index_t kb_i = c; kb_i < nkb; kb_i += chunks) {
-        const index_t k0 = kb_i * bc, cols = std::min(bc, s.Tk - k0);
-        float* dkj = dk + (b * s.Tk + k0) * s.D;
-        float* dvj = dv + (b * s.Tk + k0) * s.Dv;
-        std::fill(dkj, dkj + cols * s.D, 0.0f);
-        std::fill(dvj, dvj + cols * s.Dv, 0.0f);
-        g.pack_b(kt, kb + k0 * s.D, s.D, true, s.D, cols);     // K_j^T
-        g.pack_b(vt, vb + k0 * s.Dv, s.Dv, true, s.Dv, cols);  // V_j^T
-        for (index_t q0 = causal ? k0 / br * br : 0; q0 < s.Tq; q0 += br) {
-          const index_t rows = std::min(br, s.Tq - q0);
-          const float* qi = qb + q0 * s.D;
-          const float* doi = dob + q0 * s.Dv;
-          tile_gemm(g, rows, cols, s.D, qi, s.D, 1, kt, 0, true, sc, bc, opt.scale, 0.0f);
-          tile_gemm(g, rows, cols, s.Dv, doi, s.Dv, 1, vt, 0, true, dp, bc, 1.0f, 0.0f);
-          const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
-          t.grad_tile(sc, dp, bc, lse + b * s.Tq + q0, delta.data() + b * s.Tq + q0, tile);
-          tile_gemm(g, cols, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
-          tile_gemm(g, cols, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);
-          tile_gemm(g, rows, s.D, cols, dp, bc, 1, kb + k0 * s.D, s.D, false, dqb + q0 * s.D, s.D, opt.scale, 1.0f);
-        }
+    const index_t b = item / chunks, c = item % chunks;
+    const float* qb = q + b * s.Tq * s.D;
+    const float* kb = k + b * s.Tk * s.D;
+    const float* vb = v + b * s.Tk * s.Dv;
+    const float* dob = do_ + b * s.Tq * s.Dv;
+    float* dqb = chunks > 1 ? partial.data() + (c * s.BH + b) * s.Tq * s.D : dq + b * s.Tq * s.D;
+    std::fill(dqb, dqb + s.Tq * s.D, 0.0f);
+    for (index_t j = c; j < nkb; j += chunks) {
+      const index_t k0 = j * bc, cols = std::min(bc, s.Tk - k0);
+      float* dkj = dk + (b * s.Tk + k0) * s.D;
+      float* dvj = dv + (b * s.Tk + k0) * s.Dv;
+      std::fill(dkj, dkj + cols * s.D, 0.0f);
+      std::fill(dvj, dvj + cols * s.Dv, 0.0f);
+      g.pack_b(kt, kb + k0 * s.D, s.D, true, s.D, cols);     // K_j^T
+      g.pack_b(vt, vb + k0 * s.Dv, s.Dv, true, s.Dv, cols);  // V_j^T
+      for (index_t q0 = causal ? k0 / br * br : 0; q0 < s.Tq; q0 += br) {  // causal: queries from k0 on
+        const index_t rows = std::min(br, s.Tq - q0);
+        const float* qi = qb + q0 * s.D;
+        const float* doi = dob + q0 * s.Dv;
+        tile_gemm(g, rows, cols, s.D, qi, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale, 0.0f);
+        tile_gemm(g, rows, cols, s.Dv, doi, s.Dv, 1, vt, g.nr * s.Dv, true, dp, bc, 1.0f, 0.0f);
+        const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
+        t.grad_tile(sc, dp, bc, lse + b * s.Tq + q0, delta.data() + b * s.Tq + q0, tile);
+        tile_gemm(g, cols, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
+        tile_gemm(g, cols, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);
+        tile_gemm(g, rows, s.D, cols, dp, bc, 1, kb + k0 * s.D, s.D, false, dqb + q0 * s.D, s.D, opt.scale, 1.0f);
       }
     }
   });
-  if (failed) throw std::bad_alloc();
+  if (!ok) throw std::bad_alloc();
   if (chunks > 1) {
     parallel_for(0, rows_total * s.D, 1 << 15, [&](index_t lo, index_t hi) {
       for (index_t e = lo; e < hi; ++e) {
