@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def _default_scale(q):
+    """1 / sqrt(E); 1 for E = 0 (the scores are 0 whatever the scale)."""
+    return 1.0 / np.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+
+
 def _bias(mask, is_causal, L, S, dtype):
     """The additive form of a mask: 0 / -inf (boolean, causal) or the float mask itself."""
     if is_causal:
@@ -20,14 +25,23 @@ def _bias(mask, is_causal, L, S, dtype):
 def sdpa_probs(q, k, mask=None, is_causal=False, scale=None, dtype=np.float64):
     """P = softmax(scale q k^T + mask) over keys (rows with no attended key: 0), (..., L, S)."""
     q, k = np.asarray(q, dtype), np.asarray(k, dtype)
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    scale = _default_scale(q) if scale is None else scale
     s = (q @ np.swapaxes(k, -1, -2)) * dtype(scale) + _bias(mask, is_causal, q.shape[-2], k.shape[-2], dtype)
-    m = np.max(s, axis=-1, keepdims=True)
+    m = np.max(s, axis=-1, keepdims=True, initial=-np.inf)
     m = np.where(np.isneginf(m), 0.0, m).astype(dtype)
     e = np.exp(s - m)
     total = e.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, e / total, 0.0).astype(dtype)
+
+
+def sdpa_lse(q, k, mask=None, is_causal=False, scale=None):
+    """log(sum(exp(scale q k^T + mask))) over keys, (..., L)."""
+    q, k = np.asarray(q, np.float64), np.asarray(k, np.float64)
+    scale = _default_scale(q) if scale is None else scale
+    s = (q @ np.swapaxes(k, -1, -2)) * scale + _bias(mask, is_causal, q.shape[-2], k.shape[-2], np.float64)
+    m = np.max(s, axis=-1, keepdims=True, initial=-np.inf)
+    return (m + np.log(np.sum(np.exp(s - m), axis=-1, keepdims=True)))[..., 0]
 
 
 def sdpa(q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64):
@@ -45,7 +59,7 @@ def _sum_to(g, shape):
 def sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64):
     """(dq, dk, dv) of sum(sdpa(q, k, v) * g), each of its input's shape."""
     q, k, v, g = (np.asarray(a, dtype) for a in (q, k, v, g))
-    scale = dtype(1.0 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    scale = dtype(_default_scale(q) if scale is None else scale)
     p = sdpa_probs(q, k, mask, is_causal, scale, dtype)
     dv = np.swapaxes(p, -1, -2) @ g
     dp = g @ np.swapaxes(v, -1, -2)

@@ -163,14 +163,19 @@ def test_fully_masked_rows(isa, torch, rng):
             assert_close(ours, ref.numpy(), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("batch,L,S", [((0, 2), 5, 6), ((2,), 0, 6), ((2,), 5, 0)])
-def test_zero_sizes(batch, L, S, rng):
-    q, k, v, g = _inputs(rng, batch, L, S, 4, 3)
+@pytest.mark.parametrize("batch,L,S,E,Ev", [((0, 2), 5, 6, 4, 3), ((2,), 0, 6, 4, 3), ((2,), 5, 0, 4, 3),
+                                            ((2,), 5, 6, 0, 3), ((2,), 5, 6, 4, 0)])
+def test_zero_sizes(isa, batch, L, S, E, Ev, rng):
+    q, k, v, g = _inputs(rng, batch, L, S, E, Ev)
     out, lse = SDPA(q, k, v, return_lse=True)
-    assert out.shape == batch + (L, 3) and np.all(out == 0)
-    dq, dk, dv = SDPA_BW(g, q, k, v, out, lse)
-    assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
-    assert not (np.any(dq) or np.any(dk) or np.any(dv))
+    assert out.shape == batch + (L, Ev)
+    assert_close(out, RA.sdpa(q, k, v))  # no keys: zeros; no head dimension: the mean of the values
+    if S > 0 and L > 0:
+        assert_close(lse, np.full(batch + (L,), np.log(S)) if E == 0 else RA.sdpa_lse(q, k), rtol=1e-6)
+    grads = SDPA_BW(g, q, k, v, out, lse)
+    for ours, ref in zip(grads, RA.sdpa_backward(g, q, k, v)):
+        assert ours.shape == ref.shape
+        assert_close(ours, ref, atol=1e-6)
 
 
 def test_bad_input(rng):

@@ -40,10 +40,14 @@ AttnMaskView mask_view(AttnMask kind, const py::object& data, const py::object& 
   FL_CHECK_ARG(stride_q >= 0 && stride_k >= 0, "attn_mask: strides must be non-negative");
   const auto* o = static_cast<const std::int64_t*>(off.data());
   if (s.Tq > 0 && s.Tk > 0) {
+    // Each term of the span within the mask (checked by division, so that nothing overflows).
+    FL_CHECK_ARG(size > 0 && (s.Tq == 1 || stride_q <= (size - 1) / (s.Tq - 1)) &&
+                     (s.Tk == 1 || stride_k <= (size - 1) / (s.Tk - 1)),
+                 "attn_mask: strides (", stride_q, ", ", stride_k, ") reach past a mask of ", size, " elements");
     const index_t span = (s.Tq - 1) * stride_q + (s.Tk - 1) * stride_k;
     for (index_t b = 0; b < s.BH; ++b)
-      FL_CHECK_ARG(o[b] >= 0 && o[b] + span < size, "attn_mask: batch-head ", b, " reads elements ", o[b], " to ",
-                   o[b] + span, " of a mask of ", size);
+      FL_CHECK_ARG(o[b] >= 0 && o[b] < size && span < size - o[b], "attn_mask: batch-head ", b, " reads elements ",
+                   o[b], " to ", o[b] + span, " of a mask of ", size);
   }
   m.batch_offset = reinterpret_cast<const index_t*>(o);
   m.stride_q = stride_q;

@@ -137,8 +137,8 @@ void attention_forward(float* o, float* lse, const float* q, const float* k, con
                        const AttnMaskView& mask, const AttentionOptions& opt) {
   const AttentionKernels& t = g_attention_kernels.current();
   const GemmKernels& g = g_gemm_kernels.current();
-  if (s.BH == 0 || s.Tq == 0 || s.Dv == 0) return;
-  if (!t.softmax_tile || !g.ukernel || s.Tk == 0 || s.D == 0) {
+  if (s.BH == 0 || s.Tq == 0) return;
+  if (!t.softmax_tile || !g.ukernel || s.Tk == 0 || s.D == 0 || s.Dv == 0) {
     t.forward_ref(o, lse, q, k, v, s, mask, opt);
     return;
   }
