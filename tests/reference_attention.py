@@ -44,9 +44,11 @@ def sdpa_lse(q, k, mask=None, is_causal=False, scale=None):
     return (m + np.log(np.sum(np.exp(s - m), axis=-1, keepdims=True)))[..., 0]
 
 
-def sdpa(q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64):
-    """softmax(scale q k^T + mask) v with leading dimensions broadcast, (..., L, Ev)."""
-    return sdpa_probs(q, k, mask, is_causal, scale, dtype) @ np.asarray(v, dtype)
+def sdpa(q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64, drop=None):
+    """softmax(scale q k^T + mask) v with leading dimensions broadcast, (..., L, Ev); drop: the
+    dropout factors of the weights (keep / (1 - p), (..., L, S)) or None."""
+    p = sdpa_probs(q, k, mask, is_causal, scale, dtype)
+    return (p if drop is None else p * np.asarray(drop, dtype)) @ np.asarray(v, dtype)
 
 
 def _sum_to(g, shape):
@@ -56,13 +58,14 @@ def _sum_to(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64):
-    """(dq, dk, dv) of sum(sdpa(q, k, v) * g), each of its input's shape."""
+def sdpa_backward(g, q, k, v, mask=None, is_causal=False, scale=None, dtype=np.float64, drop=None):
+    """(dq, dk, dv) of sum(sdpa(q, k, v, drop=drop) * g), each of its input's shape."""
     q, k, v, g = (np.asarray(a, dtype) for a in (q, k, v, g))
     scale = dtype(_default_scale(q) if scale is None else scale)
     p = sdpa_probs(q, k, mask, is_causal, scale, dtype)
-    dv = np.swapaxes(p, -1, -2) @ g
-    dp = g @ np.swapaxes(v, -1, -2)
+    drop = np.ones((), dtype) if drop is None else np.asarray(drop, dtype)
+    dv = np.swapaxes(p * drop, -1, -2) @ g
+    dp = (g @ np.swapaxes(v, -1, -2)) * drop
     ds = p * (dp - np.sum(dp * p, axis=-1, keepdims=True)) * scale
     dq = ds @ k
     dk = np.swapaxes(ds, -1, -2) @ q

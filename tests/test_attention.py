@@ -9,6 +9,7 @@ import pytest
 import fastlayers
 import fastlayers.functional as F
 from fastlayers import _core
+import reference as R
 import reference_attention as RA
 from helpers import assert_close, numeric_grad
 
@@ -196,15 +197,56 @@ def test_bad_input(rng):
         SDPA(q[0, 0], k, v)
     with pytest.raises(TypeError, match="query"):
         SDPA(q.astype(np.complex64), k, v)
-    with pytest.raises(NotImplementedError, match="dropout_p"):
-        SDPA(q, k, v, dropout_p=0.1)
     with pytest.raises(ValueError, match="dropout_p"):
         SDPA(q, k, v, dropout_p=1.5)
+    with pytest.raises(TypeError, match="dropout_p"):
+        SDPA(q, k, v, dropout_p="0.1")
+    with pytest.raises(ValueError, match="seed: required"):
+        SDPA(q, k, v, dropout_p=0.1, return_lse=True)
+    with pytest.raises(ValueError, match="seed"):
+        SDPA(q, k, v, dropout_p=0.1, seed=-1)
     out, lse = SDPA(q, k, v, return_lse=True)
     with pytest.raises(ValueError, match=r"lse: expected shape \(2, 5\)"):
         SDPA_BW(g, q, k, v, out, lse[:, :4])
     with pytest.raises(ValueError, match="grad_out: expected shape"):
         SDPA_BW(g[..., :2], q, k, v, out, lse)
+    with pytest.raises(ValueError, match="seed: required when dropout_p > 0 in the backward"):
+        SDPA_BW(g, q, k, v, out, lse, dropout_p=0.1)
+
+
+def _drop(seed, p, shape):
+    """The dropout factors of weights of `shape` (functional.dropout's mask, keep / (1 - p))."""
+    return R.dropout_keep(seed, int(np.prod(shape)), p).reshape(shape) / (1 - p)
+
+
+@pytest.mark.parametrize("kind", ["none", "causal", "bool"])
+def test_dropout(isa, kind, rng):
+    """The weights' dropout is functional.dropout's mask over (..., L, S); the backward re-derives it."""
+    batch, L, S, E = (2, 2), 70, 203, 24
+    q, k, v, g = _inputs(rng, batch, L, S, E, E)
+    mask, causal = _mask(rng, kind, batch, L, S)
+    drop = _drop(77, 0.3, batch + (L, S))
+    out, lse = SDPA(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77, return_lse=True)
+    assert_close(out, RA.sdpa(q, k, v, mask, causal, drop=drop), rtol=1e-5, atol=1e-5, what="out")
+    assert_close(lse, RA.sdpa_lse(q, k, mask, causal), rtol=1e-6, atol=1e-6, what="lse (undropped)")
+    grads = SDPA_BW(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77)
+    for name, ours, ref in zip("qkv", grads, RA.sdpa_backward(g, q, k, v, mask, causal, drop=drop)):
+        assert_close(ours, ref, rtol=1e-4, atol=1e-5, what=name)
+    # a drawn seed gives another mask; p = 1 drops every weight
+    assert not np.allclose(SDPA(q, k, v, dropout_p=0.3), SDPA(q, k, v, dropout_p=0.3, seed=77))
+    out1, lse1 = SDPA(q, k, v, dropout_p=1.0, seed=1, return_lse=True)
+    assert np.all(out1 == 0)
+    assert not any(np.any(a) for a in SDPA_BW(g, q, k, v, out1, lse1, dropout_p=1.0, seed=1))
+
+
+def test_dropout_finite_differences(rng):
+    q, k, v, g = _inputs(rng, (2,), 5, 9, 3, 4)
+    drop = _drop(5, 0.4, (2, 5, 9))
+    out, lse = SDPA(q, k, v, dropout_p=0.4, seed=5, return_lse=True)
+    grads = SDPA_BW(g, q, k, v, out, lse, dropout_p=0.4, seed=5)
+    f = lambda i: (lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], drop=drop))  # noqa: E731
+    for i, ours in enumerate(grads):
+        assert_close(ours, numeric_grad(f(i), (q, k, v)[i], g, eps=1e-5), rtol=1e-4, atol=1e-5, what=f"input {i}")
 
 
 def test_core_checks_bounds(rng):
@@ -212,16 +254,18 @@ def test_core_checks_bounds(rng):
     q, k, v, _ = _inputs(rng, (2,), 5, 6, 4, 3)
     o, lse = np.empty((2, 5, 3), np.float32), np.empty((2, 5), np.float32)
     none, add = _core.AttnMask.none, _core.AttnMask.additive
+    nodrop = (0, 0, 1.0)  # dropout seed, threshold, scale
     with pytest.raises(ValueError, match="key: expected 48 elements"):
-        _core.attention_forward(o, lse, q, np.ascontiguousarray(k[:, :5]), v, 2, 5, 6, 4, 3, none, None, None, 0, 0, 0.5)
+        _core.attention_forward(o, lse, q, np.ascontiguousarray(k[:, :5]), v, 2, 5, 6, 4, 3, none, None, None, 0, 0, 0.5,
+                                *nodrop)
     m = np.zeros((5, 6), np.float32)
     offs = np.zeros(2, np.int64)
-    _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs, 6, 1, 0.5)
+    _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs, 6, 1, 0.5, *nodrop)
     with pytest.raises(ValueError, match="attn_mask: batch-head 1 reads"):
-        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, np.array([0, 1], np.int64), 6, 1, 0.5)
+        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, np.array([0, 1], np.int64), 6, 1, 0.5, *nodrop)
     with pytest.raises(ValueError, match="attn_mask"):
-        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs, 7, 1, 0.5)
+        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs, 7, 1, 0.5, *nodrop)
     with pytest.raises(ValueError, match="offsets: expected 2 entries"):
-        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs[:1], 6, 1, 0.5)
+        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs[:1], 6, 1, 0.5, *nodrop)
     with pytest.raises(TypeError):
-        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, _core.AttnMask.boolean, m, offs, 6, 1, 0.5)
+        _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, _core.AttnMask.boolean, m, offs, 6, 1, 0.5, *nodrop)

@@ -72,7 +72,7 @@ void init_attention(py::module_& m) {
   m.def("attention_forward",
         [](py::array o, py::object lse, py::array q, py::array k, py::array v, index_t bh, index_t tq, index_t tk,
            index_t d, index_t dv, AttnMask kind, py::object mask, py::object offsets, index_t stride_q,
-           index_t stride_k, float scale) {
+           index_t stride_k, float scale, std::uint64_t seed, std::uint32_t threshold, float drop_scale) {
           const AttentionShape s = make_shape(bh, tq, tk, d, dv);
           auto vo = float_view(o, "out", true), vq = float_view(q, "query"), vk = float_view(k, "key"),
                vv = float_view(v, "value");
@@ -88,12 +88,14 @@ void init_attention(py::module_& m) {
           }
           const AttnMaskView mv = mask_view(kind, mask, offsets, stride_q, stride_k, s);
           py::gil_scoped_release nogil;
-          attention_forward(vo.data, plse, vq.data, vk.data, vv.data, s, mv, {scale});
+          attention_forward(vo.data, plse, vq.data, vk.data, vv.data, s, mv,
+                            {scale, {seed, threshold, drop_scale}});
         });
   m.def("attention_backward",
         [](py::array dq, py::array dk, py::array dv, py::array dout, py::array q, py::array k, py::array v,
            py::array o, py::array lse, index_t bh, index_t tq, index_t tk, index_t d, index_t dvl, AttnMask kind,
-           py::object mask, py::object offsets, index_t stride_q, index_t stride_k, float scale) {
+           py::object mask, py::object offsets, index_t stride_q, index_t stride_k, float scale, std::uint64_t seed,
+           std::uint32_t threshold, float drop_scale) {
           const AttentionShape s = make_shape(bh, tq, tk, d, dvl);
           auto vdq = float_view(dq, "grad_query", true), vdk = float_view(dk, "grad_key", true),
                vdv = float_view(dv, "grad_value", true), vdo = float_view(dout, "grad_out"),
@@ -111,7 +113,7 @@ void init_attention(py::module_& m) {
           const AttnMaskView mv = mask_view(kind, mask, offsets, stride_q, stride_k, s);
           py::gil_scoped_release nogil;
           attention_backward(vdq.data, vdk.data, vdv.data, vdo.data, vq.data, vk.data, vv.data, vo.data, vl.data, s,
-                             mv, {scale});
+                             mv, {scale, {seed, threshold, drop_scale}});
         });
 }
 

@@ -95,8 +95,14 @@ void tile_gemm(const GemmKernels& g, index_t m, index_t n, index_t kc, const flo
 }
 
 // The tile description of scores [q0, q0 + rows) x [k0, k0 + cols) of batch-head b.
-AttnTile make_tile(const AttnMaskView& mask, index_t b, index_t q0, index_t rows, index_t k0, index_t cols) {
+AttnTile make_tile(const AttnMaskView& mask, const AttentionShape& s, const AttentionOptions& opt, index_t b,
+                   index_t q0, index_t rows, index_t k0, index_t cols) {
   AttnTile t{rows, cols, q0, k0, mask.kind, nullptr, mask.stride_q, mask.stride_k};
+  if (opt.dropout.threshold != 0) {
+    t.dropout = &opt.dropout;
+    t.drop_index = (b * s.Tq + q0) * s.Tk + k0;
+    t.drop_ld = s.Tk;
+  }
   if (mask.kind == AttnMask::causal) {
     if (k0 + cols - 1 <= q0) t.kind = AttnMask::none;  // every key at or before every query
   } else if (mask.kind == AttnMask::boolean) {
@@ -175,7 +181,7 @@ void attention_forward(float* o, float* lse, const float* q, const float* k, con
         float* op = ob + qi * s.Dv;
         tile_gemm(g, rows, cols, s.D, q + (b * s.Tq + qi) * s.D, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale,
                   0.0f);
-        const AttnTile tile = make_tile(mask, b, qi, rows, k0, cols);
+        const AttnTile tile = make_tile(mask, s, opt, b, qi, rows, k0, cols);
         t.softmax_tile(sc, bc, op, s.Dv, s.Dv, m + (qi - q0), l + (qi - q0), tile);
         tile_gemm(g, rows, s.Dv, cols, sc, bc, 1, vp, g.nr * cols, true, op, s.Dv, 1.0f, 1.0f);
       }
@@ -245,7 +251,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* do_, const
         const float* doi = dob + q0 * s.Dv;
         tile_gemm(g, rows, cols, s.D, qi, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale, 0.0f);
         tile_gemm(g, rows, cols, s.Dv, doi, s.Dv, 1, vt, g.nr * s.Dv, true, dp, bc, 1.0f, 0.0f);
-        const AttnTile tile = make_tile(mask, b, q0, rows, k0, cols);
+        const AttnTile tile = make_tile(mask, s, opt, b, q0, rows, k0, cols);
         t.grad_tile(sc, dp, bc, lse + b * s.Tq + q0, delta.data() + b * s.Tq + q0, tile);
         tile_gemm(g, cols, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
         tile_gemm(g, cols, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);

@@ -16,6 +16,11 @@
 //   stride or a repeated offset, never a copy.
 // A row with no attended key (every score -inf) gives O = 0 (and zero gradients), as PyTorch
 // 2.13 does on the CPU; its lse is +inf, so that the backward's exp(score - lse) is 0 there.
+//
+// Dropout on the attention weights (AttnDropout): O = (P * keep / (1 - p)) V, where keep of
+// weight (b, i, j) is functional.dropout's counter-based mask (ukernels/dropout_impl.h) at index
+// (b * Tq + i) * Tk + j, so the very mask of dropout(P, p, seed) over the (BH, Tq, Tk) weights;
+// lse stays that of the undropped weights, and the backward re-derives the mask from the seed.
 #pragma once
 #include <cstdint>
 
@@ -39,8 +44,15 @@ struct AttnMaskView {
   index_t stride_q = 0, stride_k = 0;     // >= 0, in elements
 };
 
+struct AttnDropout {
+  std::uint64_t seed = 0;
+  std::uint32_t threshold = 0;  // keep iff bits(seed, index) >= threshold; 0: no dropout
+  float scale = 1.0f;           // 1 / (1 - p)
+};
+
 struct AttentionOptions {
   float scale;  // multiplies Q K^T (PyTorch's default 1 / sqrt(D) is chosen by the caller)
+  AttnDropout dropout = {};
 };
 
 // ---- whole-problem kernels (the reference's; every level has them) ----
@@ -58,27 +70,33 @@ using AttnBackwardFn = void (*)(float* dq, float* dk, float* dv, const float* do
 // buffer with rows lds floats apart. mask: the explicit mask's element (q0, k0) of this batch-
 // head (kind boolean or additive), stride_q / stride_k as in AttnMaskView; kind causal masks
 // key k0 + j for row r when k0 + j > q0 + r. Row r's columns from valid(r) on are masked
-// (valid(r) = cols but for causal).
+// (valid(r) = cols but for causal). dropout: null, or the options' dropout, with weight (r, j) of
+// the tile at index drop_index + r * drop_ld + j of the mask.
 struct AttnTile {
   index_t rows, cols;
   index_t q0, k0;
   AttnMask kind;
   const void* mask;
   index_t stride_q, stride_k;
+  const AttnDropout* dropout = nullptr;
+  index_t drop_index = 0, drop_ld = 0;
 };
 
 // Forward step of the online softmax over one tile. s holds scale * q k^T; per row r it adds
 // the mask, raises the running maximum m[r] to include the row, overwrites s with
 // P = exp(s - m[r]) (0 where masked, every column < cols written), adds the row's sum of P to
 // the running sum l[r] after rescaling l[r] by c = exp(m_old - m_new), and multiplies the row
-// of the output accumulator acc (rows x dv, acc_ld apart) by c. Rows that are still entirely
-// masked keep m = -inf, l = 0 and get P = 0. Probabilities below exp(-87) (relative to the
-// row's maximum) are flushed to 0, so that no subnormal is computed.
+// of the output accumulator acc (rows x dv, acc_ld apart) by c; with dropout, s then holds
+// P * keep * scale (l sums the undropped P). Rows that are still entirely masked keep m = -inf,
+// l = 0 and get P = 0. Probabilities below exp(-87) (relative to the row's maximum) are flushed
+// to 0, so that no subnormal is computed.
 using AttnSoftmaxTileFn = void (*)(float* s, index_t lds, float* acc, index_t acc_ld, index_t dv, float* m,
                                    float* l, const AttnTile& t);
 // Backward over one tile: s holds scale * q k^T and dp holds dO v^T (rows lds apart). Per row
 // r: s = P = exp(s + mask - lse[r]) and dp = dS = P * (dp - delta[r]), both 0 where masked
-// (every column < cols written; P flushed to 0 below exp(-87) as in the forward).
+// (every column < cols written; P flushed to 0 below exp(-87) as in the forward). With dropout,
+// dp holds dO v^T for the dropped weights: dS = P * (dp * keep * scale - delta[r]), and s then
+// holds the dropped weights P * keep * scale (what dV needs).
 using AttnGradTileFn = void (*)(float* s, float* dp, index_t lds, const float* lse, const float* delta,
                                 const AttnTile& t);
 

@@ -1,12 +1,19 @@
 // Reference attention kernels: plain loops, one query row at a time (a row of Tk scores is the
-// only scratch, besides the backward's dK, dV of one batch-head), dot products and sums in double. The oracle the fused driver is tested
-// against and the scalar level's kernels; single-threaded. Contracts in ops/attention.h.
+// only scratch, besides the backward's dK, dV of one batch-head), dot products and sums in double.
+// The oracle the fused driver is tested against and the scalar level's kernels; single-threaded.
+// Contracts in ops/attention.h; the dropout mask is dropout_impl.h's hash, one element at a time.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
 #include "ops/attention.h"
+#include "ops/dropout.h"
+
+namespace {
+#include "cpu/ukernels/dropout_impl.h"
+}  // namespace
 
 namespace fl {
 
@@ -28,6 +35,15 @@ float masked(const AttnMaskView& m, index_t b, index_t i, index_t j, float x) {
     }
     default: return x;
   }
+}
+
+// The dropout factor of weight `index`: scale where kept, 0 where dropped (1 without dropout).
+double keep_factor(const AttnDropout& d, index_t index) {
+  if (d.threshold == 0) return 1.0;
+  const auto g = static_cast<std::uint64_t>(index);
+  const dropout::Keys k = dropout::keys(d.seed, static_cast<std::uint32_t>(g >> 32));
+  const std::uint32_t bits = dropout::mix32(dropout::mix32(static_cast<std::uint32_t>(g) ^ k.k1) + k.k2);
+  return bits >= d.threshold ? d.scale : 0.0;
 }
 
 double dot(const float* a, const float* b, index_t n) {
@@ -67,7 +83,8 @@ void attention_forward_ref(float* o, float* lse, const float* q, const float* k,
       for (index_t j = 0; j < sh.Tk; ++j) {
         const double p = std::exp(static_cast<double>(s[j]) - mx);
         l += p;
-        for (index_t d = 0; d < sh.Dv; ++d) acc[d] += p * vb[j * sh.Dv + d];
+        const double pd = p * keep_factor(opt.dropout, (b * sh.Tq + i) * sh.Tk + j);
+        for (index_t d = 0; d < sh.Dv; ++d) acc[d] += pd * vb[j * sh.Dv + d];
       }
       for (index_t d = 0; d < sh.Dv; ++d) oi[d] = static_cast<float>(acc[d] / l);
       if (lse) lse[b * sh.Tq + i] = static_cast<float>(mx + std::log(l));
@@ -96,8 +113,9 @@ void attention_backward_ref(float* dq, float* dk, float* dv, const float* do_, c
       for (index_t j = 0; j < sh.Tk; ++j) {
         const double p = std::exp(static_cast<double>(s[j]) - lse[row]);  // 0 where masked
         if (p == 0.0) continue;
-        const double ds = p * (dot(doi, vb + j * sh.Dv, sh.Dv) - delta) * opt.scale;
-        for (index_t d = 0; d < sh.Dv; ++d) dvb[j * sh.Dv + d] += p * doi[d];
+        const double keep = keep_factor(opt.dropout, row * sh.Tk + j);
+        const double ds = p * (dot(doi, vb + j * sh.Dv, sh.Dv) * keep - delta) * opt.scale;
+        for (index_t d = 0; d < sh.Dv; ++d) dvb[j * sh.Dv + d] += p * keep * doi[d];
         for (index_t d = 0; d < sh.D; ++d) {
           dqi[d] += ds * kb[j * sh.D + d];
           dkb[j * sh.D + d] += ds * qi[d];

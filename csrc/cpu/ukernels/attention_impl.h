@@ -14,6 +14,7 @@
 
 #include "ops/attention.h"
 #include "cpu/ukernels/vmath_impl.h"
+#include "cpu/ukernels/dropout_impl.h"
 
 namespace attn {
 using fl::index_t;
@@ -77,6 +78,13 @@ inline float row_max(const float* s, index_t n, float lo) {
   return V::hmax(V::max(m0, m1));
 }
 
+// Row r of the tile times its dropout factors (scale where kept, 0 where dropped), in place over
+// s[0:n]: dropout_impl.h's loop, the same mask as functional.dropout over the weights.
+inline void drop_row(float* s, index_t n, const fl::AttnTile& t, index_t r) {
+  const fl::DropoutParams p{t.dropout->seed, t.dropout->threshold, t.dropout->scale};
+  dropout::apply(s, s, t.drop_index + r * t.drop_ld, n, p);
+}
+
 template <class V>
 inline void zero_range(float* s, index_t n) {
   constexpr int W = V::width;
@@ -127,6 +135,7 @@ void softmax_tile(float* s, index_t lds, float* acc, index_t acc_ld, index_t dv,
       sum0 = sum0 + p;
     }
     zero_range<V>(sr + n, t.cols - n);
+    if (t.dropout) drop_row(sr, n, t, r);  // after the sum: l is the undropped weights' sum
     const float c = m_old == -kInf ? 0.0f : std::exp(m_old - m_new);
     l[r] = l[r] * c + V::hsum(sum0 + sum1);
     m[r] = m_new;
@@ -143,6 +152,7 @@ void grad_tile(float* s, float* dp, index_t lds, const float* lse, const float* 
     float* dr = dp + r * lds;
     const index_t n = valid_cols(t, r);
     apply_mask_row<V>(sr, n, t, r);
+    if (t.dropout) drop_row(dr, n, t, r);  // dO v^T of the dropped weights -> of the weights
     const V lv = V::set1(lse[r]), dl = V::set1(delta[r]);
     index_t j = 0;
     for (; j + W <= n; j += W) {
@@ -158,6 +168,7 @@ void grad_tile(float* s, float* dp, index_t lds, const float* lse, const float* 
     }
     zero_range<V>(sr + n, t.cols - n);
     zero_range<V>(dr + n, t.cols - n);
+    if (t.dropout) drop_row(sr, n, t, r);  // the dropped weights, for dV
   }
 }
 

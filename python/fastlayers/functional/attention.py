@@ -10,17 +10,21 @@ query i when j > i (top-left aligned, as PyTorch's, also when L != S); the two a
 A query row that attends to no key gives zeros (and zero gradients), as PyTorch 2.13 on the CPU.
 
 The kernel is fused (FlashAttention-2's algorithm, csrc/cpu/attention.cpp): the L x S score
-matrix never exists; scratch is a few tiles per thread plus K^T of one batch-head.
+matrix never exists; scratch is a few tiles per thread (about 200 KiB at E = 64).
 
 Backward. ``scaled_dot_product_attention(..., return_lse=True)`` also returns lse (..., L), the
 log-sum-exp of each row of masked, scaled scores (+inf for a row with no attended key), and
 ``scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse, attn_mask=None,
-is_causal=False, scale=None)`` returns (grad_query, grad_key, grad_value) from it, each of its
+dropout_p=0.0, is_causal=False, scale=None, *, seed=None)`` returns (grad_query, grad_key, grad_value) from it, each of its
 input's shape (summed over broadcast dimensions), recomputing the probabilities tile by tile.
-Pass it the forward's inputs, mask, is_causal and scale.
+Pass it the forward's inputs, mask, is_causal, scale, dropout_p and seed.
 
-dropout_p > 0 raises NotImplementedError (attention-weight dropout is not implemented yet); 0 is
-the evaluation-mode value PyTorch users pass.
+Dropout (dropout_p > 0, applied whenever it is given, as PyTorch's SDPA does): each attention
+weight is zeroed with probability dropout_p and the rest scaled by 1 / (1 - dropout_p), with
+functional.dropout's counter-based mask over the (..., L, S) weights: ``seed`` (an integer in
+[0, 2^64); None draws one from fastlayers' generator) fixes it, and the backward re-derives the
+same mask from the same seed, so with return_lse=True an explicit seed is required. The fused
+kernel never stores the mask or the weights.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ import numpy as np
 
 from .. import _core
 from .._array import as_f32, as_float_param, check_out
+from .._random import next_seed
+from .dropout import _check_seed
 
 _KIND = _core.AttnMask
 
@@ -96,14 +102,24 @@ def _scale(scale, E: int) -> float:
     return as_float_param(scale, "scale")
 
 
-def _check_dropout(dropout_p) -> None:
+def _dropout(dropout_p, seed, need_seed: str = "") -> tuple:
+    """(seed, threshold, scale) for _core (threshold 0: no dropout), from a checked dropout_p."""
     if not isinstance(dropout_p, numbers.Real) or isinstance(dropout_p, bool):
         raise TypeError(f"dropout_p: expected a real number, got {type(dropout_p).__name__}")
-    if not 0.0 <= dropout_p <= 1.0:
+    p = float(dropout_p)
+    if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout_p: expected a probability in [0, 1], got {dropout_p}")
-    if dropout_p > 0.0:
-        raise NotImplementedError("scaled_dot_product_attention: dropout_p > 0 is not implemented "
-                                  "(attention-weight dropout); pass dropout_p=0.0")
+    if p == 0.0:
+        return 0, 0, 1.0
+    if seed is None:
+        if need_seed:
+            raise ValueError(f"seed: required when dropout_p > 0 {need_seed} (the backward re-derives the mask "
+                             "from it)")
+        seed = next_seed()
+    seed = _check_seed(seed)
+    if p >= 1.0:  # every weight dropped: the caller zeroes the result
+        return seed, 0, 0.0
+    return seed, min(int(round(p * 2.0**32)), 2**32 - 1), 1.0 / (1.0 - p)
 
 
 def _dims(q, k, v):
@@ -112,19 +128,23 @@ def _dims(q, k, v):
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale=None, *, return_lse: bool = False, out=None):
+                                 scale=None, *, return_lse: bool = False, seed=None, out=None):
     """softmax(scale * query key^T + mask) value, over the last two dimensions (see the module doc).
 
     Returns the output (..., L, Ev), or (output, lse) with return_lse=True, lse (..., L) being what
-    scaled_dot_product_attention_backward needs besides the inputs and the output.
+    scaled_dot_product_attention_backward needs besides the inputs and the output (and the seed,
+    with dropout).
     """
-    _check_dropout(dropout_p)
+    seed, threshold, drop_scale = _dropout(dropout_p, seed, "and return_lse=True" if return_lse else "")
     q, k, v, batch = _qkv(query, key, value)
     BH, L, S, E, Ev = _dims(q, k, v)
     kind, data, offsets, sq, sk = _mask(attn_mask, is_causal, batch, L, S)
     out = check_out(out, tuple(batch) + (L, Ev), inputs=(q, k, v))
     lse = np.empty(tuple(batch) + (L,), dtype=np.float32) if return_lse else None
-    _core.attention_forward(out, lse, q, k, v, BH, L, S, E, Ev, kind, data, offsets, sq, sk, _scale(scale, E))
+    _core.attention_forward(out, lse, q, k, v, BH, L, S, E, Ev, kind, data, offsets, sq, sk, _scale(scale, E), seed,
+                            threshold, drop_scale)
+    if drop_scale == 0.0:  # dropout_p = 1
+        out.fill(0.0)
     return (out, lse) if return_lse else out
 
 
@@ -139,10 +159,10 @@ def _reduce_to(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse, attn_mask=None,
-                                          dropout_p: float = 0.0, is_causal: bool = False, scale=None):
+                                          dropout_p: float = 0.0, is_causal: bool = False, scale=None, *, seed=None):
     """(grad_query, grad_key, grad_value) of scaled_dot_product_attention, from grad_out (..., L, Ev),
-    the forward's inputs and options, its output and its lse (return_lse=True)."""
-    _check_dropout(dropout_p)
+    the forward's inputs and options (its seed with dropout), its output and its lse (return_lse=True)."""
+    seed, threshold, drop_scale = _dropout(dropout_p, seed, "in the backward")
     q, k, v, batch = _qkv(query, key, value)
     BH, L, S, E, Ev = _dims(q, k, v)
     kind, data, offsets, sq, sk = _mask(attn_mask, is_causal, batch, L, S)
@@ -153,6 +173,9 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse,
         if arrays[name].shape != shapes[name]:
             raise ValueError(f"{name}: expected shape {shapes[name]}, got {arrays[name].shape}")
     dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-    _core.attention_backward(dq, dk, dv, arrays["grad_out"], q, k, v, arrays["out"], arrays["lse"], BH, L, S, E, Ev,
-                             kind, data, offsets, sq, sk, _scale(scale, E))
+    if drop_scale == 0.0:  # dropout_p = 1: the output is 0 whatever the inputs
+        dq.fill(0.0), dk.fill(0.0), dv.fill(0.0)
+    else:
+        _core.attention_backward(dq, dk, dv, arrays["grad_out"], q, k, v, arrays["out"], arrays["lse"], BH, L, S, E,
+                                 Ev, kind, data, offsets, sq, sk, _scale(scale, E), seed, threshold, drop_scale)
     return (_reduce_to(dq, np.shape(query)), _reduce_to(dk, np.shape(key)), _reduce_to(dv, np.shape(value)))

@@ -1,6 +1,7 @@
 // AVX2+FMA attention tile kernels: the ISA-generic templates of attention_impl.h on Vec8.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -8,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "ops/attention.h"
+#include "ops/dropout.h"
 
 // The ISA-generic headers go inside an anonymous namespace, so that this ISA's instantiations
 // never merge with another ISA's at link time; their own includes above are already satisfied.
