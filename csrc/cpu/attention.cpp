@@ -177,13 +177,15 @@ void attention_forward(float* o, float* lse, const float* q, const float* k, con
       g.pack_b(vp, vb + k0 * s.Dv, s.Dv, false, cols, s.Dv);  // V_j: NR-wide panels of cols rows
       for (index_t qi = q0; qi < q1; qi += br) {
         const index_t rows = std::min(br, q1 - qi);
-        if (causal && k0 > qi + rows - 1) continue;  // every key of the block is after every query
+        // Causal: keys after the block's last query are masked for all of its rows, so the key
+        // block is cut there (T = 2048, 1 thread: forward 1.05x against the whole key block).
+        const index_t ci = causal ? std::min(cols, qi + rows - k0) : cols;
+        if (ci <= 0) continue;
         float* op = ob + qi * s.Dv;
-        tile_gemm(g, rows, cols, s.D, q + (b * s.Tq + qi) * s.D, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale,
-                  0.0f);
-        const AttnTile tile = make_tile(mask, s, opt, b, qi, rows, k0, cols);
+        tile_gemm(g, rows, ci, s.D, q + (b * s.Tq + qi) * s.D, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale, 0.0f);
+        const AttnTile tile = make_tile(mask, s, opt, b, qi, rows, k0, ci);
         t.softmax_tile(sc, bc, op, s.Dv, s.Dv, m + (qi - q0), l + (qi - q0), tile);
-        tile_gemm(g, rows, s.Dv, cols, sc, bc, 1, vp, g.nr * cols, true, op, s.Dv, 1.0f, 1.0f);
+        tile_gemm(g, rows, s.Dv, ci, sc, bc, 1, vp, g.nr * cols, true, op, s.Dv, 1.0f, 1.0f);
       }
     }
     for (index_t r = 0; r < q1 - q0; ++r) {
@@ -247,15 +249,16 @@ void attention_backward(float* dq, float* dk, float* dv, const float* do_, const
       g.pack_b(vt, vb + k0 * s.Dv, s.Dv, true, s.Dv, cols);  // V_j^T
       for (index_t q0 = causal ? k0 / br * br : 0; q0 < s.Tq; q0 += br) {  // causal: queries from k0 on
         const index_t rows = std::min(br, s.Tq - q0);
+        const index_t ci = causal ? std::min(cols, q0 + rows - k0) : cols;  // keys some row attends
         const float* qi = qb + q0 * s.D;
         const float* doi = dob + q0 * s.Dv;
-        tile_gemm(g, rows, cols, s.D, qi, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale, 0.0f);
-        tile_gemm(g, rows, cols, s.Dv, doi, s.Dv, 1, vt, g.nr * s.Dv, true, dp, bc, 1.0f, 0.0f);
-        const AttnTile tile = make_tile(mask, s, opt, b, q0, rows, k0, cols);
+        tile_gemm(g, rows, ci, s.D, qi, s.D, 1, kt, g.nr * s.D, true, sc, bc, opt.scale, 0.0f);
+        tile_gemm(g, rows, ci, s.Dv, doi, s.Dv, 1, vt, g.nr * s.Dv, true, dp, bc, 1.0f, 0.0f);
+        const AttnTile tile = make_tile(mask, s, opt, b, q0, rows, k0, ci);
         t.grad_tile(sc, dp, bc, lse + b * s.Tq + q0, delta.data() + b * s.Tq + q0, tile);
-        tile_gemm(g, cols, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
-        tile_gemm(g, cols, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);
-        tile_gemm(g, rows, s.D, cols, dp, bc, 1, kb + k0 * s.D, s.D, false, dqb + q0 * s.D, s.D, opt.scale, 1.0f);
+        tile_gemm(g, ci, s.Dv, rows, sc, 1, bc, doi, s.Dv, false, dvj, s.Dv, 1.0f, 1.0f);
+        tile_gemm(g, ci, s.D, rows, dp, 1, bc, qi, s.D, false, dkj, s.D, opt.scale, 1.0f);
+        tile_gemm(g, rows, s.D, ci, dp, bc, 1, kb + k0 * s.D, s.D, false, dqb + q0 * s.D, s.D, opt.scale, 1.0f);
       }
     }
   });
