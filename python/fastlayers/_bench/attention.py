@@ -75,7 +75,7 @@ def cases(quick: bool = False) -> list[Case]:
 
 
 _MEMORY_SCRIPT = """
-import resource, sys
+import sys
 import numpy as np
 import fastlayers
 import fastlayers.functional as F
@@ -83,24 +83,28 @@ T, causal, threads = int(sys.argv[1]), sys.argv[2] == "1", int(sys.argv[3])
 fastlayers.set_num_threads(threads)
 r = np.random.default_rng(0)
 q, k, v, g = (r.standard_normal((1, 8, T, 64), dtype=np.float32) for _ in range(4))
-def rss_now():
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize()
-def peak():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-base = rss_now()
+def status(field):
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith(field + ":"))
+def start():
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # the peak (VmHWM) restarts from the current resident size
+    return status("VmRSS")
+base = start()
 out, lse = F.scaled_dot_product_attention(q, k, v, is_causal=causal, return_lse=True)
-fwd = peak() - base - out.nbytes - lse.nbytes
-base = rss_now()
+fwd = status("VmHWM") - base - out.nbytes - lse.nbytes
+base = start()
 grads = F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, is_causal=causal)
-bwd = peak() - base - sum(a.nbytes for a in grads)
+bwd = status("VmHWM") - base - sum(a.nbytes for a in grads)
 print(fwd / 2**20, bwd / 2**20)
 """
 
 
 def extra_memory_mib(T: int = 8192, causal: bool = False, threads: int = 2) -> tuple[float, float]:
-    """(forward, backward) peak resident memory in MiB beyond inputs and outputs, in a fresh process
-    (a conservative figure: the peak so far minus the resident size before the call)."""
+    """(forward, backward) peak resident memory in MiB beyond inputs and outputs, in a fresh process:
+    the peak resident size during the call (VmHWM, reset through /proc/self/clear_refs; not
+    getrusage's ru_maxrss, which a child inherits from its parent across fork and exec) minus the
+    resident size before it. Linux only."""
     res = subprocess.run([sys.executable, "-c", _MEMORY_SCRIPT, str(T), "1" if causal else "0", str(threads)],
                          capture_output=True, text=True, check=True)
     fwd, bwd = (float(x) for x in res.stdout.split())
