@@ -1,7 +1,7 @@
 // Reference attention kernels: plain loops, one query row at a time (a row of Tk scores is the
 // only scratch, besides the backward's dK, dV of one batch-head), dot products and sums in double.
 // The oracle the fused driver is tested against and the scalar level's kernels; single-threaded.
-// Contracts in ops/attention.h; the dropout mask is dropout_impl.h's hash, one element at a time.
+// Contracts in ops/attention.h; the dropout mask is ops/dropout_hash.h's, one element at a time.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -41,9 +41,8 @@ float masked(const AttnMaskView& m, index_t b, index_t i, index_t j, float x) {
 double keep_factor(const AttnDropout& d, index_t index) {
   if (d.threshold == 0) return 1.0;
   const auto g = static_cast<std::uint64_t>(index);
-  const dropout::Keys k = dropout::keys(d.seed, static_cast<std::uint32_t>(g >> 32));
-  const std::uint32_t bits = dropout::mix32(dropout::mix32(static_cast<std::uint32_t>(g) ^ k.k1) + k.k2);
-  return bits >= d.threshold ? d.scale : 0.0;
+  const dropout_hash::Keys k = dropout_hash::keys(d.seed, static_cast<std::uint32_t>(g >> 32));
+  return dropout_hash::bits(k, static_cast<std::uint32_t>(g)) >= d.threshold ? d.scale : 0.0;
 }
 
 double dot(const float* a, const float* b, index_t n) {

@@ -411,7 +411,11 @@ class _CudaOps:
     each call, so that the host stand-in can swap it)."""
 
     def __getattr__(self, op: str):
-        return getattr(_rt, "cuda_" + op)
+        fn = getattr(_rt, "cuda_" + op, None)
+        if fn is None:
+            raise NotImplementedError(f"{op}: this op has no CUDA kernels yet; run it on NumPy arrays "
+                                      "(fastlayers.cuda.Array.numpy(), Module.to('cpu'))")
+        return fn
 
 
 class DeviceBackend:

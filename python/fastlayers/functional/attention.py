@@ -34,7 +34,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, as_float_param, check_out
+from .._backend.host import as_f32, as_float_param, check_out
 from .._random import next_seed
 from .dropout import _check_seed
 

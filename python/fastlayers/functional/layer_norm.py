@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._array import as_f32, as_float_param, check_out
+from .._backend.host import as_f32, as_float_param, check_out
 
 
 def _normalized(normalized_shape, x: np.ndarray) -> tuple[tuple, int, int]:
