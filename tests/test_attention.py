@@ -97,7 +97,8 @@ def test_finite_differences(isa, kind, rng):
     mask, causal = _mask(rng, kind, (2,), 5, 7)
     out, lse = SDPA(q, k, v, attn_mask=mask, is_causal=causal, return_lse=True)
     dq, dk, dv = SDPA_BW(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal)
-    f = lambda i: (lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], mask, causal))  # noqa: E731
+    def f(i):
+        return lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], mask, causal)
     for i, ours in enumerate((dq, dk, dv)):
         assert_close(ours, numeric_grad(f(i), (q, k, v)[i], g, eps=1e-5), rtol=1e-4, atol=1e-5, what=f"input {i}")
 
@@ -244,7 +245,8 @@ def test_dropout_finite_differences(rng):
     drop = _drop(5, 0.4, (2, 5, 9))
     out, lse = SDPA(q, k, v, dropout_p=0.4, seed=5, return_lse=True)
     grads = SDPA_BW(g, q, k, v, out, lse, dropout_p=0.4, seed=5)
-    f = lambda i: (lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], drop=drop))  # noqa: E731
+    def f(i):
+        return lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], drop=drop)
     for i, ours in enumerate(grads):
         assert_close(ours, numeric_grad(f(i), (q, k, v)[i], g, eps=1e-5), rtol=1e-4, atol=1e-5, what=f"input {i}")
 
@@ -256,8 +258,8 @@ def test_core_checks_bounds(rng):
     none, add = _core.AttnMask.none, _core.AttnMask.additive
     nodrop = (0, 0, 1.0)  # dropout seed, threshold, scale
     with pytest.raises(ValueError, match="key: expected 48 elements"):
-        _core.attention_forward(o, lse, q, np.ascontiguousarray(k[:, :5]), v, 2, 5, 6, 4, 3, none, None, None, 0, 0, 0.5,
-                                *nodrop)
+        k5 = np.ascontiguousarray(k[:, :5])
+        _core.attention_forward(o, lse, q, k5, v, 2, 5, 6, 4, 3, none, None, None, 0, 0, 0.5, *nodrop)
     m = np.zeros((5, 6), np.float32)
     offs = np.zeros(2, np.int64)
     _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs, 6, 1, 0.5, *nodrop)

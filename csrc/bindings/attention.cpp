@@ -17,7 +17,8 @@ AttnMaskView mask_view(AttnMask kind, const py::object& data, const py::object& 
   AttnMaskView m;
   m.kind = kind;
   if (kind != AttnMask::boolean && kind != AttnMask::additive) return m;
-  FL_CHECK_ARG(!data.is_none() && !offsets.is_none(), "attn_mask: a boolean or additive mask needs its data and offsets");
+  FL_CHECK_ARG(!data.is_none() && !offsets.is_none(),
+               "attn_mask: a boolean or additive mask needs its data and offsets");
   if (!py::isinstance<py::array>(data)) throw type_error("attn_mask: expected a numpy array");
   const py::array arr = py::reinterpret_borrow<py::array>(data);
   FL_CHECK_ARG(arr.flags() & py::array::c_style, "attn_mask: expected a C-contiguous array");

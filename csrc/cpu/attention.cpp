@@ -125,7 +125,8 @@ template <class Body>
 bool run_items(index_t n, index_t min_items, index_t floats, const Body& body) {
   std::atomic<index_t> next{0};
   std::atomic<bool> failed{false};
-  const index_t workers = std::max<index_t>(1, std::min<index_t>(get_num_threads(), n / std::max<index_t>(min_items, 1)));
+  const index_t most = n / std::max<index_t>(min_items, 1);
+  const index_t workers = std::max<index_t>(1, std::min<index_t>(get_num_threads(), most));
   parallel_for(0, workers, 1, [&](index_t, index_t) {
     float* buf = t_attn.get(floats);
     if (!buf) {

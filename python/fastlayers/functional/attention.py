@@ -15,9 +15,10 @@ matrix never exists; scratch is a few tiles per thread (about 200 KiB at E = 64)
 Backward. ``scaled_dot_product_attention(..., return_lse=True)`` also returns lse (..., L), the
 log-sum-exp of each row of masked, scaled scores (+inf for a row with no attended key), and
 ``scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse, attn_mask=None,
-dropout_p=0.0, is_causal=False, scale=None, *, seed=None)`` returns (grad_query, grad_key, grad_value) from it, each of its
-input's shape (summed over broadcast dimensions), recomputing the probabilities tile by tile.
-Pass it the forward's inputs, mask, is_causal, scale, dropout_p and seed.
+dropout_p=0.0, is_causal=False, scale=None, *, seed=None)`` returns (grad_query, grad_key,
+grad_value) from it, each of its input's shape (summed over broadcast dimensions), recomputing
+the probabilities tile by tile. Pass it the forward's inputs, mask, is_causal, scale, dropout_p
+and seed.
 
 Dropout (dropout_p > 0, applied whenever it is given, as PyTorch's SDPA does): each attention
 weight is zeroed with probability dropout_p and the rest scaled by 1 / (1 - dropout_p), with
