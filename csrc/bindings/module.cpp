@@ -19,6 +19,7 @@ void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
 void init_rnn(py::module_& m);
+void init_embedding(py::module_& m);
 void init_cuda(py::module_& m);
 void init_cuda_ops(py::module_& m);
 void init_cuda_layers(py::module_& m);
@@ -39,6 +40,7 @@ PYBIND11_MODULE(_core, m) {
   fl::init_loss(m);
   fl::init_dropout(m);
   fl::init_rnn(m);
+  fl::init_embedding(m);
   fl::init_cuda(m);
   fl::init_cuda_ops(m);
   fl::init_cuda_layers(m);
