@@ -1,24 +1,31 @@
 // RNN driver: one layer (one or two directions) forward and backward through time, on the
-// GEMM driver (ops/gemm.h) and the fused gate kernels of the current ISA (ops/rnn.h).
+// GEMM family (ops/gemm.h) and the fused gate kernels of the current ISA (ops/rnn.h).
 //
 // Forward: the input projection of all T*B rows is one GEMM per direction with the folded bias
-// (xw, T x B x G*H); then per timestep the recurrent GEMM hw = h_prev w_hh^T (w_hh transposed
-// once per call, so that every step reads it along its rows: the direct GEMM path) and one
-// gate kernel. Backward: per timestep, latest first, the GEMM that carries the gradient of the
+// (xw, T x B x G*H); then per timestep the recurrent product hw = h_prev w_hh^T and one gate
+// kernel. Backward: per timestep, latest first, the product that carries the gradient of the
 // later step's gates to h (dh = dG w_hh), then the gate-gradient kernel; at the end dX, dW_ih,
 // dW_hh and the bias gradients as one GEMM each over all T*B rows.
 //
+// The recurrent products multiply the same w_hh at every step, so it is packed once per call
+// into the GEMM micro-kernel's B panels (contiguous kc x NR slivers) and each step calls the
+// micro-kernel on them directly, with A (h_prev, or the gate gradients) read in place. Read in
+// place instead, the rows of a B sliver lie G*H floats apart (4 KiB for an LSTM of H = 256): they
+// fall into the same L1 sets and every row tile re-read its sliver from L2. (The scalar level
+// has no micro-kernel: it runs sgemm's reference.)
+//
 // Threads: the two directions of a bidirectional layer run concurrently, each on one thread
 // (no synchronisation between them at all). A single direction splits each timestep by slices
-// of hidden units, one parallel_for per step: a slice computes the recurrent GEMM for its units'
-// gate columns (forward) or its columns of dh (backward) and then the gate kernel of the same
-// units, which needs nothing another slice writes in the same step; the join at the end of the
-// step orders the steps.
+// of hidden units, one parallel_for per step: a slice computes the recurrent product for its
+// units' gate columns (forward) or its columns of dh (backward) and then the gate kernel of the
+// same units, which needs nothing another slice writes in the same step; the join at the end of
+// the step orders the steps.
 #include "ops/rnn.h"
 
 #include <algorithm>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "core/check.h"
 #include "core/parallel.h"
@@ -81,56 +88,163 @@ class Arena {
 thread_local ScratchBuffer t_forward_scratch;
 thread_local ScratchBuffer t_backward_scratch;
 
-// Unit slices of one step: bounds k * H / n rounded to kSliceAlign.
-index_t slice_count(const Layer& L, index_t dirs_parallel) {
-  if (dirs_parallel > 1) return 1;
+// How the steps of a call run: both directions at once (one thread each, one slice of all H
+// units), or one direction after the other with each step split into `slices` unit slices.
+struct StepPlan {
+  bool both;
+  index_t slices;
+};
+
+StepPlan plan_steps(const Layer& L) {
+  if (L.dirs == 2 && get_num_threads() >= 2 && !in_parallel()) return {true, 1};
   const double macs = double(L.s.B) * double(L.GH) * double(L.s.H);
-  if (macs < kSliceMacs || in_parallel()) return 1;
-  return std::max<index_t>(1, std::min<index_t>(get_num_threads(), L.s.H / kSliceMin));
+  if (macs < kSliceMacs || in_parallel()) return {false, 1};
+  return {false, std::max<index_t>(1, std::min<index_t>(get_num_threads(), L.s.H / kSliceMin))};
 }
+
+// Units [slice_bound(k), slice_bound(k + 1)) of slice k: bounds k * H / n rounded to kSliceAlign.
 index_t slice_bound(index_t k, index_t n, index_t H) {
   if (k >= n) return H;
   return std::min(H, (k * H / n + kSliceAlign / 2) / kSliceAlign * kSliceAlign);
 }
 
-// Runs fn(d, step, j0, j1) for steps first, first + dir_step, ... (count of them) of every
-// direction: directions concurrently when there are two and threads for them, otherwise step
-// by step with the units split over threads.
+// Runs fn(d, i, k, j0, j1) for steps i < count of every direction d and every slice k of units
+// [j0, j1), as the plan says; the slices of one step run in one parallel_for.
 template <class Fn>
-void run_steps(const Layer& L, index_t count, const Fn& fn) {
-  const bool both = L.dirs == 2 && get_num_threads() >= 2 && !in_parallel();
-  if (both) {
+void run_steps(const Layer& L, const StepPlan& plan, index_t count, const Fn& fn) {
+  if (plan.both) {
     parallel_for(0, 2, 1, [&](index_t lo, index_t hi) {
       for (index_t d = lo; d < hi; ++d)
-        for (index_t i = 0; i < count; ++i) fn(d, i, 0, L.s.H);
+        for (index_t i = 0; i < count; ++i) fn(d, i, 0, 0, L.s.H);
     });
     return;
   }
-  const index_t n = slice_count(L, 1);
+  const index_t n = plan.slices;
   for (index_t d = 0; d < L.dirs; ++d) {
     for (index_t i = 0; i < count; ++i) {
       if (n == 1) {
-        fn(d, i, 0, L.s.H);
+        fn(d, i, 0, 0, L.s.H);
         continue;
       }
       parallel_for(0, n, 1, [&](index_t lo, index_t hi) {
         for (index_t k = lo; k < hi; ++k) {
           const index_t j0 = slice_bound(k, n, L.s.H), j1 = slice_bound(k + 1, n, L.s.H);
-          if (j0 < j1) fn(d, i, j0, j1);
+          if (j0 < j1) fn(d, i, k, j0, j1);
         }
       });
     }
   }
 }
 
-// dst (H x GH) = src^T for src (GH x H), in blocks of 32 x 32.
-void transpose(float* dst, const float* src, index_t rows, index_t cols) {
-  constexpr index_t kb = 32;
-  for (index_t i0 = 0; i0 < rows; i0 += kb)
-    for (index_t j0 = 0; j0 < cols; j0 += kb)
-      for (index_t i = i0; i < std::min(rows, i0 + kb); ++i)
-        for (index_t j = j0; j < std::min(cols, j0 + kb); ++j) dst[j * rows + i] = src[i * cols + j];
+// ---- recurrent products on B packed once per call ----
+// One sliver of packed op(B): columns [col, col + nr) over K rows [pc, pc + kc), a kc x NR
+// panel at `off` floats.
+struct Sliver {
+  index_t col, nr, pc, kc, off;
+};
+
+// The slivers of columns [col0, col0 + n) of op(B) (K rows), appended in the order they run
+// (per sliver its K blocks in order): near-equal whole vectors per sliver, as sgemm's direct
+// path splits, and K blocks of equal size (a multiple of 8) within the table's KC. `floats`
+// grows by the panels' size.
+void plan_slivers(const GemmKernels& t, index_t col0, index_t n, index_t K, std::vector<Sliver>& out,
+                  index_t& floats) {
+  if (n <= 0 || K <= 0) return;
+  const index_t vecs = (n + t.vw - 1) / t.vw, count = (n + t.nr - 1) / t.nr;
+  const index_t kblocks = (K + t.kc - 1) / t.kc;
+  const index_t kb = ((K + kblocks - 1) / kblocks + 7) / 8 * 8;
+  for (index_t sv = 0, j = 0; sv < count; ++sv) {
+    const index_t nr = std::min(n - j, (vecs * (sv + 1) / count - vecs * sv / count) * t.vw);
+    for (index_t pc = 0; pc < K; pc += kb) {
+      const index_t kc = std::min(kb, K - pc);
+      out.push_back({col0 + j, nr, pc, kc, floats});
+      floats += kc * t.nr;
+    }
+    j += nr;
+  }
 }
+
+// Rows of memory that the micro-kernel calls of a step bring into L2 while they compute
+// (GemmTileEpilogue::prefetch): what the step's gate kernel reads next. Written (forward: the
+// input projection) or saved (backward: gates and states) long before, it is past L2 by then,
+// and a kernel that waited for it took as long as the product (LSTM H = 256: 37 us a step).
+// region: `rows` rows of `lines` 64-byte lines, rows `ld` floats apart.
+struct Region {
+  const float* p;
+  index_t rows, lines, ld;
+};
+Region region(const float* p, index_t rows, index_t n, index_t ld) { return {p, rows, n / 16 + 1, ld}; }
+
+// Hands out the regions' rows to successive tiles, at most `budget` lines each.
+class Prefetcher {
+ public:
+  Prefetcher(const Region* r, index_t n) : r_(r), n_(n) {}
+  void next(GemmTileEpilogue& ep, index_t budget) {
+    while (i_ < n_ && row_ >= r_[i_].rows) ++i_, row_ = 0;
+    if (i_ == n_ || budget <= 0) {
+      ep.prefetch = nullptr;
+      ep.prefetch_lines = 0;
+      return;
+    }
+    const Region& g = r_[i_];
+    const index_t rows = std::max<index_t>(1, std::min(g.rows - row_, budget / g.lines));
+    ep.prefetch = g.p + row_ * g.ld;
+    ep.prefetch_lines = rows * g.lines;
+    ep.prefetch_lines_per_row = g.lines;
+    ep.prefetch_ld = g.ld;
+    row_ += rows;
+  }
+
+ private:
+  const Region* r_;
+  index_t n_, i_ = 0, row_ = 0;
+};
+
+// The packed recurrent weight of every (direction, slice): the slivers of slice k of direction
+// d are v[index[d * slices + k]] .. v[index[d * slices + k + 1]], packed from B = w[d].
+struct PackedRecurrent {
+  std::vector<Sliver> v;
+  std::vector<index_t> index;
+  index_t floats = 0;
+  index_t slices = 1;
+
+  // cols(j0, n, add) calls add(col0, count) for each column range of op(B) that the units
+  // [j0, j0 + n) of a slice own.
+  template <class Cols>
+  void plan(const GemmKernels& t, const Layer& L, const StepPlan& sp, index_t K, const Cols& cols) {
+    slices = sp.slices;
+    index.push_back(0);
+    for (index_t d = 0; d < L.dirs; ++d) {
+      for (index_t k = 0; k < sp.slices; ++k) {
+        const index_t j0 = slice_bound(k, sp.slices, L.s.H), j1 = slice_bound(k + 1, sp.slices, L.s.H);
+        cols(j0, j1 - j0, [&](index_t col0, index_t n) { plan_slivers(t, col0, n, K, v, floats); });
+        index.push_back(static_cast<index_t>(v.size()));
+      }
+    }
+  }
+  // Packs direction d's slivers from b (op(B) = B^T when trans: b(p, j) = b[j * ldb + p]).
+  void pack(const GemmKernels& t, float* panels, index_t d, const float* b, index_t ldb, bool trans) const {
+    for (index_t i = index[d * slices]; i < index[(d + 1) * slices]; ++i) {
+      const Sliver& s = v[i];
+      t.pack_b(panels + s.off, trans ? b + s.col * ldb + s.pc : b + s.pc * ldb + s.col, ldb, trans, s.kc, s.nr);
+    }
+  }
+  // C[0:rows, slice k's columns] = A[0:rows, 0:K] op(B) (+ beta0 * C) for direction d, the
+  // tiles prefetching pf's regions.
+  void run(const GemmKernels& t, const float* panels, index_t d, index_t k, const float* a, index_t lda,
+           index_t rows, float* c, index_t ldc, float beta0, Prefetcher& pf) const {
+    GemmTileEpilogue ep{1.0f, beta0, nullptr, nullptr, true, false};
+    for (index_t i = index[d * slices + k]; i < index[d * slices + k + 1]; ++i) {
+      const Sliver& s = v[i];
+      ep.beta = s.pc == 0 ? beta0 : 1.0f;
+      for (index_t r = 0; r < rows; r += t.mr) {
+        pf.next(ep, s.kc / 4);
+        t.ukernel(std::min(t.mr, rows - r), s.nr, s.kc, a + r * lda + s.pc, lda, 1, panels + s.off, t.nr,
+                  GemmPacking::b_only, c + r * ldc + s.col, ldc, ep);
+      }
+    }
+  }
+};
 
 // Zeroes columns k * H + [j0, j1) of rows [r0, r1) of a gate-layout matrix (rows ld apart).
 void zero_gate_rows(float* m, index_t ld, index_t r0, index_t r1, index_t gates, index_t H, index_t j0,
@@ -168,17 +282,26 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
   const index_t T = s.T, B = s.B, H = s.H, GH = L.GH, TB = T * B;
   const bool lstm = cell == RnnCell::lstm, gru = cell == RnnCell::gru;
 
+  const GemmKernels& gk = g_gemm_kernels.current();
+  const bool packed = gk.ukernel != nullptr;
+  const StepPlan plan = plan_steps(L);
+  PackedRecurrent pr;  // op(B) = w_hh^T: slice k owns columns k * H + [j0, j1) of every gate
+  if (packed)
+    pr.plan(gk, L, plan, H, [&](index_t j0, index_t n, const auto& add) {
+      for (index_t k = 0; k < L.G; ++k) add(k * H + j0, n);
+    });
+
   Arena arena(t_forward_scratch);
-  index_t o_xw[2], o_hw[2], o_wt[2], o_bias[2];
+  index_t o_xw[2], o_hw[2], o_bias[2];
   for (index_t d = 0; d < dirs; ++d) {
     o_xw[d] = arena.reserve(TB * GH);
     o_hw[d] = arena.reserve(B * GH);
-    o_wt[d] = arena.reserve(H * GH);
     o_bias[d] = arena.reserve(GH);
   }
+  const index_t o_panels = arena.reserve(pr.floats);
   float* base = arena.base();
 
-  // The input projection of every row, and w_hh transposed, per direction.
+  // The input projection of every row, and w_hh packed, per direction.
   for (index_t d = 0; d < dirs; ++d) {
     const RnnWeights& wd = w[d];
     float* bias = base + o_bias[d];
@@ -190,29 +313,35 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
       opt.ep.bias = bias;
     }
     sgemm(base + o_xw[d], GH, x, s.I, wd.w_ih, s.I, {TB, GH, s.I}, opt);
-    transpose(base + o_wt[d], wd.w_hh, GH, H);
+    if (packed) pr.pack(gk, base + o_panels, d, wd.w_hh, H, true);
   }
 
   const RnnForwardFn kernel = g_rnn_kernels.current().forward[static_cast<int>(cell)];
   const index_t ldy = dirs * H;
-  run_steps(L, T, [&](index_t d, index_t step, index_t j0, index_t j1) {
+  run_steps(L, plan, T, [&](index_t d, index_t step, index_t k, index_t j0, index_t j1) {
     const index_t t = L.time_of(d, step), nb = L.active(t), n = j1 - j0;
     const float* hp = h_seq + L.before(d, t);
     float* hn = h_seq + L.after(d, t);
     const float* cp = lstm ? c_seq + L.before(d, t) : nullptr;
     float* cn = lstm ? c_seq + L.after(d, t) : nullptr;
     float* yt = y + t * B * ldy + d * H;
+    const float* xw = base + o_xw[d] + t * B * GH + j0;
     if (nb > 0) {
       float* hw = base + o_hw[d];
-      const float* wt = base + o_wt[d];
-      if (n == H) {
-        sgemm(hw, GH, hp, H, wt, GH, {nb, GH, H});
+      if (packed) {
+        Region rg[4];
+        for (index_t g = 0; g < L.G; ++g) rg[g] = region(xw + g * H, nb, n, GH);
+        Prefetcher pf(rg, L.G);
+        pr.run(gk, base + o_panels, d, k, hp, H, nb, hw, GH, 0.0f, pf);
       } else {
-        for (index_t k = 0; k < L.G; ++k) sgemm(hw + k * H + j0, GH, hp, H, wt + k * H + j0, GH, {nb, n, H});
+        GemmOptions ot;
+        ot.trans_b = true;
+        for (index_t g = 0; g < L.G; ++g)
+          sgemm(hw + g * H + j0, GH, hp, H, w[d].w_hh + (g * H + j0) * H, H, {nb, n, H}, ot);
       }
       RnnForwardArgs a{};
       a.rows = nb, a.n = n, a.H = H;
-      a.xw = base + o_xw[d] + t * B * GH + j0;
+      a.xw = xw;
       a.hw = hw + j0;
       a.b_hn = gru && w[d].b_hh ? w[d].b_hh + 2 * H + j0 : nullptr;
       a.h_prev = hp + j0;
@@ -254,6 +383,12 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     return;
   }
 
+  const GemmKernels& gk = g_gemm_kernels.current();
+  const bool packed = gk.ukernel != nullptr;
+  const StepPlan plan = plan_steps(L);
+  PackedRecurrent pr;  // op(B) = w_hh (G*H x H): slice k owns columns [j0, j1) of dh
+  if (packed) pr.plan(gk, L, plan, GH, [&](index_t j0, index_t n, const auto& add) { add(j0, n); });
+
   Arena arena(t_backward_scratch);
   index_t o_dg[2], o_dgh[2];
   for (index_t d = 0; d < dirs; ++d) {
@@ -261,23 +396,45 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     o_dgh[d] = gru ? arena.reserve(TB * GH) : o_dg[d];
   }
   const index_t o_ones = arena.reserve(TB);
+  const index_t o_panels = arena.reserve(pr.floats);
   float* base = arena.base();
+  if (packed)
+    for (index_t d = 0; d < dirs; ++d) pr.pack(gk, base + o_panels, d, w[d].w_hh, H, false);
 
   const RnnBackwardFn kernel = g_rnn_kernels.current().backward[static_cast<int>(cell)];
   const index_t ldy = dirs * H;
-  // Call i runs the GEMM of the direction's previous step (`step + 1` in its order, into dh),
-  // then the kernel of step = T - 1 - i; the last call (step = -1) runs only step 0's GEMM.
+  // Call i runs the product of the direction's previous step (`step + 1` in its order, into dh),
+  // then the kernel of step = T - 1 - i; the last call (step = -1) runs only step 0's product.
   // dG rows are in time order for both directions.
-  run_steps(L, T + 1, [&](index_t d, index_t i, index_t j0, index_t j1) {
+  run_steps(L, plan, T + 1, [&](index_t d, index_t i, index_t k, index_t j0, index_t j1) {
     const index_t step = T - 1 - i, n = j1 - j0;
     float* dhd = dh + d * B * H;
     float* dg = base + o_dg[d];
     float* dgh = base + o_dgh[d];
     if (step + 1 < T) {
       const index_t t1 = L.time_of(d, step + 1), nb1 = L.active(t1);
-      GemmOptions opt;
-      opt.beta = gru ? 1.0f : 0.0f;
-      sgemm(dhd + j0, H, dgh + t1 * B * GH, GH, w[d].w_hh + j0, H, {nb1, n, GH}, opt);
+      const float beta = gru ? 1.0f : 0.0f;
+      if (packed) {
+        // The tiles bring in what this step's gate kernel reads: the saved gates and states, dy.
+        Region rg[8];
+        index_t nr = 0;
+        if (step >= 0) {
+          const index_t t = L.time_of(d, step), nb = L.active(t);
+          const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
+          for (index_t p = 0; sg && p < L.SH / H; ++p) rg[nr++] = region(sg + p * H, nb, n, L.SH);
+          rg[nr++] = region(h_seq + L.before(d, t) + j0, nb, n, H);
+          if (lstm) rg[nr++] = region(c_seq + L.before(d, t) + j0, nb, n, H);
+          if (lstm) rg[nr++] = region(c_seq + L.after(d, t) + j0, nb, n, H);
+          if (!lstm && !gru) rg[nr++] = region(h_seq + L.after(d, t) + j0, nb, n, H);
+          if (dy) rg[nr++] = region(dy + t * B * ldy + d * H + j0, nb, n, ldy);
+        }
+        Prefetcher pf(rg, nr);
+        pr.run(gk, base + o_panels, d, k, dgh + t1 * B * GH, GH, nb1, dhd, H, beta, pf);
+      } else {
+        GemmOptions opt;
+        opt.beta = beta;
+        sgemm(dhd + j0, H, dgh + t1 * B * GH, GH, w[d].w_hh + j0, H, {nb1, n, GH}, opt);
+      }
     }
     if (step < 0) return;
     const index_t t = L.time_of(d, step), nb = L.active(t);

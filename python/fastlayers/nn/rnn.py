@@ -91,7 +91,8 @@ class _RNNBase(Module):
                     lengths=lengths, dropout=self.dropout, training=self.training)
 
     def _run(self, fn, x, hx, lengths, **extra):
-        cache = F.RnnCache() if self.training else None
+        # The previous forward's cache, passed again, lends its arrays to this one (F.RnnCache).
+        cache = (self._cache or F.RnnCache()) if self.training else None
         r = fn(x, [p.data for p in self._flat], hx, cache=cache, **self._kw(lengths), **extra)
         self._cache = cache
         return r
