@@ -329,9 +329,17 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
     if (nb > 0) {
       float* hw = base + o_hw[d];
       if (packed) {
-        Region rg[4];
-        for (index_t g = 0; g < L.G; ++g) rg[g] = region(xw + g * H, nb, n, GH);
-        Prefetcher pf(rg, L.G);
+        // The tiles bring in the gate kernel's inputs, then the lines it will write (the stores
+        // then find them in L2 instead of reading them from memory first).
+        Region rg[10];
+        index_t nr = 0;
+        for (index_t g = 0; g < L.G; ++g) rg[nr++] = region(xw + g * H, nb, n, GH);
+        rg[nr++] = region(hn + j0, nb, n, H);
+        rg[nr++] = region(yt + j0, nb, n, ldy);
+        if (lstm) rg[nr++] = region(cn + j0, nb, n, H);
+        const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
+        for (index_t p = 0; sg && p < L.SH / H; ++p) rg[nr++] = region(sg + p * H, nb, n, L.SH);
+        Prefetcher pf(rg, nr);
         pr.run(gk, base + o_panels, d, k, hp, H, nb, hw, GH, 0.0f, pf);
       } else {
         GemmOptions ot;

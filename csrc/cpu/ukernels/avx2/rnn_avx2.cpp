@@ -17,8 +17,13 @@ namespace {
 #include "cpu/ukernels/avx2/vec_avx2.h"
 #include "cpu/ukernels/vmath_impl.h"
 #include "cpu/ukernels/rnn_impl.h"
+
+// The approximate reciprocal rnn_impl.h refines (12 bits).
+struct Rcp {
+  static Vec8 rcp(Vec8 d) { return {_mm256_rcp_ps(d.v)}; }
+};
 }  // namespace
 
 namespace fl {
-void register_rnn_avx2(RnnKernels& t) { rnnk::register_all<Vec8>(t); }
+void register_rnn_avx2(RnnKernels& t) { rnnk::register_all<Vec8, Rcp>(t); }
 }  // namespace fl

@@ -17,8 +17,13 @@ namespace {
 #include "cpu/ukernels/avx512/vec_avx512.h"
 #include "cpu/ukernels/vmath_impl.h"
 #include "cpu/ukernels/rnn_impl.h"
+
+// The approximate reciprocal rnn_impl.h refines (14 bits).
+struct Rcp {
+  static Vec16 rcp(Vec16 d) { return {_mm512_rcp14_ps(d.v)}; }
+};
 }  // namespace
 
 namespace fl {
-void register_rnn_avx512(RnnKernels& t) { rnnk::register_all<Vec16>(t); }
+void register_rnn_avx512(RnnKernels& t) { rnnk::register_all<Vec16, Rcp>(t); }
 }  // namespace fl
