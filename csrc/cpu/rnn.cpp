@@ -173,12 +173,21 @@ struct Region {
   const float* p;
   index_t rows, lines, ld;
 };
-Region region(const float* p, index_t rows, index_t n, index_t ld) { return {p, rows, n / 16 + 1, ld}; }
+// Up to kMax regions (more are dropped: a prefetch is only a hint).
+struct Regions {
+  static constexpr int kMax = 12;
+  Region r[kMax];
+  index_t n = 0;
+  // rows rows of n floats, rows ld floats apart.
+  void add(const float* p, index_t rows, index_t count, index_t ld) {
+    if (n < kMax) r[n++] = {p, rows, count / 16 + 1, ld};
+  }
+};
 
 // Hands out the regions' rows to successive tiles, at most `budget` lines each.
 class Prefetcher {
  public:
-  Prefetcher(const Region* r, index_t n) : r_(r), n_(n) {}
+  explicit Prefetcher(const Regions& g) : r_(g.r), n_(g.n) {}
   void next(GemmTileEpilogue& ep, index_t budget) {
     while (i_ < n_ && row_ >= r_[i_].rows) ++i_, row_ = 0;
     if (i_ == n_ || budget <= 0) {
@@ -331,15 +340,14 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
       if (packed) {
         // The tiles bring in the gate kernel's inputs, then the lines it will write (the stores
         // then find them in L2 instead of reading them from memory first).
-        Region rg[10];
-        index_t nr = 0;
-        for (index_t g = 0; g < L.G; ++g) rg[nr++] = region(xw + g * H, nb, n, GH);
-        rg[nr++] = region(hn + j0, nb, n, H);
-        rg[nr++] = region(yt + j0, nb, n, ldy);
-        if (lstm) rg[nr++] = region(cn + j0, nb, n, H);
+        Regions rg;
+        for (index_t g = 0; g < L.G; ++g) rg.add(xw + g * H, nb, n, GH);
+        rg.add(hn + j0, nb, n, H);
+        rg.add(yt + j0, nb, n, ldy);
+        if (lstm) rg.add(cn + j0, nb, n, H);
         const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
-        for (index_t p = 0; sg && p < L.SH / H; ++p) rg[nr++] = region(sg + p * H, nb, n, L.SH);
-        Prefetcher pf(rg, nr);
+        for (index_t p = 0; sg && p < L.SH / H; ++p) rg.add(sg + p * H, nb, n, L.SH);
+        Prefetcher pf(rg);
         pr.run(gk, base + o_panels, d, k, hp, H, nb, hw, GH, 0.0f, pf);
       } else {
         GemmOptions ot;
@@ -424,19 +432,18 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
       const float beta = gru ? 1.0f : 0.0f;
       if (packed) {
         // The tiles bring in what this step's gate kernel reads: the saved gates and states, dy.
-        Region rg[8];
-        index_t nr = 0;
+        Regions rg;
         if (step >= 0) {
           const index_t t = L.time_of(d, step), nb = L.active(t);
           const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
-          for (index_t p = 0; sg && p < L.SH / H; ++p) rg[nr++] = region(sg + p * H, nb, n, L.SH);
-          rg[nr++] = region(h_seq + L.before(d, t) + j0, nb, n, H);
-          if (lstm) rg[nr++] = region(c_seq + L.before(d, t) + j0, nb, n, H);
-          if (lstm) rg[nr++] = region(c_seq + L.after(d, t) + j0, nb, n, H);
-          if (!lstm && !gru) rg[nr++] = region(h_seq + L.after(d, t) + j0, nb, n, H);
-          if (dy) rg[nr++] = region(dy + t * B * ldy + d * H + j0, nb, n, ldy);
+          for (index_t p = 0; sg && p < L.SH / H; ++p) rg.add(sg + p * H, nb, n, L.SH);
+          rg.add(h_seq + L.before(d, t) + j0, nb, n, H);
+          if (lstm) rg.add(c_seq + L.before(d, t) + j0, nb, n, H);
+          if (lstm) rg.add(c_seq + L.after(d, t) + j0, nb, n, H);
+          if (!lstm && !gru) rg.add(h_seq + L.after(d, t) + j0, nb, n, H);
+          if (dy) rg.add(dy + t * B * ldy + d * H + j0, nb, n, ldy);
         }
-        Prefetcher pf(rg, nr);
+        Prefetcher pf(rg);
         pr.run(gk, base + o_panels, d, k, dgh + t1 * B * GH, GH, nb1, dhd, H, beta, pf);
       } else {
         GemmOptions opt;
