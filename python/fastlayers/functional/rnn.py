@@ -50,31 +50,28 @@ class RnnCache:
 
 
 class _Buffers:
-    """The internal arrays of one forward (states, saved gates, inner layers' outputs), taken from
-    the previous forward's where the shapes agree: the previous forward's cache (the same RnnCache
-    passed again, as the nn modules do) or, without a cache, this thread's last forward. Fresh
-    arrays of several MB cost a page fault per 4 KiB when written (LSTM T=100 B=32 H=256: 8% of
-    the forward), as the allocator returns freed ones to the system."""
+    """The internal arrays of a forward and its backward (states, saved gates, inner layers'
+    outputs, time-major copies), kept for the next call that needs the same shapes: in the cache
+    (the same RnnCache passed to the next forward again, as the nn modules do) or, without one,
+    in this thread's last forward. Fresh arrays of several MB cost a page fault per 4 KiB when
+    written (LSTM T=100 B=32 H=256: 8% of the forward): the allocator returns freed ones to the
+    system."""
 
     _eval = threading.local()
 
     def __init__(self, cache):
-        self.cache = cache
-        old = cache.__dict__.get("buffers") if cache is not None else getattr(self._eval, "d", None)
-        self.old, self.new = old or {}, {}
+        if cache is not None:
+            self.d = cache.__dict__.setdefault("buffers", {})
+        else:
+            self.d = getattr(self._eval, "d", None)
+            if self.d is None:
+                self.d = self._eval.d = {}
 
     def get(self, key, shape) -> np.ndarray:
-        a = self.old.get(key)
+        a = self.d.get(key)
         if a is None or a.shape != shape:
-            a = np.empty(shape, np.float32)
-        self.new[key] = a
+            a = self.d[key] = np.empty(shape, np.float32)
         return a
-
-    def keep(self) -> None:
-        if self.cache is not None:
-            self.cache.buffers = self.new
-        else:
-            self._eval.d = self.new
 
 
 def _positive_int(v, name: str) -> int:
@@ -158,21 +155,22 @@ def _unpermute(a, inv, axis: int):
     return a if inv is None else np.ascontiguousarray(np.take(a, inv, axis=axis))
 
 
-def _time_major(x, batch_first: bool, perm, batch_sizes):
+def _time_major(x, batch_first: bool, perm, batch_sizes, buf: _Buffers, key):
     """(T, B, C) C-contiguous float32 in the driver's batch order, with the padding rows zeroed
-    (in a copy: the caller's array is never written)."""
-    src = x
-    if batch_first:
-        x = x.transpose(1, 0, 2)
+    (into a buffer of buf when it must be rearranged or zeroed: the caller's array is never
+    written)."""
+    if not batch_first and perm is None and batch_sizes is None:
+        return np.ascontiguousarray(x)
+    src = x.transpose(1, 0, 2) if batch_first else x
+    out = buf.get(key, (src.shape[0], src.shape[1], src.shape[2]))
     if perm is not None:
-        x = x[:, perm]
-    x = np.ascontiguousarray(x)
+        np.take(src, perm, axis=1, out=out)
+    else:
+        np.copyto(out, src)
     if batch_sizes is not None:
-        if np.may_share_memory(x, src):
-            x = x.copy()
         for t, nb in enumerate(batch_sizes):
-            x[t, nb:] = 0.0
-    return x
+            out[t, nb:] = 0.0
+    return out
 
 
 def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_first, lengths, dropout_p, training,
@@ -212,12 +210,12 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
         seeds = [(base + layer) % 2**64 for layer in range(num_layers - 1)]
     else:
         seeds = [None] * (num_layers - 1)
-    layer_in = _time_major(x, batch_first, perm, batch_sizes)
+    buf = _Buffers(cache)
+    layer_in = _time_major(x, batch_first, perm, batch_sizes, buf, "x")
     S = _core.rnn_saved_parts(cell)
     h_n = np.empty(sshape, np.float32)
     c_n = np.empty(sshape, np.float32) if lstm else None
     saved = []
-    buf = _Buffers(cache)
     # Keys: with a cache every layer keeps its own arrays; without, the layers take turns.
     copied_out = batch_first or perm is not None  # the last output is copied on the way out
     for layer in range(num_layers):
@@ -244,7 +242,6 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
         if not last_layer and seeds[layer] is not None:
             y = dropout(y, p, True, seed=seeds[layer], out=buf.get(("dropped", key), shape_y))
         layer_in = y
-    buf.keep()
     out = layer_in
     if cache is not None:
         kept = cache.buffers
@@ -320,13 +317,15 @@ def _backward(cell, grad_out, grad_h_n, grad_c_n, cache, grad_weights):
         want = (B, T, dirs * H) if c.batch_first else (T, B, dirs * H)
         if g.shape != want:
             raise ValueError(f"grad_out: expected shape {want} (the output's), got {g.shape}")
-        dy = _time_major(g, c.batch_first, c.perm, c.batch_sizes)
+        dy = _time_major(g, c.batch_first, c.perm, c.batch_sizes, _Buffers(c), "dy")
     dh = _grad_state(grad_h_n, "grad_h_n", c)
     dc = _grad_state(grad_c_n, "grad_c_n", c) if lstm else None
     per, flat, accumulate = _weight_grads(grad_weights, c)
+    buf = _Buffers(c)
+    copied_dx = c.batch_first or c.perm is not None  # the input gradient is copied on the way out
     for layer in range(L - 1, -1, -1):
         x, hs, cs, gates = c.saved[layer]
-        dx = np.empty(x.shape, np.float32)
+        dx = buf.get(("dx", layer), x.shape) if layer > 0 or copied_dx else np.empty(x.shape, np.float32)
         dhl = np.ascontiguousarray(dh[layer * dirs:(layer + 1) * dirs])
         dcl = np.ascontiguousarray(dc[layer * dirs:(layer + 1) * dirs]) if lstm else None
         _core.rnn_layer_backward(cell, dx, dhl, dcl, per[layer], accumulate, dy, x, c.layers[layer], hs, cs, gates,
