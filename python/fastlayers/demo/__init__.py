@@ -10,6 +10,8 @@ import importlib
 DEMOS = {
     "mlp": "fastlayers.demo.mlp",
     "cnn": "fastlayers.demo.cnn",
+    "rnn-digits": "fastlayers.demo.rnn_digits",
+    "char-rnn": "fastlayers.demo.char_rnn",
 }
 
 

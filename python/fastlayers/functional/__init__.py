@@ -18,6 +18,10 @@ from .gemm import linear, linear_backward, matmul
 from .dropout import dropout, dropout_backward
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .layer_norm import layer_norm, layer_norm_backward
+from .embedding import embedding, embedding_backward
+from .rnn import (RnnCache, RnnCell, gru, gru_backward, gru_cell, gru_cell_backward, lstm, lstm_backward, lstm_cell,
+                  lstm_cell_backward, rnn, rnn_backward, rnn_relu_cell, rnn_relu_cell_backward, rnn_tanh_cell,
+                  rnn_tanh_cell_backward)
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
                    cross_entropy_backward, cross_entropy_forward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
@@ -39,4 +43,8 @@ __all__ = [
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
+    "embedding", "embedding_backward",
+    "RnnCache", "RnnCell", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "rnn_tanh_cell", "rnn_tanh_cell_backward", "rnn_relu_cell", "rnn_relu_cell_backward",
+    "lstm_cell", "lstm_cell_backward", "gru_cell", "gru_cell_backward",
 ]

@@ -5,16 +5,19 @@ One training step reads::
     opt.zero_grad(); loss = crit(model(x), y); model.backward(crit.backward()); opt.step()
 
 One file per family: module.py (Parameter, Module, Sequential, Identity, Flatten),
-linear.py (Linear, Maxout), activation.py, dropout.py, loss.py, init.py, utils.py.
+linear.py (Linear, Maxout), embedding.py, rnn.py (RNN, LSTM, GRU and the cells), activation.py,
+dropout.py, loss.py, init.py, utils.py.
 """
 from . import init, utils
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
+from .embedding import Embedding
 from .linear import Linear, Maxout
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Flatten, Identity, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .pool import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
@@ -22,5 +25,5 @@ __all__ = [
     "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "GELU", "Softmax", "LogSoftmax", "Dropout",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init", "utils",
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
-    "BatchNorm1d", "BatchNorm2d",
+    "BatchNorm1d", "BatchNorm2d", "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
 ]
