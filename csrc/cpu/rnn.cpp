@@ -262,6 +262,18 @@ void zero_gate_rows(float* m, index_t ld, index_t r0, index_t r1, index_t gates,
     for (index_t k = 0; k < gates; ++k) std::memset(m + r * ld + k * H + j0, 0, sizeof(float) * (j1 - j0));
 }
 
+// acc[k * H + j] += m[r * ld + k * H + j] for rows r < rows, gates k, units [j0, j1): one
+// step's share of a bias gradient, summed while the step's gate gradients are in cache.
+void add_gate_rows(float* acc, const float* m, index_t ld, index_t rows, index_t gates, index_t H, index_t j0,
+                   index_t j1) {
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t k = 0; k < gates; ++k) {
+      float* a = acc + k * H;
+      const float* row = m + r * ld + k * H;
+      for (index_t j = j0; j < j1; ++j) a[j] += row[j];
+    }
+}
+
 void check_layer(RnnCell cell, RnnShape s, index_t dirs, const index_t* batch_sizes) {
   FL_CHECK_ARG(static_cast<int>(cell) >= 0 && static_cast<int>(cell) < kRnnCellCount, "rnn: unknown cell ",
                static_cast<int>(cell));
@@ -411,11 +423,14 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     o_dg[d] = arena.reserve(TB * GH);
     o_dgh[d] = gru ? arena.reserve(TB * GH) : o_dg[d];
   }
-  const index_t o_ones = arena.reserve(TB);
+  // Bias gradients, summed step by step (each slice its own columns): direction d's at
+  // o_db + d * 2 * GH (of dgx) and + GH (of dgh).
+  const index_t o_db = arena.reserve(dirs * 2 * GH);
   const index_t o_panels = arena.reserve(pr.floats);
   float* base = arena.base();
   if (packed)
     for (index_t d = 0; d < dirs; ++d) pr.pack(gk, base + o_panels, d, w[d].w_hh, H, false);
+  std::fill(base + o_db, base + o_db + dirs * 2 * GH, 0.0f);
 
   const RnnBackwardFn kernel = g_rnn_kernels.current().backward[static_cast<int>(cell)];
   const index_t ldy = dirs * H;
@@ -468,16 +483,17 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
       a.dgx = dg + t * B * GH + j0;
       a.dgh = dgh + t * B * GH + j0;
       kernel(a);
+      float* db = base + o_db + d * 2 * GH;
+      if (g[d].b_ih || (g[d].b_hh && !gru)) add_gate_rows(db, dg + t * B * GH, GH, nb, L.G, H, j0, j1);
+      if (g[d].b_hh && gru) add_gate_rows(db + GH, dgh + t * B * GH, GH, nb, L.G, H, j0, j1);
     }
     zero_gate_rows(dg + t * B * GH, GH, nb, B, L.G, H, j0, j1);
     if (gru) zero_gate_rows(dgh + t * B * GH, GH, nb, B, L.G, H, j0, j1);
   });
 
-  // dX = sum over directions of dG w_ih; dW_ih = dG^T X; dW_hh = dGh^T H_prev; the bias
-  // gradients as ones^T dG: one GEMM each over all T*B rows. H_prev of times 0..T-1 are T
-  // consecutive blocks of h_seq (from the direction's `before` block of time 0).
-  float* ones = base + o_ones;
-  std::fill(ones, ones + TB, 1.0f);
+  // dX = sum over directions of dG w_ih; dW_ih = dG^T X; dW_hh = dGh^T H_prev: one GEMM each
+  // over all T*B rows. H_prev of times 0..T-1 are T consecutive blocks of h_seq (from the
+  // direction's `before` block of time 0).
   for (index_t d = 0; d < dirs; ++d) {
     const float* dg = base + o_dg[d];
     const float* dgh = base + o_dgh[d];
@@ -491,10 +507,12 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     ot.beta = beta_acc;
     if (g[d].w_ih) sgemm(g[d].w_ih, I, dg, GH, x, I, {GH, I, TB}, ot);
     if (g[d].w_hh) sgemm(g[d].w_hh, H, dgh, GH, h_seq + L.before(d, 0), H, {GH, H, TB}, ot);
-    GemmOptions ob;
-    ob.beta = beta_acc;
-    if (g[d].b_ih) sgemm(g[d].b_ih, GH, ones, TB, dg, GH, {1, GH, TB}, ob);
-    if (g[d].b_hh) sgemm(g[d].b_hh, GH, ones, TB, dgh, GH, {1, GH, TB}, ob);
+    const float* db = base + o_db + d * 2 * GH;
+    const float* db_hh = gru ? db + GH : db;  // the recurrent bias's gradient is dgx's but for gru
+    for (index_t k = 0; k < GH; ++k) {
+      if (g[d].b_ih) g[d].b_ih[k] = (accumulate ? g[d].b_ih[k] : 0.0f) + db[k];
+      if (g[d].b_hh) g[d].b_hh[k] = (accumulate ? g[d].b_hh[k] : 0.0f) + db_hh[k];
+    }
   }
 }
 
