@@ -4,8 +4,9 @@
 // Forward: the input projection of all T*B rows is one GEMM per direction with the folded bias
 // (xw, T x B x G*H); then per timestep the recurrent product hw = h_prev w_hh^T and one gate
 // kernel. Backward: per timestep, latest first, the product that carries the gradient of the
-// later step's gates to h (dh = dG w_hh), then the gate-gradient kernel; at the end dX, dW_ih,
-// dW_hh and the bias gradients as one GEMM each over all T*B rows.
+// later step's gates to h (dh = dG w_hh), then the gate-gradient kernel (and the step's share of
+// the bias gradients, summed while it is in cache); at the end dX, dW_ih and dW_hh as one GEMM
+// each over all T*B rows.
 //
 // The recurrent products multiply the same w_hh at every step, so it is packed once per call
 // into the GEMM micro-kernel's B panels (contiguous kc x NR slivers) and each step calls the
