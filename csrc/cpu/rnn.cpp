@@ -15,12 +15,10 @@
 // fall into the same L1 sets and every row tile re-read its sliver from L2. (The scalar level
 // has no micro-kernel: it runs sgemm's reference.)
 //
-// Threads: the two directions of a bidirectional layer run concurrently, each on one thread
-// (no synchronisation between them at all). A single direction splits each timestep by slices
-// of hidden units, one parallel_for per step: a slice computes the recurrent product for its
-// units' gate columns (forward) or its columns of dh (backward) and then the gate kernel of the
-// same units, which needs nothing another slice writes in the same step; the join at the end of
-// the step orders the steps.
+// Threads (StepPlan): the sequences of a batch are independent, and so are the two directions
+// of a bidirectional layer: each thread takes a direction, or a group of batch rows, and runs all
+// of its steps with no synchronisation at all. A small batch of one direction instead splits
+// every step by slices of hidden units, with one join per step.
 #include "ops/rnn.h"
 
 #include <algorithm>
