@@ -304,6 +304,25 @@ def test_lengths_outputs_and_no_gradient_through_padding(rng):
     assert all(np.all(np.isfinite(g)) for g in gw)
 
 
+@pytest.mark.parametrize("B,T", [(1, 5), (4, 1), (3, 4)])
+def test_results_are_not_reused_buffers(rng, B, T):
+    """Outputs and input gradients survive the next call (internal buffers are reused)."""
+    flat, _ = make_weights(rng, "lstm", 3, 4, 2, 1)
+    x1 = rng.standard_normal((B, T, 3)).astype(np.float32)
+    x2 = rng.standard_normal((B, T, 3)).astype(np.float32)
+    out1, _ = F.lstm(x1, flat, num_layers=2)
+    keep = out1.copy()
+    cache = F.RnnCache()
+    o, _ = F.lstm(x1, flat, num_layers=2, cache=cache)
+    dx1, _, _ = F.lstm_backward(np.ones_like(o), None, cache)
+    keep_dx = dx1.copy()
+    F.lstm(x2, flat, num_layers=2)
+    o, _ = F.lstm(x2, flat, num_layers=2, cache=cache)
+    F.lstm_backward(np.ones_like(o), None, cache)
+    np.testing.assert_array_equal(out1, keep)
+    np.testing.assert_array_equal(dx1, keep_dx)
+
+
 def test_grad_weights_accumulate(rng):
     T, B, I, H = 4, 2, 3, 5
     flat, _ = make_weights(rng, "gru", I, H)
