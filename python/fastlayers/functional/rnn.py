@@ -253,8 +253,8 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
     if cache is not None:
         kept = cache.buffers
         cache.__dict__.clear()
-        cache.__dict__.update(buffers=kept, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p, perm=perm, inv=inv,
-                              batch_sizes=batch_sizes, batch_first=batch_first, unbatched=unbatched,
+        cache.__dict__.update(buffers=kept, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p, perm=perm,
+                              inv=inv, batch_sizes=batch_sizes, batch_first=batch_first, unbatched=unbatched,
                               shape=(T, B, I, H, dirs, num_layers), n_weights=len(weights), ready=True)
     out = _unpermute(out, inv, 1)
     if batch_first:
