@@ -173,6 +173,13 @@ def _time_major(x, batch_first: bool, perm, batch_sizes, buf: _Buffers, key):
     return out
 
 
+def _copied_on_way_out(batch_first: bool, perm, T: int, B: int) -> bool:
+    """Whether a (T, B, C) result is copied into a fresh array on its way to the caller (so that
+    it may live in a reused buffer): reordered by perm, or transposed for batch_first (when that
+    is not already contiguous, with T or B of 1)."""
+    return perm is not None or (batch_first and T > 1 and B > 1)
+
+
 def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_first, lengths, dropout_p, training,
              seed, cache):
     """The shared forward of rnn / lstm / gru and the cells: (out, h_n, c_n)."""
@@ -217,7 +224,7 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
     c_n = np.empty(sshape, np.float32) if lstm else None
     saved = []
     # Keys: with a cache every layer keeps its own arrays; without, the layers take turns.
-    copied_out = batch_first or perm is not None  # the last output is copied on the way out
+    copied_out = _copied_on_way_out(batch_first, perm, T, B)
     for layer in range(num_layers):
         key = layer if cache is not None else layer % 2
         last_layer = layer + 1 == num_layers
@@ -246,8 +253,8 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
     if cache is not None:
         kept = cache.buffers
         cache.__dict__.clear()
-        cache.__dict__.update(buffers=kept, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p, perm=perm, inv=inv,
-                              batch_sizes=batch_sizes, batch_first=batch_first, unbatched=unbatched,
+        cache.__dict__.update(buffers=kept, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p, perm=perm,
+                              inv=inv, batch_sizes=batch_sizes, batch_first=batch_first, unbatched=unbatched,
                               shape=(T, B, I, H, dirs, num_layers), n_weights=len(weights), ready=True)
     out = _unpermute(out, inv, 1)
     if batch_first:
@@ -322,7 +329,7 @@ def _backward(cell, grad_out, grad_h_n, grad_c_n, cache, grad_weights):
     dc = _grad_state(grad_c_n, "grad_c_n", c) if lstm else None
     per, flat, accumulate = _weight_grads(grad_weights, c)
     buf = _Buffers(c)
-    copied_dx = c.batch_first or c.perm is not None  # the input gradient is copied on the way out
+    copied_dx = _copied_on_way_out(c.batch_first, c.perm, T, B)
     for layer in range(L - 1, -1, -1):
         x, hs, cs, gates = c.saved[layer]
         dx = buf.get(("dx", layer), x.shape) if layer > 0 or copied_dx else np.empty(x.shape, np.float32)
