@@ -167,7 +167,7 @@ class MultiheadAttention(Module):
         return _glue.permute(a, (3, 1, 0, 2, 4)).reshape(T * N, n * self.embed_dim)
 
     # ---- masks ----
-    def _masks(self, key_padding_mask, attn_mask, is_causal, batched: bool, N: int, L: int, S: int):
+    def _masks(self, key_padding_mask, attn_mask, is_causal, batched: bool, N: int, L: int, S: int, explicit: bool):
         """(attn_mask viewed as (N|1, H|1, L, S) or None, key_padding_mask as (N, 1, 1, S) or None),
         both in MultiheadAttention's convention (True or -inf: excluded), checked."""
         H = self.num_heads
@@ -182,13 +182,13 @@ class MultiheadAttention(Module):
                 want = f"({L}, {S}) or ({N * H if batched else H}, {L}, {S})"
                 raise ValueError(f"attn_mask: expected shape {want} (L, S) or (N * num_heads, L, S), "
                                  f"got {am.shape}")
-        elif is_causal:
-            am = np.triu(np.ones((L, S), np.bool_), k=1).reshape(1, 1, L, S)
         if kpm is not None:
             if kpm.shape != ((N, S) if batched else (S,)):
                 raise ValueError(f"key_padding_mask: expected shape {(N, S) if batched else (S,)} (N, S), "
                                  f"got {kpm.shape}")
             kpm = kpm.reshape(N, 1, 1, S)
+        if am is None and is_causal and (kpm is not None or explicit):  # else the fused kernel's own causal mask
+            am = np.triu(np.ones((L, S), np.bool_), k=1).reshape(1, 1, L, S)
         return am, kpm
 
     @staticmethod
@@ -208,7 +208,7 @@ class MultiheadAttention(Module):
         self_attn = query is key and key is value
         kv_same = key is value
         q_in, k_in, v_in, batched, N, L, S = self._check(query, key, value)
-        am, kpm = self._masks(key_padding_mask, attn_mask, bool(is_causal), batched, N, L, S)
+        am, kpm = self._masks(key_padding_mask, attn_mask, bool(is_causal), batched, N, L, S, bool(need_weights))
         E = self.embed_dim
         xq, xk, xv = q_in.reshape(-1, E), k_in.reshape(-1, self.kdim), v_in.reshape(-1, self.vdim)
         packed = self._qkv_same_embed_dim and self_attn
