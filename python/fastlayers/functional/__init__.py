@@ -19,6 +19,7 @@ from .dropout import dropout, dropout_backward
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .layer_norm import layer_norm, layer_norm_backward
 from .embedding import embedding, embedding_backward
+from .position import sinusoidal_position_encoding
 from .rnn import (RnnCache, RnnCell, gru, gru_backward, gru_cell, gru_cell_backward, lstm, lstm_backward, lstm_cell,
                   lstm_cell_backward, rnn, rnn_backward, rnn_relu_cell, rnn_relu_cell_backward, rnn_tanh_cell,
                   rnn_tanh_cell_backward)
@@ -43,7 +44,7 @@ __all__ = [
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
-    "embedding", "embedding_backward",
+    "embedding", "embedding_backward", "sinusoidal_position_encoding",
     "RnnCache", "RnnCell", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
     "rnn_tanh_cell", "rnn_tanh_cell_backward", "rnn_relu_cell", "rnn_relu_cell_backward",
     "lstm_cell", "lstm_cell_backward", "gru_cell", "gru_cell_backward",

@@ -5,7 +5,8 @@ One training step reads::
     opt.zero_grad(); loss = crit(model(x), y); model.backward(crit.backward()); opt.step()
 
 One file per family: module.py (Parameter, Module, Sequential, Identity, Flatten),
-linear.py (Linear, Maxout), embedding.py, rnn.py (RNN, LSTM, GRU and the cells), activation.py,
+linear.py (Linear, Maxout), embedding.py, position.py, layer_norm.py, attention.py (MultiheadAttention),
+transformer.py, rnn.py (RNN, LSTM, GRU and the cells), activation.py,
 dropout.py, loss.py, init.py, utils.py.
 """
 from . import init, utils
@@ -15,7 +16,11 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Linear, Maxout
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
-from .module import Flatten, Identity, Module, Parameter, Sequential
+from .module import Flatten, Identity, Module, ModuleList, Parameter, Sequential
+from .layer_norm import LayerNorm
+from .position import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
+from .attention import MultiheadAttention
+from .transformer import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer
 from .norm import BatchNorm1d, BatchNorm2d
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .pool import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
@@ -26,4 +31,6 @@ __all__ = [
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "BCEWithLogitsLoss", "init", "utils",
     "Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d", "Embedding", "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell",
+    "ModuleList", "LayerNorm", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "MultiheadAttention",
+    "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
 ]
