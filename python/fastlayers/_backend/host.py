@@ -179,6 +179,13 @@ class HostBackend:
         return np.empty(shape, dtype)
 
     @staticmethod
+    def broadcast(a: np.ndarray, shape) -> np.ndarray:
+        """A C-contiguous copy of a broadcast to shape (NumPy's rules; a itself when it has that shape)."""
+        if a.shape == tuple(shape):
+            return a
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
+
+    @staticmethod
     def from_host(a: np.ndarray, like) -> np.ndarray:
         return a
 
