@@ -27,7 +27,7 @@ def relu(x):
     return np.where(np.isnan(x), x, np.maximum(x, 0))
 
 
-def leaky_relu(x, slope=0.1):
+def leaky_relu(x, slope=0.01):
     x = np.asarray(x, np.float64)
     return np.where(x > 0, x, slope * x)
 

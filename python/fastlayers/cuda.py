@@ -47,7 +47,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
 def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=None):
     """activation(x @ weight.T + bias) in one GEMM with a fused epilogue (the output is written
     once): fastlayers.functional.linear with the activation's parameter as a keyword. activation:
-    None, 'relu', 'leaky_relu' (slope 0.1 unless activation_param), 'elu' (alpha 1.0 unless
+    None, 'relu', 'leaky_relu' (slope 0.01 unless activation_param), 'elu' (alpha 1.0 unless
     activation_param), 'gelu', 'gelu_tanh', 'sigmoid' or 'tanh'."""
     _require()
     if activation_param is not None:

@@ -464,6 +464,22 @@ class DeviceBackend:
         return empty(shape, like.device, dtype)
 
     @staticmethod
+    def broadcast(a: Array, shape) -> Array:
+        """A C-contiguous copy of a broadcast to shape (NumPy's rules; a itself when it has that
+        shape), made on the device by the strided gather with zero strides."""
+        shape = tuple(int(s) for s in shape)
+        if a.shape == shape:
+            return a
+        if len(shape) < a.ndim or np.broadcast_shapes(a.shape, shape) != shape:
+            raise ValueError(f"cannot broadcast an array of shape {a.shape} to shape {shape}")
+        lead = len(shape) - a.ndim
+        strides, step = [0] * len(shape), a.dtype.itemsize
+        for d in range(a.ndim - 1, -1, -1):
+            strides[lead + d] = step if a.shape[d] != 1 else 0
+            step *= a.shape[d]
+        return _gather(a._mem, shape, strides, a.dtype)
+
+    @staticmethod
     def from_host(a: np.ndarray, like) -> Array:
         """A host array copied to like's device, keeping its dtype (int64 indices, targets)."""
         a = np.ascontiguousarray(a)

@@ -44,7 +44,7 @@ class CrossEntropyLoss(_Loss):
         return _reduce(rows, total, count, self.reduction, single)
 
     def backward(self, grad_out=1.0):
-        x, t, lse, count = self._saved(self._cache, "forward")
+        x, t, lse, count = self._take("_cache", "forward")
         return F.cross_entropy_backward(grad_out, x, t, self.ignore_index, self.reduction,
                                         self.label_smoothing, lse=lse, count=count)
 
@@ -66,7 +66,7 @@ class NLLLoss(_Loss):
         return loss
 
     def backward(self, grad_out=1.0):
-        x, t = self._saved(self._cache, "forward")
+        x, t = self._take("_cache", "forward")
         return F.nll_loss_backward(grad_out, x, t, self.ignore_index, self.reduction)
 
 
@@ -83,7 +83,7 @@ class _PointLoss(_Loss):
         return loss
 
     def backward(self, grad_out=1.0):
-        x, y = self._saved(self._cache, "forward")
+        x, y = self._take("_cache", "forward")
         return self._backward_fn(grad_out, x, y, self.reduction)
 
 

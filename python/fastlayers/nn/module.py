@@ -7,7 +7,7 @@ are PyTorch's, so ``load_state_dict`` takes a PyTorch ``state_dict`` (tensors or
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from typing import Iterator
 
 import numpy as np
@@ -15,6 +15,32 @@ import numpy as np
 from .._backend import DEVICE, operand
 from .._backend import device as _device
 from .._backend.host import as_f32
+
+
+# What load_state_dict returns, as torch.nn.Module's: (missing_keys, unexpected_keys).
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def factory_device(device=None, dtype=None):
+    """Checks a constructor's PyTorch factory keywords before anything is allocated and returns
+    the GPU index to move the new module to (None: it stays on the host).
+
+    device: None, 'cpu', 'cuda', 'cuda:N', an int N (cuda:N) or a torch.device; a GPU device
+    needs a usable GPU (RuntimeError otherwise). dtype: None or float32 (a NumPy dtype, its name
+    or torch.float32): parameters are float32, anything else is a TypeError."""
+    if dtype is not None:
+        spec = str(dtype)[6:] if str(dtype).startswith("torch.") else dtype
+        try:
+            ok = np.dtype(spec) == np.float32
+        except TypeError:
+            ok = False
+        if not ok:
+            raise TypeError(f"dtype: fastlayers modules hold float32 parameters, got {dtype!r}")
+    if device is None:
+        return None
+    if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+        device = f"cuda:{int(device)}"
+    return _device.parse_device(device)
 
 
 class Parameter:
@@ -119,6 +145,24 @@ class Module:
                                "mode (model.train()) before backward")
         return value
 
+    def _take(self, attr: str, what: str = "input"):
+        """What forward cached in attribute `attr`, consumed: backward uses each forward's cache
+        once, so a second backward after one forward (or one before any forward, or after a
+        forward in eval mode) is a RuntimeError instead of gradients from a stale cache."""
+        value = self.__dict__.get(attr)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no saved {what}: call forward in training mode "
+                               "(model.train()) before backward, and backward once per forward (it consumes "
+                               "what forward saved)")
+        object.__setattr__(self, attr, None)
+        return value
+
+    def _placed(self, device_index) -> None:
+        """Ends a constructor that took device=: moves the module to GPU device_index (from
+        factory_device; None leaves it on the host)."""
+        if device_index is not None:
+            self.to(f"cuda:{device_index}")
+
     # ---- traversal ----
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
@@ -205,11 +249,12 @@ class Module:
             sd.update((pre + k, _device.host_copy(b)) for k, b in m._buffers.items() if b is not None)
         return sd
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> tuple[list, list]:
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copies arrays (or PyTorch tensors) into the parameters and buffers in place.
 
-        strict=True: a missing or unexpected key is a KeyError (listing them); a shape
-        mismatch is always a ValueError naming the key. Returns (missing, unexpected).
+        strict=True: missing or unexpected keys are a RuntimeError listing them (as PyTorch's),
+        and nothing is copied; a shape mismatch is always a ValueError naming the key. Returns
+        PyTorch's named tuple (missing_keys, unexpected_keys).
         """
         own = OrderedDict(self.named_parameters(remove_duplicate=False))
         bufs = OrderedDict(self.named_buffers())
@@ -217,7 +262,12 @@ class Module:
         unexpected = [k for k in state_dict if k not in own and k not in bufs
                       and not k.endswith("num_batches_tracked")]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+            parts = []
+            if missing:
+                parts.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                parts.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(parts))
         for k, v in state_dict.items():
             if k not in own and k not in bufs:
                 continue
@@ -229,7 +279,7 @@ class Module:
                 np.copyto(target, arr, casting="unsafe")
             else:  # a parameter or buffer on the GPU
                 DEVICE.copy_from_host(target, arr)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- repr ----
     def extra_repr(self) -> str:
@@ -373,7 +423,7 @@ class Flatten(Module):
         return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.ndim else x.reshape(1)
 
     def backward(self, grad_out):
-        return operand(grad_out, "grad_out").reshape(self._saved(self._shape))
+        return operand(grad_out, "grad_out").reshape(self._take("_shape", "input shape"))
 
     def clear_cache(self) -> None:
         self._shape = None

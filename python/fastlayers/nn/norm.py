@@ -12,15 +12,16 @@ import numpy as np
 
 from .. import functional as F
 from .._backend import operand
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 class _BatchNorm(Module):
     _ranks: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True):
+                 track_running_stats: bool = True, device=None, dtype=None):
         super().__init__()
+        dev = factory_device(device, dtype)
         if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) or num_features < 1:
             raise ValueError(f"num_features: expected a positive integer, got {num_features!r}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
@@ -39,6 +40,7 @@ class _BatchNorm(Module):
         else:
             self.running_mean = self.running_var = self.num_batches_tracked = None
         self._cache = None
+        self._placed(dev)
 
     def _check(self, x):
         if x.ndim not in self._ranks or x.shape[1] != self.num_features:
@@ -67,7 +69,7 @@ class _BatchNorm(Module):
         return y
 
     def backward(self, grad_out):
-        x, mean, invstd = self._saved(self._cache)
+        x, mean, invstd = self._take("_cache")
         w = None if self.weight is None else self.weight.data
         dx, dw, db = F.batch_norm_backward(grad_out, x, w, training=True, eps=self.eps, save_mean=mean,
                                            save_invstd=invstd)
