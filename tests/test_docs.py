@@ -1,6 +1,6 @@
 """The newcomer's path: README.md opens with exactly two commands (install and run the demo;
-install and run the tests), .ci/run runs those two commands verbatim, and README.md and
-CONTRIBUTING.md link to nothing outside the repository."""
+install and run the tests), .ci/run runs those and the README's development install verbatim,
+and README.md and CONTRIBUTING.md link to nothing outside the repository."""
 from __future__ import annotations
 
 import os
@@ -49,6 +49,11 @@ def quick_start() -> list[list[str]]:
     return shell_commands(body)
 
 
+def ci_commands() -> list[list[str]]:
+    """The commands of .ci/run, a trailing `|| exit N` dropped."""
+    return [c[:-3] if len(c) > 3 and c[-3:-1] == ["||", "exit"] else c for c in shell_commands(_read(".ci/run"))]
+
+
 def test_readme_opens_with_two_commands():
     cmds = quick_start()
     assert len(cmds) == 2, f"README's first code block should hold exactly two commands, has {cmds}"
@@ -60,8 +65,19 @@ def test_readme_opens_with_two_commands():
 def test_ci_runs_the_readme_commands():
     """Each README command is a line of .ci/run, verbatim (environment assignments before it and
     a trailing `|| exit N` allowed)."""
-    ci = [c[:-3] if len(c) > 3 and c[-3:-1] == ["||", "exit"] else c for c in shell_commands(_read(".ci/run"))]
+    ci = ci_commands()
     for cmd in quick_start():
+        assert cmd in ci, f"README's command {' '.join(cmd)!r} is not run by .ci/run"
+
+
+def test_ci_runs_every_pip_install_of_the_readme():
+    """The install commands anywhere in README's shell blocks (the quick start and the editable
+    development install) are run by .ci/run as written."""
+    ci = ci_commands()
+    installs = [cmd for lang, body in code_blocks(_read("README.md")) if lang in ("bash", "sh")
+                for cmd in shell_commands(body) if cmd[:2] == ["pip", "install"]]
+    assert len(installs) >= 3, installs
+    for cmd in installs:
         assert cmd in ci, f"README's command {' '.join(cmd)!r} is not run by .ci/run"
 
 
