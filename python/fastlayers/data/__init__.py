@@ -6,3 +6,8 @@ from .playground import DATASETS, circle, gaussian, make_dataset, spiral, xor
 
 __all__ = ["DATASETS", "circle", "xor", "gaussian", "spiral", "make_dataset", "load_digits", "DataLoader",
            "batches", "train_test_split"]
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -15,6 +15,7 @@ from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
 from .gemm import linear, linear_backward, matmul
+from .._opdoc import op_table as _op_table
 from .dropout import dropout, dropout_backward
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
                    cross_entropy_backward, cross_entropy_forward, mse_loss, mse_loss_backward, nll_loss,
@@ -37,3 +38,10 @@ __all__ = [
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
 ]
+
+__doc__ = (__doc__ or "") + _op_table(globals())
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)
