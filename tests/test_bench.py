@@ -116,14 +116,27 @@ def test_time_row_interleaves_and_rotates():
 
 def test_bench_quick_family_end_to_end(tmp_path):
     """`fastlayers bench --quick --family norm` with OPENBLAS_CORETYPE set: the header says the
-    baselines run without it, every row has its rounds, the JSON rows carry the new fields."""
+    baselines run without it, every row has its rounds, the JSON rows carry the new fields, the
+    progress bar goes to stderr and --plot writes a PNG."""
     env = {**os.environ, "PYTHONPATH": ROOT, "OPENBLAS_CORETYPE": "Haswell"}
-    out = tmp_path / "rows.json"
-    r = subprocess.run([sys.executable, "-m", "fastlayers", "bench", "--quick", "--family", "norm", "--json", str(out)],
-                       capture_output=True, text=True, env=env, timeout=300)
+    out, png = tmp_path / "rows.json", tmp_path / "bench.png"
+    r = subprocess.run([sys.executable, "-m", "fastlayers", "bench", "--quick", "--family", "norm", "--json", str(out),
+                        "--plot", str(png)], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "bench 2/2 [" in r.stderr  # the progress bar, on stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot written to {png}" in r.stdout
     assert "without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE (OPENBLAS_CORETYPE=Haswell)" in r.stdout
     assert "other:" in r.stdout and "spread:" in r.stdout
     import json
     rows = json.loads(out.read_text())
     assert rows and all(len(row["rounds_ms"]["ours"]) == 2 and "other_cpu_share" in row for row in rows)
+
+
+def test_plot_rows_draws_every_row(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastlayers._bench.plot import plot_rows
+    rows = [{"family": f, "op": f"op{i}", "shape": "s", "ours_ms": 1.0 + i, "numpy_ms": 2.0, "torch_ms": None,
+             "speedup_numpy": 2.0 / (1 + i), "speedup_torch": None, "varies": ["numpy"] if i == 2 else [],
+             "isa": "avx2", "threads": 2, "timing": "t"} for i, f in enumerate(["gemm", "gemm", "conv"])]
+    plot_rows(rows, str(tmp_path / "p.png"))
+    assert (tmp_path / "p.png").stat().st_size > 1000

@@ -12,8 +12,10 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 import time
 
+from .._progress import progress as progress_bar
 from . import FAMILIES, common
 from .baseline import LIBS, Baseline
 from .common import busy_ticks, steal_ticks, time_ms, wait_quiet
@@ -146,7 +148,11 @@ def load_family(fam: str, quick: bool, baselines: dict):
 def _start_baselines(threads) -> dict:
     out = {}
     for lib in LIBS:
-        b = Baseline(lib, threads)
+        try:
+            b = Baseline(lib, threads)
+        except RuntimeError as exc:  # its process died on start (a broken install): no column for it
+            print(f"fastlayers bench: no {lib} baseline: {exc}", file=sys.stderr)
+            continue
         if b.available:
             out[lib] = b
         else:
@@ -156,8 +162,8 @@ def _start_baselines(threads) -> dict:
 
 def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="min", progress=None) -> list[dict]:
     """Times every case of `families` and prints the table through echo; returns its rows.
-    progress, if given, is told each family's row count (progress.grow(n)) and each row done
-    (progress.step(label)); echo should write through it (progress.write)."""
+    progress, if given (a fastlayers._progress bar), is told each family's row count (grow) and
+    each row done (update); echo should then write through it (progress.write)."""
     import fastlayers
     common.set_threads(threads)
     if isa:
@@ -178,7 +184,7 @@ def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="mi
             for c, t in zip(cases, timers):
                 table.row(c, time_row(t, rounds, spec, clock), clock.ncpu)
                 if progress:
-                    progress.step(f"{fam}: {c.op}")
+                    progress.update(1, row=f"{fam}: {c.op}")
             del cases, timers
         table.footer(steal0, steal_ticks())
     finally:
@@ -198,8 +204,18 @@ def run_cli(args) -> int:
     if not families:
         print(f"fastlayers bench: none of the families {args.family} runs on {device}")
         return 2
-    rows = run(families, args.quick, args.threads, args.isa, stat=args.stat)
+    plot = getattr(args, "plot", None)
+    if plot:
+        from ..demo.common import plot_unavailable
+        if plot_unavailable(plot):
+            return 2
+    with progress_bar(0, "bench", "row") as bar:
+        rows = run(families, args.quick, args.threads, args.isa, echo=bar.write, stat=args.stat, progress=bar)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
+    if plot:
+        from .plot import plot_rows
+        plot_rows(rows, plot)
+        print(f"plot written to {plot}")
     return 0

@@ -74,13 +74,13 @@ class Table:
         p = self.peak
         how = (f"best of {p['tries']} tries with every thread running, spread {100 * p['spread']:.0f}%"
                if not p["estimated"] else "estimated per CPU second: no try had every thread running")
-        self.echo(f"fastlayers bench: isa={self.isa} threads={self.threads}, measured FP32 FMA peak "
-                  f"{p['gflops']:.0f} GFLOP/s ({how}); each row: the {'fastest' if self.stat == 'min' else 'median'}"
-                  f" batch, best of {self.rounds} interleaved rounds")
+        self.echo(f"fastlayers bench: isa={self.isa} threads={self.threads}; each row: the "
+                  f"{'fastest' if self.stat == 'min' else 'median'} batch, best of {self.rounds} interleaved rounds")
+        self.echo(f"measured FP32 FMA peak {p['gflops']:.0f} GFLOP/s ({how})")
         libs = ", ".join(f"{_NAMES[k]} {b.version}" + (f" ({b.blas})" if b.blas else "")
                          for k, b in self.baselines.items()) or "none"
-        self.echo(f"baselines: {libs}, each in a child process without {' and '.join(REMOVED_ENV)} "
-                  f"({removed_settings()}); GPU rows run in this process")
+        self.echo(f"baselines: {libs}; each in a child process without {' and '.join(REMOVED_ENV)} "
+                  f"({removed_settings()}); GPU rows in this process")
         self.echo(self.COLS)
         self.echo("-" * len(self.COLS))
 
