@@ -7,3 +7,8 @@ from .text import CharCorpus, pydoc_text
 
 __all__ = ["DATASETS", "circle", "xor", "gaussian", "spiral", "make_dataset", "load_digits", "DataLoader",
            "batches", "train_test_split", "CharCorpus", "pydoc_text"]
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

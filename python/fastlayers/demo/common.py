@@ -1,5 +1,6 @@
-"""Pieces every demo shares: a terminal progress bar, a classifier training loop, accuracy,
-and the optional-dependency check for plotting."""
+"""Pieces every demo shares: a classifier training loop with a progress bar on stderr
+(fastlayers._progress: tqdm when installed), accuracy, and the optional-dependency check for
+plotting."""
 from __future__ import annotations
 
 import sys
@@ -8,6 +9,7 @@ import time
 import numpy as np
 
 from .. import nn
+from .._progress import progress as progress_bar
 from ..data import batches
 
 PLOT_HINT = "pip install matplotlib   (or: pip install 'fastlayers[demo]')"
@@ -29,29 +31,6 @@ def plot_unavailable(path) -> bool:
     return False
 
 
-class ProgressBar:
-    """One line per epoch: redrawn in place on a terminal, printed every ~10% of epochs otherwise."""
-
-    def __init__(self, total: int, stream=None, width: int = 24):
-        self.total, self.width = total, width
-        self.stream = stream or sys.stdout
-        self.live = getattr(self.stream, "isatty", lambda: False)()
-        self._every = max(1, total // 10)
-
-    def update(self, done: int, **fields) -> None:
-        filled = int(self.width * done / self.total)
-        bar = "#" * filled + "-" * (self.width - filled)
-        info = "  ".join(f"{k} {v}" for k, v in fields.items())
-        line = f"epoch {done:>{len(str(self.total))}}/{self.total} [{bar}] {info}"
-        if self.live:
-            self.stream.write("\r" + line + "\033[K")
-            if done == self.total:
-                self.stream.write("\n")
-            self.stream.flush()
-        elif done % self._every == 0 or done == self.total:
-            print(line, file=self.stream, flush=True)
-
-
 def accuracy(model, X, y, batch_size: int = 4096) -> float:
     """Fraction of argmax(model(X)) == y, in eval mode (the previous mode is restored)."""
     was = model.training
@@ -68,7 +47,7 @@ def train_classifier(model, opt, X, y, *, epochs: int, batch_size: int, seed: in
                      progress: bool = True) -> dict:
     """Trains with cross-entropy; returns {'loss', 'train_acc', 'seconds', 'samples_per_s'}."""
     crit = nn.CrossEntropyLoss()
-    bar = ProgressBar(epochs) if progress else None
+    bar = progress_bar(epochs, "epoch", "epoch") if progress else None
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     seen, loss_avg, acc = 0, float("nan"), 0.0
@@ -90,6 +69,8 @@ def train_classifier(model, opt, X, y, *, epochs: int, batch_size: int, seed: in
         loss_avg, acc = tot_loss / n, hits / n
         if bar:
             rate = seen / (time.perf_counter() - t0)
-            bar.update(epoch, loss=f"{loss_avg:.4f}", acc=f"{100 * acc:5.1f}%", samples_s=f"{rate:,.0f}")
+            bar.update(1, loss=f"{loss_avg:.4f}", acc=f"{100 * acc:5.1f}%", samples_s=f"{rate:,.0f}")
+    if bar:
+        bar.close()
     dt = time.perf_counter() - t0
     return {"loss": loss_avg, "train_acc": acc, "seconds": dt, "samples_per_s": seen / dt if dt else 0.0}

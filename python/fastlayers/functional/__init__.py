@@ -15,6 +15,7 @@ from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
 from .gemm import linear, linear_backward, matmul
+from .._opdoc import op_table as _op_table
 from .dropout import dropout, dropout_backward
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .layer_norm import layer_norm, layer_norm_backward
@@ -49,3 +50,10 @@ __all__ = [
     "rnn_tanh_cell", "rnn_tanh_cell_backward", "rnn_relu_cell", "rnn_relu_cell_backward",
     "lstm_cell", "lstm_cell_backward", "gru_cell", "gru_cell_backward",
 ]
+
+__doc__ = (__doc__ or "") + _op_table(globals())
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -34,3 +34,8 @@ __all__ = [
     "ModuleList", "LayerNorm", "LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "MultiheadAttention",
     "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder", "TransformerDecoder",
 ]
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)
