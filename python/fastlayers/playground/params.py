@@ -31,22 +31,24 @@ class ParamError(ValueError):
         self.field = field
 
 
-def _number(raw, field: str, low: float, high: float) -> float:
+def _number(raw, field: str, low: float, high: float, kind: str = "a number") -> float:
+    """float(raw) (a number or a numeric string) within [low, high]."""
+    bad = ParamError(field, f"expected {kind} from {low:g} to {high:g}, got {raw!r}")
     if isinstance(raw, bool):
-        raise ParamError(field, f"expected a number from {low:g} to {high:g}, got {raw!r}")
+        raise bad
     try:
         v = float(raw)
     except (TypeError, ValueError):
-        raise ParamError(field, f"expected a number from {low:g} to {high:g}, got {raw!r}") from None
+        raise bad from None
     if not (math.isfinite(v) and low <= v <= high):
-        raise ParamError(field, f"expected a number from {low:g} to {high:g}, got {raw!r}")
+        raise bad
     return v
 
 
-def _integer(raw, field: str, low: int, high: int) -> int:
-    v = _number(raw, field, low, high)
+def _integer(raw, field: str, low: int, high: int, kind: str = "a whole number") -> int:
+    v = _number(raw, field, low, high, kind)
     if v != int(v):
-        raise ParamError(field, f"expected a whole number from {low} to {high}, got {raw!r}")
+        raise ParamError(field, f"expected {kind} from {low} to {high}, got {raw!r}")
     return int(v)
 
 
@@ -87,5 +89,5 @@ def validate(raw) -> dict:
         raise ParamError("layers", f"expected a list of neuron counts, got {layers!r}")
     if len(layers) > MAX_LAYERS:
         raise ParamError("layers", f"expected 0 to {MAX_LAYERS} hidden layers, got {len(layers)}")
-    p["layers"] = [_integer(n, f"layers[{i}]", 1, MAX_NEURONS) for i, n in enumerate(layers)]
+    p["layers"] = [_integer(n, f"layers[{i}]", 1, MAX_NEURONS, "a neuron count") for i, n in enumerate(layers)]
     return p

@@ -152,6 +152,8 @@ class Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.BAD_REQUEST, str(exc), exc.field)
         except OverflowError as exc:
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        except Exception as exc:  # a bug, reported to the page; the server carries on
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}: {exc}")
 
     def _static(self, name: str) -> None:
         if name not in _STATIC:

@@ -20,7 +20,8 @@ import numpy as np
 
 from .. import nn, optim
 from ..data import batches, make_dataset, train_test_split
-from .params import FEATURES
+from .._random import manual_seed
+from .params import FEATURES, N_SAMPLES
 
 GRID, EXTENT = 50, 6.0
 FRAME_INTERVAL = 0.1
@@ -53,6 +54,7 @@ def _u8(values: np.ndarray) -> str:
 
 
 def _signed_map(v: np.ndarray) -> str:
+    v = np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)
     scale = float(np.abs(v).max())
     return _u8((v / scale + 1) / 2 if scale > 0 else np.full_like(v, 0.5))
 
@@ -82,7 +84,8 @@ class Session:
         self.latest = None  # the newest frame (a dict); `version` counts frames published
         self.version = 0
         self._pending_steps = 0
-        self._setup(params)
+        with _COMPUTE:
+            self._setup(params)
         self._thread = threading.Thread(target=self._run, name="playground-trainer", daemon=True)
         self._thread.start()
 
@@ -90,13 +93,12 @@ class Session:
     def _setup(self, params: dict) -> None:
         """(Re)builds data, network and optimizer from params; epoch 0; publishes a frame."""
         p = self.params = params
-        X, y = make_dataset(p["dataset"], 500, p["noise"], seed=p["seed"])
+        X, y = make_dataset(p["dataset"], N_SAMPLES, p["noise"], seed=p["seed"])
         self.Xtr, self.Xte, self.ytr, self.yte = train_test_split(X, y, test_size=1 - p["train_ratio"], seed=p["seed"])
         self.Ftr, self.Fte = features(self.Xtr, p["features"]), features(self.Xte, p["features"])
         self.Fgrid = features(_grid_points(), p["features"])
         rng = np.random.default_rng(p["seed"])
-        import fastlayers
-        fastlayers.manual_seed(int(rng.integers(2**31)))
+        manual_seed(int(rng.integers(2**31)))
         self.model = build_network(len(p["features"]), p["layers"], p["activation"])
         cls = optim.Adam if p["optimizer"] == "adam" else optim.SGD
         self.opt = cls(self.model.parameters(), lr=p["learning_rate"])
@@ -168,7 +170,12 @@ class Session:
         return loss if np.isfinite(loss) else -1.0
 
     def _frame(self) -> dict:
-        """Evaluates the grid (every neuron's output) and both losses, in eval mode."""
+        """Evaluates the grid (every neuron's output) and both losses, in eval mode; a diverged
+        network (inf, nan) gives flat maps, zero weights and a loss of -1, never invalid JSON."""
+        with np.errstate(all="ignore"):
+            return self._frame_values()
+
+    def _frame_values(self) -> dict:
         self.model.eval()
         maps = [_signed_map(self.Fgrid[:, j]) for j in range(self.Fgrid.shape[1])]
         weights, x = [], self.Fgrid
@@ -179,7 +186,7 @@ class Session:
                 w = m.weight.data
                 if isinstance(m, nn.Maxout):
                     w = w.reshape(m.out_features, m.pieces, -1).mean(axis=1)
-                weights.append(np.round(w, 3).tolist())
+                weights.append(np.round(np.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0), 3).tolist())
             ends_hidden = i + 1 < len(mods) and (isinstance(m, nn.Maxout) or not isinstance(m, nn.Linear))
             if ends_hidden:
                 maps += [_signed_map(x[:, j]) for j in range(x.shape[1])]
