@@ -38,10 +38,10 @@ class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address, handler=None):
-        super().__init__(address, handler or Handler)
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, Session] = {}  # set first: a failed bind calls server_close
         self.lock = threading.Lock()
         self._created: dict[str, float] = {}
+        super().__init__(address, handler or Handler)
 
     def new_session(self, params: dict) -> str:
         self._reap()

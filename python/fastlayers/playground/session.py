@@ -118,9 +118,10 @@ class Session:
             self._setup(params)
 
     def control(self, action: str) -> None:
+        """Waits for the trainer's current chunk of epochs, so the epoch reported after a pause is final."""
         if action == "reset":
             return self.set_params(self.params)
-        with self.cond:
+        with _COMPUTE, self.cond:
             if action == "play":
                 self.playing = True
             elif action == "pause":

@@ -72,8 +72,9 @@ function renderControls() {
   p.layers.forEach((n, i) => {
     const g = document.createElement("span");
     g.className = "layer";
-    g.innerHTML = `<button data-i="${i}" data-d="-1">&minus;</button> ${n} neuron${n === 1 ? "" : "s"} ` +
-                  `<button data-i="${i}" data-d="1">+</button>`;
+    g.style.left = `${colX(i + 1, p.layers.length + 2) + NODE / 2}px`;
+    g.innerHTML = `<button data-i="${i}" data-d="-1">&minus;</button><button data-i="${i}" data-d="1">+</button>` +
+                  `<br>${n} neuron${n === 1 ? "" : "s"}`;
     box.appendChild(g);
   });
   $("features").innerHTML = FEATURES.map((f) =>
@@ -139,7 +140,7 @@ function drawHeatmap(frame) {
       ctx.fillStyle = `rgb(${(set.y[i] ? POS : NEG).join(",")})`;
       ctx.strokeStyle = square ? "#000" : "#fff";
       ctx.beginPath();
-      if (square) ctx.rect(px(x1) - 3, py(x2) - 3, 6, 6); else ctx.arc(px(x1), py(x2), 3, 0, 2 * Math.PI);
+      if (square) ctx.rect(px(x1) - 2.5, py(x2) - 2.5, 5, 5); else ctx.arc(px(x1), py(x2), 2.5, 0, 2 * Math.PI);
       ctx.fill(); ctx.stroke();
     });
   }
@@ -157,11 +158,16 @@ function drawCurve() {
   });
 }
 
+const NODE = 38;
+function colX(c, ncols) {  // the left edge of column c of ncols (inputs, hidden layers, output)
+  return 50 + c * ($("network").width - 60 - NODE) / Math.max(1, ncols - 1);
+}
+
 function drawNetwork(frame) {
-  const cv = $("network"), ctx = cv.getContext("2d"), S = 38, GAP = 12;
+  const cv = $("network"), ctx = cv.getContext("2d"), S = NODE, GAP = 12;
   ctx.clearRect(0, 0, cv.width, cv.height);
   const cols = frame.layers.concat([1]);  // inputs, hidden layers, the output node
-  const x = (c) => 50 + c * (cv.width - 50 - S - 10) / Math.max(1, cols.length - 1);
+  const x = (c) => colX(c, cols.length);
   const y = (i) => 14 + i * (S + GAP);
   frame.weights.forEach((w, l) => {  // w: out x in; the output's two logits as their difference
     const rows = l === frame.weights.length - 1 ? [w[1].map((v, j) => v - w[0][j])] : w;
