@@ -280,5 +280,8 @@ def test_in_headless_chromium(server, tmp_path):
         msg = b.wait_for("!document.getElementById('error').hidden && document.getElementById('error').textContent", 20)
         assert "learning_rate" in msg and "abc" in msg
         assert request(server, "GET", "/")[0] == 200
+        assert len(server.sessions) == 1
+        b.send("Page.navigate", url="about:blank")  # the tab leaves: its session ends
+        assert wait_until(lambda: not server.sessions, timeout=10)
     finally:
         b.close()

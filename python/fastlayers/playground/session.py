@@ -68,7 +68,10 @@ def build_network(n_inputs: int, layers, activation: str) -> nn.Sequential:
     """Linear + activation per hidden layer (Maxout(pieces=2) for maxout), then Linear(., 2)."""
     mods, width = [], n_inputs
     for h in layers:
-        mods += [nn.Maxout(width, h, pieces=2)] if activation == "maxout" else [nn.Linear(width, h), _activation(activation)]
+        if activation == "maxout":
+            mods.append(nn.Maxout(width, h, pieces=2))
+        else:
+            mods += [nn.Linear(width, h), _activation(activation)]
         width = h
     mods.append(nn.Linear(width, 2))
     return nn.Sequential(*mods)

@@ -65,7 +65,8 @@ async function control(action) {
 // -- controls --------------------------------------------------------------------------------
 function renderControls() {
   const p = pg.params;
-  document.querySelectorAll("#datasets button").forEach((b) => b.classList.toggle("on", b.dataset.dataset === p.dataset));
+  document.querySelectorAll("#datasets button").forEach((b) =>
+    b.classList.toggle("on", b.dataset.dataset === p.dataset));
   $("n_layers").textContent = p.layers.length;
   const box = $("layer_controls");
   box.innerHTML = "";
@@ -78,7 +79,8 @@ function renderControls() {
     box.appendChild(g);
   });
   $("features").innerHTML = FEATURES.map((f) =>
-    `<label><input type="checkbox" value="${f}"${p.features.includes(f) ? " checked" : ""}> ${LABELS[f]}</label>`).join("");
+    `<label><input type="checkbox" value="${f}"${p.features.includes(f) ? " checked" : ""}> ${LABELS[f]}</label>`
+  ).join("");
   $("noise_v").textContent = p.noise;
   $("train_ratio_v").textContent = `${Math.round(p.train_ratio * 100)}%`;
 }
@@ -153,7 +155,10 @@ function drawCurve() {
   const top = Math.max(...h.map((r) => Math.max(r[1], r[2]))) || 1, last = h.at(-1)[0] || 1;
   [[1, "#999"], [2, "#222"]].forEach(([k, c]) => {
     ctx.strokeStyle = c; ctx.beginPath();
-    h.forEach((r, i) => { const x = r[0] / last * W, y = H - r[k] / top * (H - 4) - 2; i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+    h.forEach((r, i) => {
+      const x = r[0] / last * W, y = H - r[k] / top * (H - 4) - 2;
+      if (i) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+    });
     ctx.stroke();
   });
 }
@@ -184,7 +189,10 @@ function drawNetwork(frame) {
       const map = c === cols.length - 1 ? frame.output : frame.neurons[k++];
       ctx.drawImage(mapCanvas(map, frame.grid), x(c), y(i), S, S);
       ctx.strokeStyle = "#444"; ctx.lineWidth = 1; ctx.strokeRect(x(c), y(i), S, S);
-      if (c === 0) { ctx.fillStyle = "#333"; ctx.textAlign = "right"; ctx.fillText(LABELS[pg.params.features[i]] || "", x(0) - 4, y(i) + S / 2 + 4); }
+      if (c === 0) {
+        ctx.fillStyle = "#333"; ctx.textAlign = "right";
+        ctx.fillText(LABELS[pg.params.features[i]] || "", x(0) - 4, y(i) + S / 2 + 4);
+      }
     }
   });
 }
@@ -194,7 +202,9 @@ function draw(frame) {
   const fmt = (v) => (v < 0 ? "diverged" : v.toFixed(3));
   $("train_loss").textContent = fmt(frame.train_loss);
   $("test_loss").textContent = fmt(frame.test_loss);
-  if (!pg.history.length || frame.epoch > pg.history.at(-1)[0]) pg.history.push([frame.epoch, frame.train_loss, frame.test_loss]);
+  if (!pg.history.length || frame.epoch > pg.history.at(-1)[0]) {
+    pg.history.push([frame.epoch, frame.train_loss, frame.test_loss]);
+  }
   drawHeatmap(frame);
   drawCurve();
   drawNetwork(frame);
