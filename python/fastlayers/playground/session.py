@@ -2,9 +2,9 @@
 
 The trainer thread trains while playing and publishes a frame about every FRAME_INTERVAL
 seconds into a single slot (``latest``), overwriting the one before: a reader that is slower
-than the trainer sees fewer frames, never a backlog. Training of all sessions shares one lock
-(taken before the session's condition, never after), so sessions are independent in state,
-not in CPU time.
+than the trainer sees fewer frames, never a backlog. All sessions' kernel calls share one lock,
+_COMPUTE (one caller in the kernels' thread pool at a time; always taken before a session's
+condition, never after), so sessions are independent in state, not in CPU time.
 
 A frame holds the output's heatmap (P(class 1) over a GRID x GRID plane, uint8, base64), a
 heatmap of every input feature and hidden neuron (scaled to [-1, 1] by the largest magnitude,
