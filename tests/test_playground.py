@@ -239,6 +239,20 @@ def test_validate_defaults_and_canonical_features():
         assert s.join(TIMEOUT)
 
 
+def test_a_diverging_network_still_sends_valid_json():
+    s = S.Session(P.validate({"optimizer": "sgd", "learning_rate": 10, "activation": "relu", "layers": [8, 8],
+                              "regularization": "l2", "reg_rate": 10}))
+    try:
+        for _ in range(5):
+            s.control("step")
+        assert wait_until(lambda: s.latest["epoch"] == 5)
+        json.dumps(s.latest, allow_nan=False)  # NaN or inf would break JSON.parse on the page
+        assert len(base64.b64decode(s.latest["output"])) == S.GRID ** 2
+    finally:
+        s.close()
+        assert s.join(TIMEOUT)
+
+
 def test_cli_parses_and_refuses_a_busy_port(capsys):
     from fastlayers.cli import main
     srv = make_server("127.0.0.1", 0)
