@@ -2,6 +2,7 @@
 
     python mpi_worker.py train OUT.npz MODEL BUCKET_MB   data-parallel training; rank 0 saves the
                                                          parameters, the optimizer state and losses
+    python mpi_worker.py overlap                         buckets start during backward, in order
     python mpi_worker.py die                             rank 1 exits before a collective
     python mpi_worker.py hang                            rank 1 never joins; the deadline aborts
     python mpi_worker.py raise                           rank 1 raises; the exception hook aborts
@@ -52,11 +53,28 @@ def train(out, which, bucket_mb):
         np.savez(out, loss=stats["loss"], acc=stats["train_acc"], **model.state_dict())
 
 
+def overlap():
+    from fastlayers import nn
+    model, opt, X, y = mlp_setup()
+    ddp = dist.DistributedDataParallel(model, bucket_cap_mb=32 * 32 * 4 / 2**20)  # 1024 floats
+    assert ddp.num_buckets == 3, ddp.num_buckets  # [b3 w3 b2] [w2] [b1 w1]
+    crit = nn.CrossEntropyLoss()
+    share = slice(dist.rank() * 16, dist.rank() * 16 + 16)
+    crit(ddp(X[share]), y[share])
+    ddp.backward(crit.backward(), need_input_grad=False, weight=16)
+    # every bucket started from a hook, inside backward: the later layers' while the first layer ran
+    assert ddp.overlapped_buckets == ddp.num_buckets, ddp.overlapped_buckets
+    ddp.detach()
+    assert "backward" not in model[0].__dict__
+
+
 def main():
     what = sys.argv[1]
     dist.init(timeout=float(os.environ.get("WORKER_TIMEOUT", "60")))
     if what == "train":
         train(*sys.argv[2:5])
+    elif what == "overlap":
+        overlap()
     elif what == "die":
         if dist.rank() == 1:
             os._exit(3)

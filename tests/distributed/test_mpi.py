@@ -90,6 +90,11 @@ def test_demo_mlp_distributed_loss_curve_matches():
     np.testing.assert_allclose(a, b, atol=2e-4)
 
 
+def test_buckets_start_during_backward():
+    r = worker("overlap")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 @pytest.mark.parametrize("what,message", [("die", ""), ("hang", "did not complete within"),
                                           ("raise", "raised RuntimeError")])
 def test_a_failing_rank_ends_the_job_instead_of_hanging(what, message):

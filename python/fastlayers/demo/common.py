@@ -136,5 +136,7 @@ def train_classifier(model, opt, X, y, *, epochs: int, batch_size: int, seed: in
         if bar:
             rate = seen / (time.perf_counter() - t0)
             bar.update(epoch, loss=f"{loss_avg:.4f}", acc=f"{100 * acc:5.1f}%", samples_s=f"{rate:,.0f}")
+    if sync is not None:
+        net.detach()
     dt = time.perf_counter() - t0
     return {"loss": loss_avg, "train_acc": acc, "seconds": dt, "samples_per_s": seen / dt if dt else 0.0}

@@ -5,7 +5,7 @@ Run every rank with ``mpirun -n N python train.py`` (or ``mpirun -n N fastlayers
 reads its own shard of every global batch (``fastlayers.data.batches(..., num_replicas=
 world_size(), rank=rank())``). Needs ``pip install "fastlayers[mpi]"``.
 """
-from .comm import (INSTALL_HINT, abort, allreduce, barrier, broadcast_arrays, broadcast_parameters, comm, init,
+from .runtime import (INSTALL_HINT, abort, allreduce, barrier, broadcast_arrays, broadcast_parameters, comm, init,
                    is_available, is_root, rank, world_size)
 from .ddp import DistributedDataParallel
 

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from . import comm as _c
+from . import runtime as _c
 
 
 def _time(fn, repeat: int) -> float:

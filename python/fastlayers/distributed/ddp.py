@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from ..nn.module import Module
-from . import comm as _c
+from . import runtime as _c
 
 
 class _Bucket:
@@ -69,6 +69,7 @@ class DistributedDataParallel(Module):
         self._where = where
         self._next = 0
         self._weight = 1.0
+        self.overlapped_buckets = 0  # of the last reduction: buckets started during backward
         self._install_hooks(module)
 
     @staticmethod
@@ -93,10 +94,22 @@ class DistributedDataParallel(Module):
         return buckets
 
     def _install_hooks(self, module) -> None:
+        self._hooked_modules = []
         for m in module.modules():
             own = [p for p in m._parameters.values() if p is not None]
             if own:
+                if "backward" in m.__dict__:
+                    raise ValueError(f"module: {type(m).__name__} is already wrapped by a DistributedDataParallel; "
+                                     "call its detach() first")
                 object.__setattr__(m, "backward", self._hooked(m.backward, own))
+                self._hooked_modules.append(m)
+
+    def detach(self) -> Module:
+        """Removes the backward hooks and returns the plain model (e.g. after training)."""
+        for m in self._hooked_modules:
+            m.__dict__.pop("backward", None)
+        self._hooked_modules = []
+        return self.module
 
     def _hooked(self, backward, own):
         def wrapped(*args, **kwargs):
@@ -132,6 +145,7 @@ class DistributedDataParallel(Module):
         share of the batch is empty, so that the collectives still match."""
         if weight is not None:
             self._weight = float(weight)
+        self.overlapped_buckets = self._next
         while self._next < len(self._buckets):
             self._start(self._buckets[self._next])
         _c.wait([b.request for b in self._buckets], "gradient all-reduce")
