@@ -1,5 +1,6 @@
 """DistributedSampler-style sharding of fastlayers.data.batches / DataLoader (no MPI needed):
-disjoint shards whose k-th batches together are the k-th single-process batch."""
+disjoint shards whose k-th batches together are the k-th single-process batch; and the
+install hint of `--distributed` where mpi4py is missing."""
 import numpy as np
 import pytest
 
@@ -43,3 +44,12 @@ def test_bad_sharding_arguments_are_named():
         list(batches(X, y, 2, num_replicas=2, rank=0))
     with pytest.raises(ValueError, match="seed"):
         DataLoader(X, y, 2, num_replicas=2, rank=1)
+
+
+def test_distributed_demo_without_mpi4py_prints_the_install_hint(monkeypatch, capsys):
+    import sys
+
+    from fastlayers.cli import main
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py now raises ImportError
+    assert main(["demo", "mlp", "--distributed", "--epochs", "1"]) == 2
+    assert "fastlayers[mpi]" in capsys.readouterr().err
