@@ -166,8 +166,9 @@ class DistributedDataParallel(Module):
         for p in own:
             b = self._where[id(p)]
             b.ready += 1
-        while self._next < len(self._buckets) and self._buckets[self._next].ready >= len(self._buckets[self._next].params):
-            self._start(self._buckets[self._next])
+        buckets = self._buckets
+        while self._next < len(buckets) and buckets[self._next].ready >= len(buckets[self._next].params):
+            self._start(buckets[self._next])
         started = [b.request for b in self._buckets[:self._next] if b.request is not None]
         if started:  # a test drives MPI's progress on the sums already travelling
             _c._mpi().Request.Testall(started)
