@@ -16,7 +16,7 @@ HELP = "a character-level GPT on Python's help text: bits per character and a sa
 
 DEFAULTS = dict(steps=1200, block_size=128, batch_size=16, n_layer=4, n_head=4, n_embd=128, lr=2e-3, warmup=100,
                 dropout=0.0, clip=1.0, tie_weights=True)
-QUICK = dict(steps=120, block_size=64, batch_size=16, n_layer=2, n_head=4, n_embd=64, lr=3e-3, warmup=20)
+QUICK = dict(steps=250, block_size=64, batch_size=16, n_layer=2, n_head=4, n_embd=64, lr=3e-3, warmup=20)
 ROUNDS = 12  # progress updates (and validation points) per run
 
 
