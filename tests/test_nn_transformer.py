@@ -89,6 +89,11 @@ def test_decoder_layer_matches_torch(torch, rng, norm_first, activation):
     _grads_match(m, tm)
 
 
+def test_encoder_layer_every_isa(isa, torch, rng):
+    """One pre-norm GELU layer with a key-padding mask, forward and backward, at each ISA level."""
+    test_encoder_layer_matches_torch(torch, rng, True, "gelu", True, "kpm")
+
+
 def test_encoder_and_decoder_stacks_match_torch(torch, rng):
     d, H, N, T, S = 8, 2, 2, 5, 4
     layer_kw = dict(dim_feedforward=12, dropout=0.0, batch_first=True, norm_first=True)

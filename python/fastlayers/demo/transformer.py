@@ -16,7 +16,7 @@ HELP = "a character-level GPT on Python's help text: bits per character and a sa
 
 DEFAULTS = dict(steps=1200, block_size=128, batch_size=16, n_layer=4, n_head=4, n_embd=128, lr=2e-3, warmup=100,
                 dropout=0.0, clip=1.0, tie_weights=True)
-QUICK = dict(steps=120, block_size=64, batch_size=16, n_layer=2, n_head=4, n_embd=64, lr=3e-3, warmup=20)
+QUICK = dict(steps=250, block_size=64, batch_size=16, n_layer=2, n_head=4, n_embd=64, lr=3e-3, warmup=20)
 ROUNDS = 12  # progress updates (and validation points) per run
 
 
@@ -109,9 +109,9 @@ def add_arguments(p) -> None:
     p.add_argument("--steps", type=int, help=f"training steps (default {d['steps']})")
     p.add_argument("--block-size", type=int, help=f"context length in characters (default {d['block_size']})")
     p.add_argument("--batch-size", type=int, help=f"windows per step (default {d['batch_size']})")
-    p.add_argument("--layers", dest="n_layer", type=int, help=f"Transformer blocks (default {d['n_layer']})")
-    p.add_argument("--heads", dest="n_head", type=int, help=f"attention heads (default {d['n_head']})")
-    p.add_argument("--width", dest="n_embd", type=int, help=f"model width (default {d['n_embd']})")
+    p.add_argument("--layers", dest="n_layer", type=int, metavar="N", help=f"Transformer blocks (default {d['n_layer']})")
+    p.add_argument("--heads", dest="n_head", type=int, metavar="N", help=f"attention heads (default {d['n_head']})")
+    p.add_argument("--width", dest="n_embd", type=int, metavar="C", help=f"model width (default {d['n_embd']})")
     p.add_argument("--lr", type=float, help=f"AdamW peak learning rate (default {d['lr']}), warm-up then cosine")
     p.add_argument("--dropout", type=float, help="dropout (default 0)")
     p.add_argument("--untied", action="store_true", help="a separate output head (default: tied to the embedding)")
