@@ -202,7 +202,7 @@ def test_bench_device_cuda_without_gpu_exits_2():
     assert r.returncode == 2 and "no usable GPU" in r.stdout, (r.stdout, r.stderr)
 
 
-GPU_CHECK = os.path.join(os.path.dirname(ROOT), "tools", "gpu_check")
+GPU_CHECK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "gpu_check")
 
 
 @pytest.mark.skipif(not os.path.exists(GPU_CHECK), reason="needs the source tree (tools/gpu_check)")
