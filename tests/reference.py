@@ -287,6 +287,67 @@ def cross_entropy_rows(x, t, ignore_index=-100, label_smoothing=0.0):
     return np.where(keep, rows, 0.0), np.where(keep[:, None], grad, 0.0)
 
 
+def _class_last(x):
+    """Logits (C,), (N, C) or (N, C, d...) as rows (R, C) in float64, and the rows' shape."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 1:
+        return x[None, :], ()
+    rows = np.moveaxis(x, 1, -1)
+    return rows.reshape(-1, x.shape[1]), rows.shape[:-1]
+
+
+def cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy in float64: class indices (t of the rows' shape) or
+    class probabilities (t of x's shape, floats), class weights, smoothing, every reduction."""
+    xr, shape = _class_last(x)
+    n, c = xr.shape
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    logp = xr - (xr.max(1, keepdims=True) + np.log(np.exp(xr - xr.max(1, keepdims=True)).sum(1, keepdims=True)))
+    eps = label_smoothing
+    t = np.asarray(t)
+    if t.shape == np.shape(x) and t.dtype.kind == "f":
+        tr, _ = _class_last(t)
+        tr = (1 - eps) * tr + eps / c
+        rows = -(w * tr * logp).sum(1)
+        if reduction == "none":
+            return rows.reshape(shape)
+        return rows.sum() if reduction == "sum" else (rows.sum() / n if n else np.nan)
+    tf = t.reshape(-1)
+    keep = tf != ignore_index
+    tc = np.where(keep, tf, 0)
+    wt = np.where(keep, w[tc], 0.0)
+    nll = -wt * logp[np.arange(n), tc]
+    smooth = np.where(keep, -(w * logp).sum(1), 0.0)
+    rows = (1 - eps) * nll + eps / c * smooth
+    if reduction == "none":
+        return rows.reshape(shape)
+    return rows.sum() if reduction == "sum" else rows.sum() / wt.sum()
+
+
+def nll_loss(x, t, weight=None, ignore_index=-100, reduction="mean"):
+    """torch.nn.functional.nll_loss in float64 over (C,), (N, C) or (N, C, d...) log-probabilities."""
+    xr, shape = _class_last(x)
+    n, c = xr.shape
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    tf = np.asarray(t).reshape(-1)
+    keep = tf != ignore_index
+    tc = np.where(keep, tf, 0)
+    wt = np.where(keep, w[tc], 0.0)
+    rows = -wt * xr[np.arange(n), tc]
+    if reduction == "none":
+        return rows.reshape(shape)
+    return rows.sum() if reduction == "sum" else rows.sum() / wt.sum()
+
+
+def bce_with_logits_weighted(x, y, weight=None, pos_weight=None):
+    """PyTorch's per-element BCE with logits, weight and pos_weight broadcast to x, float64."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    sp = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
+    lw = 1.0 if pos_weight is None else 1 + (np.asarray(pos_weight, np.float64) - 1) * y
+    loss = (1 - y) * x + lw * sp
+    return loss if weight is None else loss * np.asarray(weight, np.float64)
+
+
 def mse(x, y):
     return (np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2
 

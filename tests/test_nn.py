@@ -144,8 +144,8 @@ def test_point_losses_match_oracle(backend, rng, n):
         (backend.F.binary_cross_entropy_with_logits, backend.F.binary_cross_entropy_with_logits_backward, ref.bce_with_logits,
          lambda: ref.sigmoid(x) - y)]:
         want = oracle(x, y)
-        assert_close(fwd(x, y, "none"), want, 1e-5, 1e-6)
-        assert_close(fwd(x, y, "sum"), want.sum(), 1e-5, 1e-5)
+        assert_close(fwd(x, y, reduction="none"), want, 1e-5, 1e-6)
+        assert_close(fwd(x, y, reduction="sum"), want.sum(), 1e-5, 1e-5)
         assert_close(fwd(x, y), want.mean(), 1e-5, 1e-6)
         assert_close(bwd(1.0, x, y), deriv() / n, 1e-5, 1e-8)
         g = rng.standard_normal(n).astype(np.float32)
