@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastlayers.functional as F
+from fastlayers import nn
 import reference as ref
 from helpers import assert_close, numeric_grad
 
@@ -137,3 +138,63 @@ def test_bad_input():
     with pytest.raises(ValueError, match="grad_out"):
         F.batch_norm_backward(np.zeros((4, 3, 4), np.float32), x)
     assert F.batch_norm(np.zeros((0, 3, 5), np.float32), rm, rv).shape == (0, 3, 5)
+
+
+# ---- PyTorch's edge shapes: empty batches, an empty 1-D input, one channel ----
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 4), (2, 3, 0), (0, 2, 3, 3), (2, 0), (0,)])
+@pytest.mark.parametrize("training", [True, False])
+def test_empty_inputs_as_torch(backend, rng, shape, training, torch):
+    C = shape[1] if len(shape) > 1 else 0
+    rm = np.full(C, 0.5, np.float32)
+    rv = np.full(C, 2.0, np.float32)
+    w, b = (np.ones(C, np.float32), np.zeros(C, np.float32)) if C else (None, None)  # (torch: no (0,) weights)
+    x = np.zeros(shape, np.float32)
+    trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
+    ty = torch.nn.functional.batch_norm(torch.from_numpy(x), trm, trv, None if w is None else torch.from_numpy(w),
+                                        None if b is None else torch.from_numpy(b), training=training)
+    y = backend.F.batch_norm(x, rm, rv, w, b, training=training)
+    assert y.shape == tuple(ty.shape) == shape
+    assert_close(rm, trm.numpy(), 0, 0)
+    assert_close(rv, trv.numpy(), 0, 0)
+    dx, dw, db = backend.F.batch_norm_backward(np.zeros(shape, np.float32), x, w, rm, rv, training=training)
+    assert dx.shape == shape and dw.shape == db.shape == (C,) and not dw.any() and not db.any()
+
+
+def test_edge_shape_samples_match_torch(rng, torch):
+    """The shapes and arguments of PyTorch's own batch_norm samples: a single channel, negative
+    momentum, a large eps, no weight or bias, no running statistics in training."""
+    tf = torch.nn.functional
+    cases = [((4, 4, 4), dict(training=True, momentum=0.5, eps=0.6)), ((3, 2, 4), dict(training=False, momentum=-1.2)),
+             ((3, 1), dict(training=True, momentum=0.0)), ((3, 2, 3, 4), dict(training=True, momentum=-1.0, eps=0.5)),
+             ((3, 2, 3, 4), dict(training=False, momentum=-1.0, eps=0.5)), ((2, 1), dict())]
+    for shape, kw in cases:
+        C = shape[1]
+        x = rng.standard_normal(shape).astype(np.float32)
+        rm, rv = rng.random(C).astype(np.float32), rng.random(C).astype(np.float32) + 0.1
+        w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+        for ww, bb in ((w, b), (w, None), (None, b), (None, None)):
+            trm, trv = torch.from_numpy(rm.copy()), torch.from_numpy(rv.copy())
+            ty = tf.batch_norm(torch.from_numpy(x), trm, trv, None if ww is None else torch.from_numpy(ww),
+                               None if bb is None else torch.from_numpy(bb), **kw)
+            m, v = rm.copy(), rv.copy()
+            assert_close(F.batch_norm(x, m, v, ww, bb, **kw), ty.numpy(), 1e-5, 1e-5, f"{shape} {kw}")
+            assert_close(m, trm.numpy(), 1e-6, 1e-6)
+            assert_close(v, trv.numpy(), 1e-5, 1e-6)
+    x = rng.standard_normal((1, 2, 3)).astype(np.float32)
+    assert_close(F.batch_norm(x, None, None, training=True),
+                 tf.batch_norm(torch.from_numpy(x), None, None, training=True).numpy(), 1e-5, 1e-6)
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        F.batch_norm(np.zeros((1, 3), np.float32), None, None, training=True)
+    with pytest.raises(ValueError, match=r"expected \(N, C\)"):
+        F.batch_norm(np.zeros(3, np.float32), np.zeros(3, np.float32), np.ones(3, np.float32))
+
+
+def test_empty_batch_module_counts_the_batch(torch):
+    m, tm = nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    y, ty = m(np.zeros((0, 3), np.float32)), tm(torch.zeros(0, 3))
+    assert y.shape == tuple(ty.shape) == (0, 3)
+    assert int(m.num_batches_tracked) == int(tm.num_batches_tracked) == 1
+    assert_close(m.running_mean, tm.running_mean.numpy(), 0, 0)
+    assert m.backward(np.zeros((0, 3), np.float32)).shape == (0, 3)
+    assert m.weight.grad is not None and not m.weight.grad.any()

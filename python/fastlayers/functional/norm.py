@@ -1,7 +1,8 @@
 """The norm family: batch_norm and batch_norm_backward, as torch.nn.functional.batch_norm.
 
 Inputs are (N, C), (N, C, L) or (N, C, H, W); statistics are per channel (axis 1) over all
-other axes. In training, the batch mean and biased variance normalise the input and the
+other axes. Edge shapes as PyTorch: an empty batch gives an empty result and leaves the running
+statistics as they are (training included), an empty 1-D input an empty result. In training, the batch mean and biased variance normalise the input and the
 running statistics (float32 arrays of C, when given) are updated in place:
 ``running = (1 - momentum) * running + momentum * batch`` with the unbiased variance, as
 PyTorch does. In eval mode the running statistics normalise.
@@ -19,9 +20,17 @@ from .._backend.host import as_float_param
 
 
 def _nlc(shape: tuple, name: str = "input") -> tuple[int, int, int]:
+    """(N, C, L) of an input (N, C, *). An empty 1-D input is PyTorch's edge case of no
+    channels (its result is empty too); any other input of fewer than 2 dimensions is an error."""
+    if len(shape) == 1 and shape[0] == 0:
+        return 0, 0, 1
     if len(shape) < 2:
         raise ValueError(f"{name}: expected (N, C), (N, C, L) or (N, C, H, W), got shape {tuple(shape)}")
     return int(shape[0]), int(shape[1]), int(np.prod(shape[2:], dtype=np.int64))
+
+
+def _zeros(be, C: int, like):
+    return be.from_host(np.zeros(C, np.float32), like)
 
 
 def _channel(be, a, C: int, name: str, like, writable: bool = False):
@@ -55,9 +64,11 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training: b
     eps = as_float_param(eps, "eps")
     if not training and (running_mean is None or running_var is None):
         raise ValueError("running_mean, running_var: required when training is False")
-    if training and N * L <= 1:
+    if training and N * L == 1:
         raise ValueError(f"input: expected more than 1 value per channel when training, got input shape {x.shape}")
     out = be.out(out, x.shape, x, inputs=(x,))
+    if x.size == 0:  # an empty batch (or no channels): an empty result, the running statistics untouched
+        return (out, _zeros(be, C, x), _zeros(be, C, x)) if return_stats else out
     mean, invstd = be.empty((C,), x), be.empty((C,), x)
     be.ops.batch_norm_forward(be.raw(out), be.raw(mean), be.raw(invstd), _raw(be, running_mean),
                               _raw(be, running_var), be.raw(x), _raw(be, weight), _raw(be, bias), N, C, L,
@@ -82,6 +93,8 @@ def batch_norm_backward(grad_out, x, weight=None, running_mean=None, running_var
     N, C, L = _nlc(x.shape, "x")
     weight = _channel(be, weight, C, "weight", x)
     eps = as_float_param(eps, "eps")
+    if x.size == 0:  # an empty batch: no input gradient, zero parameter gradients (as PyTorch)
+        return be.out(out, x.shape, x, inputs=(grad_out, x)), _zeros(be, C, x), _zeros(be, C, x)
     if training:
         if save_mean is None or save_invstd is None:
             if N * L <= 1:
