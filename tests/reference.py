@@ -45,6 +45,12 @@ def gelu(x, approximate="none"):
         return x * 0.5 * _erfc(-x / math.sqrt(2))
 
 
+def silu(x):
+    x = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        return x * sigmoid(x)
+
+
 def softmax(x, axis=-1):
     x = np.asarray(x, np.float64)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
@@ -180,7 +186,7 @@ def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
 
 
 _LINEAR_ACTS = {None: lambda v: v, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
-                "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh}
+                "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh, "silu": silu}
 
 
 def linear(x, weight, bias=None, activation=None, param=None):

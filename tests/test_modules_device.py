@@ -27,6 +27,7 @@ MODULES = {
     "LeakyReLU": (lambda: nn.LeakyReLU(0.2), (4, 7)),
     "ELU": (nn.ELU, (4, 7)),
     "GELU": (lambda: nn.GELU("tanh"), (4, 7)),
+    "SiLU": (nn.SiLU, (4, 7)),
     "Softmax": (lambda: nn.Softmax(dim=1), (4, 7)),
     "LogSoftmax": (lambda: nn.LogSoftmax(dim=-1), (4, 7)),
     "Dropout": (lambda: nn.Dropout(0.3), (8, 9)),

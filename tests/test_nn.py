@@ -256,12 +256,12 @@ def _check_module_grads(m, x, rtol=2e-2, atol=2e-3, seed=0):
 
 @pytest.mark.parametrize("make", [
     lambda: nn.Linear(5, 3), lambda: nn.Linear(4, 2, bias=False), lambda: nn.Maxout(4, 3, pieces=3),
-    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"),
+    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU,
     nn.Softmax, nn.LogSoftmax, nn.Identity, nn.Flatten,
     lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2)),
     lambda: nn.Sequential(nn.Linear(4, 5), nn.LeakyReLU(0.1), nn.Linear(5, 5), nn.Sigmoid(), nn.Linear(5, 2)),
 ], ids=["linear", "linear_nobias", "maxout", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh",
-        "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
+        "silu", "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
 def test_module_gradients(make):
     fastlayers.manual_seed(0)
     m = make()
