@@ -172,6 +172,20 @@ def batch_norm_backward(g, x, weight=None, mean=None, var=None, eps=1e-5):
 # ---- gemm ----
 
 
+def group_norm(x, groups, weight=None, bias=None, eps=1e-5):
+    """torch.nn.functional.group_norm in float64 (instance norm: groups = C)."""
+    x = np.asarray(x, np.float64)
+    N, C = x.shape[:2]
+    xg = x.reshape(N, groups, -1)
+    y = ((xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * np.asarray(weight, np.float64).reshape(shape)
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64).reshape(shape)
+    return y
+
+
 def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)

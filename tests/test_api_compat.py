@@ -171,6 +171,8 @@ FACTORIES = {
     "ConvTranspose2d": lambda **kw: nn.ConvTranspose2d(2, 3, 3, **kw),
     "BatchNorm1d": lambda **kw: nn.BatchNorm1d(3, **kw),
     "BatchNorm2d": lambda **kw: nn.BatchNorm2d(3, **kw),
+    "GroupNorm": lambda **kw: nn.GroupNorm(1, 3, **kw),
+    "InstanceNorm2d": lambda **kw: nn.InstanceNorm2d(3, affine=True, **kw),
 }
 
 

@@ -11,7 +11,8 @@ from .conv import (conv1d, conv1d_backward, conv1d_backward_bias, conv1d_backwar
                    conv2d, conv2d_backward, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
                    conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_backward_input,
                    conv_transpose2d_backward_weight)
-from .norm import batch_norm, batch_norm_backward
+from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward, instance_norm,
+                   instance_norm_backward)
 from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d, avg_pool1d_backward, avg_pool2d,
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
@@ -28,6 +29,7 @@ __all__ = [
     "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool1d", "avg_pool1d_backward",
     "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward", "batch_norm", "batch_norm_backward",
+    "group_norm", "group_norm_backward", "instance_norm", "instance_norm_backward",
     "matmul", "linear", "linear_backward",
     "conv1d", "conv1d_backward", "conv1d_backward_bias", "conv1d_backward_input", "conv1d_backward_weight",
     "conv2d", "conv2d_backward", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
