@@ -14,7 +14,7 @@ from fastlayers import nn
 import reference as R
 from helpers import assert_close
 
-ACTS = ["relu", "sigmoid", "tanh", "elu", "leaky_relu", "gelu"]
+ACTS = ["relu", "sigmoid", "tanh", "elu", "leaky_relu", "gelu", "silu"]
 
 
 def test_leaky_relu_default_is_torchs(torch, rng):
@@ -86,7 +86,7 @@ def test_softmax_dim_axis_and_dtype(backend, rng, torch):
         F.softmax(x, 1, dtype=np.float64, out=np.empty_like(x))
 
 
-@pytest.mark.parametrize("name,args", [("relu", ()), ("leaky_relu", (0.2,)), ("elu", (0.5,))])
+@pytest.mark.parametrize("name,args", [("relu", ()), ("leaky_relu", (0.2,)), ("elu", (0.5,)), ("silu", ())])
 def test_functional_inplace(backend, rng, name, args):
     x = rng.standard_normal((4, 37)).astype(np.float32)
     want = getattr(F, name)(x, *args)
@@ -137,7 +137,8 @@ def test_dropout_inplace(rng):
     (lambda: nn.LeakyReLU(0.2, inplace=True), lambda t: t.nn.LeakyReLU(0.2, inplace=True)),
     (lambda: nn.LeakyReLU(-0.5, True), lambda t: t.nn.LeakyReLU(-0.5)),
     (lambda: nn.ELU(0.7, inplace=True), lambda t: t.nn.ELU(0.7)),
-], ids=["relu", "leaky", "leaky_negative_slope", "elu"])
+    (lambda: nn.SiLU(inplace=True), lambda t: t.nn.SiLU()),
+], ids=["relu", "leaky", "leaky_negative_slope", "elu", "silu"])
 def test_inplace_modules_train_like_torch(torch, rng, make, torch_make):
     x = rng.standard_normal((5, 9)).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
@@ -170,6 +171,8 @@ FACTORIES = {
     "ConvTranspose2d": lambda **kw: nn.ConvTranspose2d(2, 3, 3, **kw),
     "BatchNorm1d": lambda **kw: nn.BatchNorm1d(3, **kw),
     "BatchNorm2d": lambda **kw: nn.BatchNorm2d(3, **kw),
+    "GroupNorm": lambda **kw: nn.GroupNorm(1, 3, **kw),
+    "InstanceNorm2d": lambda **kw: nn.InstanceNorm2d(3, affine=True, **kw),
 }
 
 

@@ -18,7 +18,7 @@ from helpers import assert_close, numeric_grad
 # ---- linear ----
 
 ACTIVATIONS = [None, "relu", "leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "gelu", ("gelu", "tanh"),
-               "sigmoid", "tanh"]
+               "sigmoid", "tanh", "silu"]
 
 
 def _oracle_act(activation):
@@ -162,7 +162,7 @@ def test_linear_backward_accumulate_bad_input(rng):
 _TORCH_ACTS = {None: lambda t, y: y, "relu": lambda t, y: t.relu(y),
                "leaky_relu": lambda t, y: t.nn.functional.leaky_relu(y), "elu": lambda t, y: t.nn.functional.elu(y),
                "gelu": lambda t, y: t.nn.functional.gelu(y), "sigmoid": lambda t, y: t.sigmoid(y),
-               "tanh": lambda t, y: t.tanh(y)}
+               "tanh": lambda t, y: t.tanh(y), "silu": lambda t, y: t.nn.functional.silu(y)}
 
 
 @pytest.mark.parametrize("activation", list(_TORCH_ACTS))

@@ -144,8 +144,8 @@ def test_point_losses_match_oracle(backend, rng, n):
         (backend.F.binary_cross_entropy_with_logits, backend.F.binary_cross_entropy_with_logits_backward, ref.bce_with_logits,
          lambda: ref.sigmoid(x) - y)]:
         want = oracle(x, y)
-        assert_close(fwd(x, y, "none"), want, 1e-5, 1e-6)
-        assert_close(fwd(x, y, "sum"), want.sum(), 1e-5, 1e-5)
+        assert_close(fwd(x, y, reduction="none"), want, 1e-5, 1e-6)
+        assert_close(fwd(x, y, reduction="sum"), want.sum(), 1e-5, 1e-5)
         assert_close(fwd(x, y), want.mean(), 1e-5, 1e-6)
         assert_close(bwd(1.0, x, y), deriv() / n, 1e-5, 1e-8)
         g = rng.standard_normal(n).astype(np.float32)
@@ -256,12 +256,12 @@ def _check_module_grads(m, x, rtol=2e-2, atol=2e-3, seed=0):
 
 @pytest.mark.parametrize("make", [
     lambda: nn.Linear(5, 3), lambda: nn.Linear(4, 2, bias=False), lambda: nn.Maxout(4, 3, pieces=3),
-    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"),
+    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU,
     nn.Softmax, nn.LogSoftmax, nn.Identity, nn.Flatten,
     lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2)),
     lambda: nn.Sequential(nn.Linear(4, 5), nn.LeakyReLU(0.1), nn.Linear(5, 5), nn.Sigmoid(), nn.Linear(5, 2)),
 ], ids=["linear", "linear_nobias", "maxout", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh",
-        "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
+        "silu", "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
 def test_module_gradients(make):
     fastlayers.manual_seed(0)
     m = make()

@@ -48,7 +48,7 @@ def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=
     """activation(x @ weight.T + bias) in one GEMM with a fused epilogue (the output is written
     once): fastlayers.functional.linear with the activation's parameter as a keyword. activation:
     None, 'relu', 'leaky_relu' (slope 0.01 unless activation_param), 'elu' (alpha 1.0 unless
-    activation_param), 'gelu', 'gelu_tanh', 'sigmoid' or 'tanh'."""
+    activation_param), 'gelu', 'gelu_tanh', 'silu', 'sigmoid' or 'tanh'."""
     _require()
     if activation_param is not None:
         activation = (activation, as_float_param(activation_param, "activation_param"))

@@ -522,8 +522,8 @@ class DeviceBackend:
 
     @staticmethod
     def from_host(a: np.ndarray, like) -> Array:
-        """A host array copied to like's device, keeping its dtype (int64 indices, targets)."""
-        a = np.ascontiguousarray(a)
+        """A host array copied to like's device, keeping its dtype (int64 indices, targets) and shape."""
+        a = np.ascontiguousarray(a).reshape(np.shape(a))  # (ascontiguousarray alone makes 0-d arrays 1-d)
         mem = _rt.cuda_alloc(a.nbytes, like.device)
         _rt.cuda_copy_from_host(mem, a)
         return Array(mem, a.shape, a.dtype)

@@ -5,12 +5,14 @@ both taking ``out=`` to write into an existing array.
 """
 from .activation import (elu, elu_backward, gelu, gelu_backward, leaky_relu, leaky_relu_backward,
                          log_softmax, log_softmax_backward, maxout, maxout_backward, relu, relu_backward,
-                         sigmoid, sigmoid_backward, softmax, softmax_backward, tanh, tanh_backward)
+                         sigmoid, sigmoid_backward, silu, silu_backward, softmax, softmax_backward, tanh,
+                         tanh_backward)
 from .conv import (conv1d, conv1d_backward, conv1d_backward_bias, conv1d_backward_input, conv1d_backward_weight,
                    conv2d, conv2d_backward, conv2d_backward_bias, conv2d_backward_input, conv2d_backward_weight,
                    conv_transpose2d, conv_transpose2d_backward, conv_transpose2d_backward_input,
                    conv_transpose2d_backward_weight)
-from .norm import batch_norm, batch_norm_backward
+from .norm import (batch_norm, batch_norm_backward, group_norm, group_norm_backward, instance_norm,
+                   instance_norm_backward)
 from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d, avg_pool1d_backward, avg_pool2d,
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
@@ -30,11 +32,12 @@ from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_l
 
 __all__ = [
     "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu", "relu_backward",
-    "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "gelu", "gelu_backward",
+    "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "gelu", "gelu_backward", "silu", "silu_backward",
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward", "maxout", "maxout_backward",
     "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool1d", "avg_pool1d_backward",
     "avg_pool2d", "avg_pool2d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "global_avg_pool2d", "global_avg_pool2d_backward", "batch_norm", "batch_norm_backward",
+    "group_norm", "group_norm_backward", "instance_norm", "instance_norm_backward",
     "matmul", "linear", "linear_backward",
     "conv1d", "conv1d_backward", "conv1d_backward_bias", "conv1d_backward_input", "conv1d_backward_weight",
     "conv2d", "conv2d_backward", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",

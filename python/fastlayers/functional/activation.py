@@ -1,9 +1,9 @@
-"""The activation family: sigmoid, tanh, relu, leaky_relu, elu, gelu, softmax, log_softmax, maxout.
+"""The activation family: sigmoid, tanh, relu, leaky_relu, elu, gelu, silu, softmax, log_softmax, maxout.
 
 Every op takes float32 arrays (other real dtypes are converted once), returns a new float32
 array or writes into ``out=``, and has a backward that takes the gradient of the output and
 the tensor the forward saved (named in each docstring). ``out=`` may be the input itself.
-Arguments follow torch.nn.functional: ``inplace=True`` (relu, leaky_relu, elu) writes the
+Arguments follow torch.nn.functional: ``inplace=True`` (relu, leaky_relu, elu, silu) writes the
 result into the input and returns it; ops over an axis take ``dim=`` (PyTorch's name) or
 ``axis=``; a 0-d input gives a 0-d output (softmax treats it as one element).
 
@@ -120,6 +120,16 @@ def gelu(input, approximate: str = "none", *, out=None) -> np.ndarray:
 
 def gelu_backward(grad_out, x, approximate: str = "none", *, out=None) -> np.ndarray:
     return _unary_backward(_gelu_op(approximate), grad_out, x, "x", out)
+
+
+def silu(input, inplace: bool = False, *, out=None) -> np.ndarray:
+    """x * sigmoid(x) (SiLU, swish), as torch.nn.functional.silu. Backward takes the input x."""
+    return _unary(_Op.silu, input, out, inplace=inplace)
+
+
+def silu_backward(grad_out, x, *, out=None) -> np.ndarray:
+    """grad_out * s (1 + x (1 - s)), s = sigmoid(x)."""
+    return _unary_backward(_Op.silu, grad_out, x, "x", out)
 
 
 def _dim(dim, axis, default: int):

@@ -23,7 +23,7 @@ from .._backend.host import as_f32, as_float_param, check_out
 _Op = _core.ActOp
 # activation name -> ActOp ('gelu' with approximate='tanh' is gelu_tanh)
 _ACT_OPS = {"sigmoid": _Op.sigmoid, "tanh": _Op.tanh, "relu": _Op.relu, "leaky_relu": _Op.leaky_relu,
-            "elu": _Op.elu, "gelu": _Op.gelu}
+            "elu": _Op.elu, "gelu": _Op.gelu, "silu": _Op.silu}
 # Default parameters, as the activation family's functions (PyTorch's): leaky_relu slope 0.01, elu alpha 1.
 _ACT_DEFAULT = {"leaky_relu": 0.01, "elu": 1.0}
 _NO_BIAS, _BIAS_COL = _core.GemmBias.none, _core.GemmBias.per_col
@@ -175,7 +175,7 @@ def linear(x, weight, bias=None, activation=None, *, out=None):
     """activation(x @ weight.T + bias), in one pass over the output.
 
     x: (..., in_features); weight: (out_features, in_features); bias: (out_features,) or None.
-    activation: None, 'relu', 'leaky_relu', 'elu', 'gelu', 'sigmoid', 'tanh', or a tuple
+    activation: None, 'relu', 'leaky_relu', 'elu', 'gelu', 'silu', 'sigmoid', 'tanh', or a tuple
     with a parameter: ('leaky_relu', slope) (default 0.01, as functional.leaky_relu),
     ('elu', alpha) (default 1.0), ('gelu', 'tanh') for the tanh approximation.
     Returns (..., out_features), on the device the arguments live on.

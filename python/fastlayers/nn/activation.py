@@ -1,9 +1,9 @@
-"""Activation modules: Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, Softmax, LogSoftmax.
+"""Activation modules: Sigmoid, Tanh, ReLU, LeakyReLU, ELU, GELU, SiLU, Softmax, LogSoftmax.
 
 Arguments and defaults are torch.nn's (LeakyReLU's negative_slope is 0.01, as PyTorch's and
 functional.leaky_relu's). Each caches, in training mode, the tensor its backward needs: the
-input for ReLU, LeakyReLU, ELU, GELU; the output for Sigmoid, Tanh, Softmax, LogSoftmax.
-``inplace=True`` (ReLU, LeakyReLU, ELU) writes the result into the input and returns it; the
+input for ReLU, LeakyReLU, ELU, GELU, SiLU; the output for Sigmoid, Tanh, Softmax, LogSoftmax.
+``inplace=True`` (ReLU, LeakyReLU, ELU, SiLU) writes the result into the input and returns it; the
 backward then works from the output where that carries the input's sign (ReLU, LeakyReLU with
 a slope >= 0) and from a copy of the input otherwise. Modules with a ``fuse_spec`` can be
 fused into a preceding Linear by Sequential: their backward then works from the output, which
@@ -159,6 +159,17 @@ class GELU(_Activation):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x). Not fused into a preceding Linear by Sequential: its output does not
+    determine its input (silu is not monotonic), which its backward needs."""
+
+    def _forward(self, x, inplace=False):
+        return F.silu(x, inplace)
+
+    def _backward(self, g, x):
+        return F.silu_backward(g, x)
 
 
 class Softmax(_Activation):

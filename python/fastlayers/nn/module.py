@@ -107,7 +107,7 @@ class Module:
             self._buffers.pop(name, None)
             self._modules[name] = value
         elif name in self._buffers:  # assigning to a registered buffer updates it, as in PyTorch
-            value = None if value is None else np.ascontiguousarray(value)
+            value = _buffer_value(value)
             self._buffers[name] = value
         else:
             self._parameters.pop(name, None)
@@ -125,7 +125,7 @@ class Module:
         """A float array saved in state_dict but not trained (e.g. BatchNorm running stats)."""
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
-        self._buffers[name] = None if value is None else np.ascontiguousarray(value)
+        self._buffers[name] = _buffer_value(value)
         object.__setattr__(self, name, self._buffers[name])
 
     # ---- the layer API ----
@@ -292,6 +292,13 @@ class Module:
             lines.append(f"  ({name}): {child}")
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ("\n" + "\n".join(lines) + "\n)" if lines else ")")
+
+
+def _buffer_value(value):
+    """A buffer as stored: None, a device array as it is, or a contiguous NumPy array."""
+    if value is None or _device.is_gpu(value):
+        return value
+    return np.ascontiguousarray(value)
 
 
 def _to_numpy(v, key: str) -> np.ndarray:
