@@ -1,6 +1,6 @@
 """Embedding: gather forward and scatter-add backward against the float64 oracle
-(reference_rnn.py), exact under repeated indices on every ISA and thread count, PyTorch parity of
-the functional op and of nn.Embedding, bad input."""
+(reference_rnn.py) on every backend, exact under repeated indices on every ISA, thread count and
+the CUDA backend, PyTorch parity of the functional op and of nn.Embedding, bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,17 +14,45 @@ import reference_rnn as R
 from helpers import assert_close
 
 
-@pytest.mark.parametrize("D", [1, 7, 16, 64, 129])
-def test_forward_and_backward_match_oracle(isa, rng, D):
+@pytest.mark.parametrize("D", [1, 7, 16, 64, 129, 300])
+def test_forward_and_backward_match_oracle(backend, rng, D):
     V = 50
     w = rng.standard_normal((V, D)).astype(np.float32)
     idx = rng.integers(0, V, (6, 9))
-    y = F.embedding(idx, w)
+    y = backend.F.embedding(idx, w)
     assert y.shape == (6, 9, D)
     np.testing.assert_array_equal(y, R.embedding(idx, w).astype(np.float32))
     g = rng.standard_normal((6, 9, D)).astype(np.float32)
-    dw = F.embedding_backward(g, idx, V)
+    dw = backend.F.embedding_backward(g, idx, V)
     assert_close(dw, R.embedding_backward(g, idx, V), rtol=1e-6, atol=1e-6)
+
+
+def test_backend_exact_and_matches_the_reference_bit_for_bit(backend, rng):
+    """Small integers: exact sums; random floats: the reference kernels' result bit for bit (each
+    row adds its positions in increasing order on every backend), also for a row hit more than
+    1024 times (the CUDA kernel's in-order scan instead of its shared-memory sort)."""
+    V, D = 13, 37
+    idx = rng.integers(0, 4, 3000)
+    idx[::2] = 5
+    g = rng.integers(-8, 9, (3000, D)).astype(np.float32)
+    np.testing.assert_array_equal(backend.F.embedding_backward(g, idx, V), R.embedding_backward(g, idx, V))
+    gf = rng.standard_normal((3000, D)).astype(np.float32)
+    got = backend.F.embedding_backward(gf, idx, V, padding_idx=2)
+    before = fastlayers.get_isa()
+    try:
+        fastlayers.set_isa("scalar")
+        want = F.embedding_backward(gf, idx, V, padding_idx=2)
+    finally:
+        fastlayers.set_isa(before)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_out_of_range_on_every_backend(backend, rng):
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    with pytest.raises(IndexError, match="index 4 .*out of range for num_embeddings 4"):
+        backend.F.embedding(np.array([0, 4, 1]), w)
+    with pytest.raises(IndexError, match="index -1 .*out of range"):
+        backend.F.embedding_backward(np.zeros((2, 3), np.float32), np.array([-1, 2]), 4)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -50,17 +78,17 @@ def test_backward_exact_under_repeated_indices(isa, rng, threads):
     np.testing.assert_array_equal(a, b)
 
 
-def test_padding_idx_and_accumulate(rng):
+def test_padding_idx_and_accumulate(backend, rng):
     V, D = 10, 5
     idx = np.array([[0, 3, 3, 9], [9, 2, 0, 0]])
     g = rng.standard_normal((2, 4, D)).astype(np.float32)
-    dw = F.embedding_backward(g, idx, V, padding_idx=3)
+    dw = backend.F.embedding_backward(g, idx, V, padding_idx=3)
     want = R.embedding_backward(g, idx, V, padding_idx=3)
     assert_close(dw, want, rtol=1e-6, atol=1e-6)
     assert np.all(dw[3] == 0)
     into = np.ones((V, D), np.float32)
-    got = F.embedding_backward(g, idx, V, padding_idx=-1, grad_weight=into)
-    assert got is into
+    got = backend.F.embedding_backward(g, idx, V, padding_idx=-1, grad_weight=into)
+    assert got is into or backend.device  # on a device, into is its copy's result, copied back
     want = R.embedding_backward(g, idx, V, padding_idx=9) + 1.0
     assert_close(into, want, rtol=1e-6, atol=1e-6)
     assert np.all(into[9] == 1.0)
@@ -95,11 +123,13 @@ def test_bad_input(rng):
         F.embedding_backward(np.zeros((2, 3), np.float32), [0, 7], 4)
     from fastlayers import _core
     with pytest.raises(IndexError):  # the driver checks too: a direct call never reads out of bounds
-        _core.embedding_forward(np.empty((1, 3), np.float32), w, np.array([9], np.int64))
+        _core.embedding_forward(np.empty((1, 3), np.float32), w, np.array([9], np.int64), 4, 3)
     with pytest.raises(TypeError):
-        _core.embedding_forward(np.empty((1, 3), np.float32), w, np.array([1], np.int32))
+        _core.embedding_forward(np.empty((1, 3), np.float32), w, np.array([1], np.int32), 4, 3)
     with pytest.raises(ValueError):
-        _core.embedding_forward(np.empty((2, 3), np.float32), w, np.array([1], np.int64))
+        _core.embedding_forward(np.empty((2, 3), np.float32), w, np.array([1], np.int64), 4, 3)
+    with pytest.raises(ValueError):  # the weight's shape must match its size
+        _core.embedding_forward(np.empty((1, 3), np.float32), w, np.array([1], np.int64), 5, 3)
 
 
 def test_module_and_torch_parity(torch, rng):

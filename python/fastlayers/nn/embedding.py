@@ -1,11 +1,13 @@
 """Embedding: a lookup table of num_embeddings rows of embedding_dim floats (torch.nn.Embedding's
 constructor, parameter name and initialisation N(0, 1), the padding row zeroed). backward(dy)
-accumulates weight.grad (no gradient into padding_idx) and returns None: the input is indices."""
+accumulates weight.grad (no gradient into padding_idx) and returns None: the input is indices.
+On a GPU (``.to("cuda")``) the indices must be int64 device arrays on the weight's device."""
 from __future__ import annotations
 
 import numpy as np
 
 from .. import functional as F
+from .._backend import backend_of
 from .._random import default_generator
 from ..functional.embedding import _indices, _padding
 from .linear import _accumulable, _features
@@ -28,8 +30,9 @@ class Embedding(Module):
             self.weight.data[self.padding_idx] = 0.0
 
     def forward(self, input):
-        idx = _indices(input)
-        y = F.embedding(idx, self.weight.data, self.padding_idx)
+        w = self.weight.data
+        idx = _indices(backend_of(input=input, weight=w), input, w)
+        y = F.embedding(idx, w, self.padding_idx)
         if self.training:
             self._idx = idx
         return y
