@@ -93,7 +93,7 @@ def test_demo_mlp_distributed_loss_curve_matches():
                          env=ENV)
     assert one.returncode == 0, one.stderr
     assert r.stdout.count("test accuracy") == 1  # only rank 0 reports
-    a, b = _losses(r.stdout), _losses(one.stdout)
+    a, b = _losses(r.stderr), _losses(one.stderr)   # the per-epoch loss is the progress line, on stderr
     assert len(a) == len(b) == 4
     np.testing.assert_allclose(a, b, atol=2e-4)
 
