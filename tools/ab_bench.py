@@ -65,8 +65,11 @@ def main() -> int:
     for case in times["a"][0]:
         a = [t[case] for t in times["a"] if case in t]
         b = [t[case] for t in times["b"] if case in t]
-        ratio = statistics.median(y / x for x, y in zip(a, b))
         op, shape = case.split(" | ", 1)
+        if len(a) != len(b):  # a case one build does not run (renamed or new): no pair to compare
+            lines.append(f"| {op} | {shape} | {statistics.median(a):.4g} | not run by B | |")
+            continue
+        ratio = statistics.median(y / x for x, y in zip(a, b))
         lines.append(f"| {op} | {shape} | {statistics.median(a):.4g} | {statistics.median(b):.4g} | {ratio:.3f} |")
     text = "\n".join(lines) + "\n"
     print(text)

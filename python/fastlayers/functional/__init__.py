@@ -49,7 +49,7 @@ __all__ = [
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
     "embedding", "embedding_backward", "sinusoidal_position_encoding",
-    "RnnCache", "RnnCell", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "RnnCache", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
     "rnn_tanh_cell", "rnn_tanh_cell_backward", "rnn_relu_cell", "rnn_relu_cell_backward",
     "lstm_cell", "lstm_cell_backward", "gru_cell", "gru_cell_backward",
 ]
