@@ -47,6 +47,9 @@ MODULES = {
     "Identity": (nn.Identity, (2, 3)),
     "Sequential": (lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh()), (5, 6)),
     "Embedding": (lambda: nn.Embedding(11, 6, padding_idx=3), (4, 7), lambda rng, shape: rng.integers(0, 11, shape)),
+    "LSTM": (lambda: nn.LSTM(5, 4, num_layers=2, bidirectional=True), (6, 3, 5)),
+    "GRU": (lambda: nn.GRU(5, 4, batch_first=True, dropout=0.3, num_layers=2), (3, 6, 5)),
+    "RNN": (lambda: nn.RNN(5, 4, nonlinearity="relu", bias=False), (6, 3, 5)),
 }
 
 

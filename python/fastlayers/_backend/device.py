@@ -460,8 +460,77 @@ class DeviceBackend:
         return arr
 
     @staticmethod
+    def as_array(x, name: str, like=None) -> Array:
+        """x as a device array keeping its dtype (boolean masks stay boolean), on like's device."""
+        _require()
+        arr = _asarray(x)
+        if like is not None and arr.device != like.device:
+            raise TypeError(f"{name}: on device {arr.device}, expected device {like.device} like the other arguments")
+        return arr
+
+    @staticmethod
     def empty(shape, like, dtype=np.float32) -> Array:
         return empty(shape, like.device, dtype)
+
+    @staticmethod
+    def rows(a: Array, lo: int, hi: int) -> Array:
+        """a[lo:hi] along the first axis: a view of the same memory (writes reach a), which keeps
+        a alive."""
+        n = a.shape[0]
+        lo, hi = max(0, min(lo, n)), max(0, min(hi, n))
+        hi = max(lo, hi)
+        row = a.nbytes // n if n else 0
+        mem = _rt.cuda_wrap(a.data_ptr + lo * row, (hi - lo) * row, a.device, a)
+        return Array(mem, (hi - lo,) + a.shape[1:], a.dtype)
+
+    @staticmethod
+    def zero_(a: Array) -> Array:
+        """a filled with zeros, in place (on the device)."""
+        _rt.cuda_memset(a._mem, 0, a.nbytes)
+        return a
+
+    @staticmethod
+    def broadcast_to(a: Array, shape) -> Array:
+        """A C-contiguous copy of a broadcast to `shape` on its device (a itself when it has that
+        shape), through the strided gather with zero strides on the broadcast dimensions."""
+        shape = tuple(int(n) for n in shape)
+        if a.shape == shape:
+            return a
+        np.broadcast_shapes(a.shape, shape)  # ValueError when they do not broadcast
+        lead = (1,) * (len(shape) - a.ndim) + a.shape
+        strides, step = [], a.dtype.itemsize
+        for n in reversed(lead):
+            strides.append(step)
+            step *= n
+        strides = [0 if n == 1 else st for n, st in zip(lead, reversed(strides))]
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return empty(shape, a.device, a.dtype)
+        return _gather(a._mem, shape, strides, a.dtype)
+
+    def sum_to(self, g: Array, shape) -> Array:
+        """g summed over the dimensions that broadcasting added to or stretched in `shape` (the
+        gradient of broadcast_to), on the device: one batched GEMM with a row of ones per
+        reduced dimension."""
+        shape = tuple(int(n) for n in shape)
+        if g.shape == shape:
+            return g
+        full = (1,) * (g.ndim - len(shape)) + shape
+        cur = g
+        for ax in range(g.ndim):
+            n = cur.shape[ax]
+            if full[ax] != 1 or n == 1:
+                continue
+            outer = int(np.prod(cur.shape[:ax], dtype=np.int64))
+            inner = int(np.prod(cur.shape[ax + 1:], dtype=np.int64))
+            out = empty(cur.shape[:ax] + (1,) + cur.shape[ax + 1:], g.device)
+            if out.size and n == 0:
+                self.zero_(out)
+            elif out.size:
+                self.ops.gemm(self.raw(out), self.raw(self._ones(n, g.device)), self.raw(cur), outer, 1, inner, n,
+                              False, False, True, False, 1.0, 0.0, None, _core.GemmBias.none, None, 0.0,
+                              _core.GemmPrecision.fp32)
+            cur = out
+        return cur.reshape(shape)
 
     @staticmethod
     def from_host(a: np.ndarray, like) -> Array:
