@@ -55,4 +55,7 @@ def test_row_lstm_classifier_backward_shapes(rng):
     assert y.shape == (5, 10)
     dx = m.backward(np.ones_like(y))
     assert dx.shape == (5, 64)
+    y = m(x)   # backward consumes what forward saved: a second backward needs a second forward
     assert m.backward(np.ones_like(y), need_input_grad=False) is None
+    with pytest.raises(RuntimeError, match="backward once per forward"):
+        m.backward(np.ones_like(y))

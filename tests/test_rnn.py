@@ -237,20 +237,25 @@ def test_isa_backward_matches_reference_kernels(isa, rng, cell, threads):
         assert_close(a, b, rtol=1e-4, atol=1e-4, what=f"{cell} grad weights[{i}]")
 
 
-def test_unidirectional_slices_match_one_thread(rng):
-    """The per-step unit slices (2 threads) give the one-thread results."""
-    T, B, I, H = 7, 8, 16, 256
-    flat, _ = make_weights(rng, "lstm", I, H)
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("B,use_len", [(8, False), (40, False), (40, True)])
+def test_threads_match_one_thread(isa, rng, cell, B, use_len):
+    """A single direction on 2 threads: steps split by unit slices (few rows) or the batch split
+    into row groups that run on their own (B = 40, with and without lengths) give the one-thread
+    results."""
+    T, I, H = 7, 16, 256
+    flat, _ = make_weights(rng, cell, I, H)
     x = rng.standard_normal((B, T, I)).astype(np.float32)
+    lengths = rng.integers(1, T + 1, B) if use_len else None
     before = fastlayers.get_num_threads()
     res = []
     try:
         for nt in (1, 2):
             fastlayers.set_num_threads(nt)
             cache = F.RnnCache()
-            out, (h, c) = F.lstm(x, flat, cache=cache)
-            dx, (dh, dc), gw = F.lstm_backward(np.ones_like(out), None, cache)
-            res.append([out, h, c, dx, dh, dc] + gw)
+            out, hn, cn = run_seq(cell, x, flat, lengths=lengths, cache=cache)
+            dx, dh, dc, gw = back_seq(cell, np.ones_like(out), np.ones_like(hn), None, cache)
+            res.append([out, hn, dx, dh] + gw + ([cn, dc] if cell == "lstm" else []))
     finally:
         fastlayers.set_num_threads(before)
     for a, b in zip(*res):
@@ -299,6 +304,25 @@ def test_lengths_outputs_and_no_gradient_through_padding(backend, rng):
     dx, _, gw = backend.F.lstm_backward(np.ones_like(out), None, cache)
     assert np.all(dx[0, 2:] == 0) and np.all(dx[2, 4:] == 0)
     assert all(np.all(np.isfinite(g)) for g in gw)
+
+
+@pytest.mark.parametrize("B,T", [(1, 5), (4, 1), (3, 4)])
+def test_results_are_not_reused_buffers(backend, rng, B, T):
+    """Outputs and input gradients survive the next call (internal buffers are reused)."""
+    flat, _ = make_weights(rng, "lstm", 3, 4, 2, 1)
+    x1 = rng.standard_normal((B, T, 3)).astype(np.float32)
+    x2 = rng.standard_normal((B, T, 3)).astype(np.float32)
+    out1, _ = backend.F.lstm(x1, flat, num_layers=2)
+    keep = out1.copy()
+    cache = F.RnnCache()
+    o, _ = backend.F.lstm(x1, flat, num_layers=2, cache=cache)
+    dx1, _, _ = backend.F.lstm_backward(np.ones_like(o), None, cache)
+    keep_dx = dx1.copy()
+    backend.F.lstm(x2, flat, num_layers=2)
+    o, _ = backend.F.lstm(x2, flat, num_layers=2, cache=cache)
+    backend.F.lstm_backward(np.ones_like(o), None, cache)
+    np.testing.assert_array_equal(out1, keep)
+    np.testing.assert_array_equal(dx1, keep_dx)
 
 
 def test_grad_weights_accumulate(backend, rng):

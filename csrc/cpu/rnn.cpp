@@ -4,8 +4,9 @@
 // Forward: the input projection of all T*B rows is one GEMM per direction with the folded bias
 // (xw, T x B x G*H); then per timestep the recurrent product hw = h_prev w_hh^T and one gate
 // kernel. Backward: per timestep, latest first, the product that carries the gradient of the
-// later step's gates to h (dh = dG w_hh), then the gate-gradient kernel; at the end dX, dW_ih,
-// dW_hh and the bias gradients as one GEMM each over all T*B rows.
+// later step's gates to h (dh = dG w_hh), then the gate-gradient kernel (and the step's share of
+// the bias gradients, summed while it is in cache); at the end dX, dW_ih and dW_hh as one GEMM
+// each over all T*B rows.
 //
 // The recurrent products multiply the same w_hh at every step, so it is packed once per call
 // into the GEMM micro-kernel's B panels (contiguous kc x NR slivers) and each step calls the
@@ -14,12 +15,10 @@
 // fall into the same L1 sets and every row tile re-read its sliver from L2. (The scalar level
 // has no micro-kernel: it runs sgemm's reference.)
 //
-// Threads: the two directions of a bidirectional layer run concurrently, each on one thread
-// (no synchronisation between them at all). A single direction splits each timestep by slices
-// of hidden units, one parallel_for per step: a slice computes the recurrent product for its
-// units' gate columns (forward) or its columns of dh (backward) and then the gate kernel of the
-// same units, which needs nothing another slice writes in the same step; the join at the end of
-// the step orders the steps.
+// Threads (StepPlan): the sequences of a batch are independent, and so are the two directions
+// of a bidirectional layer: each thread takes a direction, or a group of batch rows, and runs all
+// of its steps with no synchronisation at all. A small batch of one direction instead splits
+// every step by slices of hidden units, with one join per step.
 #include "ops/rnn.h"
 
 #include <algorithm>
@@ -88,18 +87,62 @@ class Arena {
 thread_local ScratchBuffer t_forward_scratch;
 thread_local ScratchBuffer t_backward_scratch;
 
-// How the steps of a call run: both directions at once (one thread each, one slice of all H
-// units), or one direction after the other with each step split into `slices` unit slices.
+// How the steps of a call run. Batch rows are independent sequences, so the rows split into
+// groups that each run every step on their own, with no synchronisation at all: `chains`
+// (direction, row group) pairs, one per thread, each over all H units. Where there are too few
+// rows for that (fewer than two micro-kernel row tiles a thread), each step of one direction is
+// split into `slices` unit slices instead, one parallel_for per step: a slice computes the
+// recurrent product for its units' gate columns (forward) or its columns of dh (backward) and
+// then the gate kernel of the same units, which needs nothing another slice writes in that step.
 struct StepPlan {
-  bool both;
+  index_t row_groups;  // > 1 or dirs == 2: chains; then slices == 1
   index_t slices;
+  std::vector<index_t> rows;  // row_groups + 1 bounds
 };
 
-StepPlan plan_steps(const Layer& L) {
-  if (L.dirs == 2 && get_num_threads() >= 2 && !in_parallel()) return {true, 1};
+// Where a step's work lies: direction d, batch rows [r0, r1) (row group g), units [j0, j1)
+// (slice k).
+struct Part {
+  index_t d, g, r0, r1, k, j0, j1;
+  // Rows of the part active at a step whose active rows are [0, nb).
+  index_t active(index_t nb) const { return std::max<index_t>(0, std::min(nb, r1) - r0); }
+};
+
+// Row group bounds of about equal work (a row's work is its sequence length), multiples of mr.
+std::vector<index_t> row_bounds(const Layer& L, index_t groups, index_t mr) {
+  const index_t B = L.s.B;
+  std::vector<double> work(B + 1, 0.0);  // work[r]: steps of rows < r
+  std::vector<index_t> len(B, L.s.T);
+  if (L.batch_sizes) {
+    std::fill(len.begin(), len.end(), 0);
+    for (index_t t = 0; t < L.s.T; ++t)
+      for (index_t r = 0; r < L.batch_sizes[t]; ++r) ++len[r];
+  }
+  for (index_t r = 0; r < B; ++r) work[r + 1] = work[r] + double(len[r]) + 1.0;
+  std::vector<index_t> b(groups + 1, B);
+  b[0] = 0;
+  for (index_t g = 1; g < groups; ++g) {
+    const double target = work[B] * double(g) / double(groups);
+    index_t r = static_cast<index_t>(std::lower_bound(work.begin(), work.end(), target) - work.begin());
+    r = std::max(b[g - 1], std::min(B, (r + mr / 2) / mr * mr));
+    b[g] = r;
+  }
+  return b;
+}
+
+StepPlan plan_steps(const Layer& L, index_t mr) {
+  const index_t nt = in_parallel() ? 1 : get_num_threads();
+  if (nt > 1) {
+    const index_t per_dir = std::max<index_t>(1, nt / L.dirs);
+    const index_t groups = std::min(per_dir, L.s.B / (2 * mr));
+    if (L.dirs == 2 || groups > 1) {
+      const index_t g = std::max<index_t>(1, groups);
+      return {g, 1, row_bounds(L, g, mr)};
+    }
+  }
   const double macs = double(L.s.B) * double(L.GH) * double(L.s.H);
-  if (macs < kSliceMacs || in_parallel()) return {false, 1};
-  return {false, std::max<index_t>(1, std::min<index_t>(get_num_threads(), L.s.H / kSliceMin))};
+  const index_t slices = nt == 1 || macs < kSliceMacs ? 1 : std::max<index_t>(1, std::min(nt, L.s.H / kSliceMin));
+  return {1, slices, {0, L.s.B}};
 }
 
 // Units [slice_bound(k), slice_bound(k + 1)) of slice k: bounds k * H / n rounded to kSliceAlign.
@@ -108,31 +151,37 @@ index_t slice_bound(index_t k, index_t n, index_t H) {
   return std::min(H, (k * H / n + kSliceAlign / 2) / kSliceAlign * kSliceAlign);
 }
 
-// Runs fn(d, i, k, j0, j1) for steps i < count of every direction d and every slice k of units
-// [j0, j1), as the plan says; the slices of one step run in one parallel_for.
+// Runs fn(part, i) for steps i < count of every direction and part of the batch and units, as
+// the plan says: chains concurrently, each step after step; or step by step, the slices of one
+// step in one parallel_for.
 template <class Fn>
 void run_steps(const Layer& L, const StepPlan& plan, index_t count, const Fn& fn) {
-  if (plan.both) {
-    parallel_for(0, 2, 1, [&](index_t lo, index_t hi) {
-      for (index_t d = lo; d < hi; ++d)
-        for (index_t i = 0; i < count; ++i) fn(d, i, 0, 0, L.s.H);
+  const index_t H = L.s.H;
+  if (plan.row_groups > 1 || L.dirs == 2) {
+    const index_t chains = L.dirs * plan.row_groups;
+    auto chain = [&](index_t c) {
+      const index_t d = c / plan.row_groups, g = c % plan.row_groups;
+      const Part p{d, g, plan.rows[g], plan.rows[g + 1], 0, 0, H};
+      if (p.r0 < p.r1)
+        for (index_t i = 0; i < count; ++i) fn(p, i);
+    };
+    parallel_for(0, chains, 1, [&](index_t lo, index_t hi) {
+      for (index_t c = lo; c < hi; ++c) chain(c);
     });
     return;
   }
   const index_t n = plan.slices;
-  for (index_t d = 0; d < L.dirs; ++d) {
-    for (index_t i = 0; i < count; ++i) {
-      if (n == 1) {
-        fn(d, i, 0, 0, L.s.H);
-        continue;
-      }
-      parallel_for(0, n, 1, [&](index_t lo, index_t hi) {
-        for (index_t k = lo; k < hi; ++k) {
-          const index_t j0 = slice_bound(k, n, L.s.H), j1 = slice_bound(k + 1, n, L.s.H);
-          if (j0 < j1) fn(d, i, k, j0, j1);
-        }
-      });
+  for (index_t i = 0; i < count; ++i) {
+    if (n == 1) {
+      fn(Part{0, 0, 0, L.s.B, 0, 0, H}, i);
+      continue;
     }
+    parallel_for(0, n, 1, [&](index_t lo, index_t hi) {
+      for (index_t k = lo; k < hi; ++k) {
+        const index_t j0 = slice_bound(k, n, H), j1 = slice_bound(k + 1, n, H);
+        if (j0 < j1) fn(Part{0, 0, 0, L.s.B, k, j0, j1}, i);
+      }
+    });
   }
 }
 
@@ -262,6 +311,18 @@ void zero_gate_rows(float* m, index_t ld, index_t r0, index_t r1, index_t gates,
     for (index_t k = 0; k < gates; ++k) std::memset(m + r * ld + k * H + j0, 0, sizeof(float) * (j1 - j0));
 }
 
+// acc[k * H + j] += m[r * ld + k * H + j] for rows r < rows, gates k, units [j0, j1): one
+// step's share of a bias gradient, summed while the step's gate gradients are in cache.
+void add_gate_rows(float* acc, const float* m, index_t ld, index_t rows, index_t gates, index_t H, index_t j0,
+                   index_t j1) {
+  for (index_t r = 0; r < rows; ++r)
+    for (index_t k = 0; k < gates; ++k) {
+      float* a = acc + k * H;
+      const float* row = m + r * ld + k * H;
+      for (index_t j = j0; j < j1; ++j) a[j] += row[j];
+    }
+}
+
 void check_layer(RnnCell cell, RnnShape s, index_t dirs, const index_t* batch_sizes) {
   FL_CHECK_ARG(static_cast<int>(cell) >= 0 && static_cast<int>(cell) < kRnnCellCount, "rnn: unknown cell ",
                static_cast<int>(cell));
@@ -293,7 +354,7 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
 
   const GemmKernels& gk = g_gemm_kernels.current();
   const bool packed = gk.ukernel != nullptr;
-  const StepPlan plan = plan_steps(L);
+  const StepPlan plan = plan_steps(L, packed ? gk.mr : 8);
   PackedRecurrent pr;  // op(B) = w_hh^T: slice k owns columns k * H + [j0, j1) of every gate
   if (packed)
     pr.plan(gk, L, plan, H, [&](index_t j0, index_t n, const auto& add) {
@@ -327,16 +388,19 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
 
   const RnnForwardFn kernel = g_rnn_kernels.current().forward[static_cast<int>(cell)];
   const index_t ldy = dirs * H;
-  run_steps(L, plan, T, [&](index_t d, index_t step, index_t k, index_t j0, index_t j1) {
-    const index_t t = L.time_of(d, step), nb = L.active(t), n = j1 - j0;
-    const float* hp = h_seq + L.before(d, t);
-    float* hn = h_seq + L.after(d, t);
-    const float* cp = lstm ? c_seq + L.before(d, t) : nullptr;
-    float* cn = lstm ? c_seq + L.after(d, t) : nullptr;
-    float* yt = y + t * B * ldy + d * H;
-    const float* xw = base + o_xw[d] + t * B * GH + j0;
+  run_steps(L, plan, T, [&](const Part& p, index_t step) {
+    const index_t d = p.d, j0 = p.j0, n = p.j1 - p.j0, r0 = p.r0;
+    const index_t t = L.time_of(d, step), nb = p.active(L.active(t));
+    // Row r0 of everything this part touches (rows are B apart in time, G*H or H wide).
+    const float* hp = h_seq + L.before(d, t) + r0 * H;
+    float* hn = h_seq + L.after(d, t) + r0 * H;
+    const float* cp = lstm ? c_seq + L.before(d, t) + r0 * H : nullptr;
+    float* cn = lstm ? c_seq + L.after(d, t) + r0 * H : nullptr;
+    float* yt = y + (t * B + r0) * ldy + d * H;
+    const float* xw = base + o_xw[d] + (t * B + r0) * GH + j0;
+    float* sg = gates ? gates + ((d * T + t) * B + r0) * L.SH + j0 : nullptr;
+    float* hw = base + o_hw[d] + r0 * GH;
     if (nb > 0) {
-      float* hw = base + o_hw[d];
       if (packed) {
         // The tiles bring in the gate kernel's inputs, then the lines it will write (the stores
         // then find them in L2 instead of reading them from memory first).
@@ -345,10 +409,9 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
         rg.add(hn + j0, nb, n, H);
         rg.add(yt + j0, nb, n, ldy);
         if (lstm) rg.add(cn + j0, nb, n, H);
-        const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
-        for (index_t p = 0; sg && p < L.SH / H; ++p) rg.add(sg + p * H, nb, n, L.SH);
+        for (index_t q = 0; sg && q < L.SH / H; ++q) rg.add(sg + q * H, nb, n, L.SH);
         Prefetcher pf(rg);
-        pr.run(gk, base + o_panels, d, k, hp, H, nb, hw, GH, 0.0f, pf);
+        pr.run(gk, base + o_panels, d, p.k, hp, H, nb, hw, GH, 0.0f, pf);
       } else {
         GemmOptions ot;
         ot.trans_b = true;
@@ -366,11 +429,11 @@ void rnn_layer_forward(RnnCell cell, RnnShape s, index_t dirs, float* y, float* 
       a.c = lstm ? cn + j0 : nullptr;
       a.y = yt + j0;
       a.ld_y = ldy;
-      a.gates = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
+      a.gates = sg;
       kernel(a);
     }
     // Rows not active at this step: state carried, output zero.
-    for (index_t r = nb; r < B; ++r) {
+    for (index_t r = nb; r < p.r1 - r0; ++r) {
       std::memcpy(hn + r * H + j0, hp + r * H + j0, sizeof(float) * n);
       if (lstm) std::memcpy(cn + r * H + j0, cp + r * H + j0, sizeof(float) * n);
       std::memset(yt + r * ldy + j0, 0, sizeof(float) * n);
@@ -401,7 +464,7 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
 
   const GemmKernels& gk = g_gemm_kernels.current();
   const bool packed = gk.ukernel != nullptr;
-  const StepPlan plan = plan_steps(L);
+  const StepPlan plan = plan_steps(L, packed ? gk.mr : 8);
   PackedRecurrent pr;  // op(B) = w_hh (G*H x H): slice k owns columns [j0, j1) of dh
   if (packed) pr.plan(gk, L, plan, GH, [&](index_t j0, index_t n, const auto& add) { add(j0, n); });
 
@@ -411,40 +474,46 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     o_dg[d] = arena.reserve(TB * GH);
     o_dgh[d] = gru ? arena.reserve(TB * GH) : o_dg[d];
   }
-  const index_t o_ones = arena.reserve(TB);
+  // Bias gradients, summed step by step (each slice its own columns, each row group its own
+  // copy): direction d's, row group q's at o_db + (d * groups + q) * 2 * GH (of dgx), + GH (of
+  // dgh); the groups are added in order at the end, so the sums do not depend on the threads.
+  const index_t groups = plan.row_groups, db_floats = dirs * groups * 2 * GH;
+  const index_t o_db = arena.reserve(db_floats);
   const index_t o_panels = arena.reserve(pr.floats);
   float* base = arena.base();
   if (packed)
     for (index_t d = 0; d < dirs; ++d) pr.pack(gk, base + o_panels, d, w[d].w_hh, H, false);
+  std::fill(base + o_db, base + o_db + db_floats, 0.0f);
 
   const RnnBackwardFn kernel = g_rnn_kernels.current().backward[static_cast<int>(cell)];
   const index_t ldy = dirs * H;
   // Call i runs the product of the direction's previous step (`step + 1` in its order, into dh),
   // then the kernel of step = T - 1 - i; the last call (step = -1) runs only step 0's product.
   // dG rows are in time order for both directions.
-  run_steps(L, plan, T + 1, [&](index_t d, index_t i, index_t k, index_t j0, index_t j1) {
-    const index_t step = T - 1 - i, n = j1 - j0;
-    float* dhd = dh + d * B * H;
-    float* dg = base + o_dg[d];
-    float* dgh = base + o_dgh[d];
+  run_steps(L, plan, T + 1, [&](const Part& p, index_t i) {
+    const index_t d = p.d, j0 = p.j0, j1 = p.j1, n = j1 - j0, r0 = p.r0;
+    const index_t step = T - 1 - i;
+    float* dhd = dh + (d * B + r0) * H;
+    float* dg = base + o_dg[d] + r0 * GH;   // + t * B * GH: row r0 at time t
+    float* dgh = base + o_dgh[d] + r0 * GH;
     if (step + 1 < T) {
-      const index_t t1 = L.time_of(d, step + 1), nb1 = L.active(t1);
+      const index_t t1 = L.time_of(d, step + 1), nb1 = p.active(L.active(t1));
       const float beta = gru ? 1.0f : 0.0f;
       if (packed) {
         // The tiles bring in what this step's gate kernel reads: the saved gates and states, dy.
         Regions rg;
         if (step >= 0) {
-          const index_t t = L.time_of(d, step), nb = L.active(t);
-          const float* sg = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
-          for (index_t p = 0; sg && p < L.SH / H; ++p) rg.add(sg + p * H, nb, n, L.SH);
-          rg.add(h_seq + L.before(d, t) + j0, nb, n, H);
-          if (lstm) rg.add(c_seq + L.before(d, t) + j0, nb, n, H);
-          if (lstm) rg.add(c_seq + L.after(d, t) + j0, nb, n, H);
-          if (!lstm && !gru) rg.add(h_seq + L.after(d, t) + j0, nb, n, H);
-          if (dy) rg.add(dy + t * B * ldy + d * H + j0, nb, n, ldy);
+          const index_t t = L.time_of(d, step), nb = p.active(L.active(t));
+          const float* sg = gates ? gates + ((d * T + t) * B + r0) * L.SH + j0 : nullptr;
+          for (index_t q = 0; sg && q < L.SH / H; ++q) rg.add(sg + q * H, nb, n, L.SH);
+          rg.add(h_seq + L.before(d, t) + r0 * H + j0, nb, n, H);
+          if (lstm) rg.add(c_seq + L.before(d, t) + r0 * H + j0, nb, n, H);
+          if (lstm) rg.add(c_seq + L.after(d, t) + r0 * H + j0, nb, n, H);
+          if (!lstm && !gru) rg.add(h_seq + L.after(d, t) + r0 * H + j0, nb, n, H);
+          if (dy) rg.add(dy + (t * B + r0) * ldy + d * H + j0, nb, n, ldy);
         }
         Prefetcher pf(rg);
-        pr.run(gk, base + o_panels, d, k, dgh + t1 * B * GH, GH, nb1, dhd, H, beta, pf);
+        pr.run(gk, base + o_panels, d, p.k, dgh + t1 * B * GH, GH, nb1, dhd, H, beta, pf);
       } else {
         GemmOptions opt;
         opt.beta = beta;
@@ -452,32 +521,33 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
       }
     }
     if (step < 0) return;
-    const index_t t = L.time_of(d, step), nb = L.active(t);
+    const index_t t = L.time_of(d, step), nb = p.active(L.active(t));
     if (nb > 0) {
       RnnBackwardArgs a{};
       a.rows = nb, a.n = n, a.H = H;
-      a.dy = dy ? dy + t * B * ldy + d * H + j0 : nullptr;
+      a.dy = dy ? dy + (t * B + r0) * ldy + d * H + j0 : nullptr;
       a.ld_dy = ldy;
       a.dh = dhd + j0;
-      a.dc = lstm ? dc + d * B * H + j0 : nullptr;
-      a.gates = gates ? gates + (d * T + t) * B * L.SH + j0 : nullptr;
-      a.h = h_seq + L.after(d, t) + j0;
-      a.h_prev = h_seq + L.before(d, t) + j0;
-      a.c_prev = lstm ? c_seq + L.before(d, t) + j0 : nullptr;
-      a.c = lstm ? c_seq + L.after(d, t) + j0 : nullptr;
+      a.dc = lstm ? dc + (d * B + r0) * H + j0 : nullptr;
+      a.gates = gates ? gates + ((d * T + t) * B + r0) * L.SH + j0 : nullptr;
+      a.h = h_seq + L.after(d, t) + r0 * H + j0;
+      a.h_prev = h_seq + L.before(d, t) + r0 * H + j0;
+      a.c_prev = lstm ? c_seq + L.before(d, t) + r0 * H + j0 : nullptr;
+      a.c = lstm ? c_seq + L.after(d, t) + r0 * H + j0 : nullptr;
       a.dgx = dg + t * B * GH + j0;
       a.dgh = dgh + t * B * GH + j0;
       kernel(a);
+      float* db = base + o_db + (d * groups + p.g) * 2 * GH;
+      if (g[d].b_ih || (g[d].b_hh && !gru)) add_gate_rows(db, dg + t * B * GH, GH, nb, L.G, H, j0, j1);
+      if (g[d].b_hh && gru) add_gate_rows(db + GH, dgh + t * B * GH, GH, nb, L.G, H, j0, j1);
     }
-    zero_gate_rows(dg + t * B * GH, GH, nb, B, L.G, H, j0, j1);
-    if (gru) zero_gate_rows(dgh + t * B * GH, GH, nb, B, L.G, H, j0, j1);
+    zero_gate_rows(dg + t * B * GH, GH, nb, p.r1 - r0, L.G, H, j0, j1);
+    if (gru) zero_gate_rows(dgh + t * B * GH, GH, nb, p.r1 - r0, L.G, H, j0, j1);
   });
 
-  // dX = sum over directions of dG w_ih; dW_ih = dG^T X; dW_hh = dGh^T H_prev; the bias
-  // gradients as ones^T dG: one GEMM each over all T*B rows. H_prev of times 0..T-1 are T
-  // consecutive blocks of h_seq (from the direction's `before` block of time 0).
-  float* ones = base + o_ones;
-  std::fill(ones, ones + TB, 1.0f);
+  // dX = sum over directions of dG w_ih; dW_ih = dG^T X; dW_hh = dGh^T H_prev: one GEMM each
+  // over all T*B rows. H_prev of times 0..T-1 are T consecutive blocks of h_seq (from the
+  // direction's `before` block of time 0).
   for (index_t d = 0; d < dirs; ++d) {
     const float* dg = base + o_dg[d];
     const float* dgh = base + o_dgh[d];
@@ -491,10 +561,16 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
     ot.beta = beta_acc;
     if (g[d].w_ih) sgemm(g[d].w_ih, I, dg, GH, x, I, {GH, I, TB}, ot);
     if (g[d].w_hh) sgemm(g[d].w_hh, H, dgh, GH, h_seq + L.before(d, 0), H, {GH, H, TB}, ot);
-    GemmOptions ob;
-    ob.beta = beta_acc;
-    if (g[d].b_ih) sgemm(g[d].b_ih, GH, ones, TB, dg, GH, {1, GH, TB}, ob);
-    if (g[d].b_hh) sgemm(g[d].b_hh, GH, ones, TB, dgh, GH, {1, GH, TB}, ob);
+    for (index_t k = 0; k < GH; ++k) {
+      float sx = 0.0f, sh = 0.0f;
+      for (index_t q = 0; q < groups; ++q) {
+        const float* db = base + o_db + (d * groups + q) * 2 * GH;
+        sx += db[k];
+        sh += gru ? db[GH + k] : db[k];  // the recurrent bias's gradient is dgx's but for gru
+      }
+      if (g[d].b_ih) g[d].b_ih[k] = (accumulate ? g[d].b_ih[k] : 0.0f) + sx;
+      if (g[d].b_hh) g[d].b_hh[k] = (accumulate ? g[d].b_hh[k] : 0.0f) + sh;
+    }
   }
 }
 

@@ -12,6 +12,8 @@ DEMOS = {
     "cnn": "fastlayers.demo.cnn",
     "rnn-digits": "fastlayers.demo.rnn_digits",
     "char-rnn": "fastlayers.demo.char_rnn",
+    "transformer": "fastlayers.demo.transformer",
+    "embed": "fastlayers.demo.embed",
 }
 
 

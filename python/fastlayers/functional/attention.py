@@ -65,7 +65,7 @@ def _qkv(be, query, key, value):
         raise ValueError(f"query, key, value: leading dimensions {q.shape[:-2]}, {k.shape[:-2]}, {v.shape[:-2]} "
                          "do not broadcast") from None
     shapes = (q.shape, k.shape, v.shape)
-    return tuple(be.broadcast_to(a, tuple(batch) + a.shape[-2:]) for a in (q, k, v)) + (batch, shapes)
+    return tuple(be.broadcast(a, tuple(batch) + a.shape[-2:]) for a in (q, k, v)) + (batch, shapes)
 
 
 def _broadcast_strides(shape: tuple, full: tuple) -> list:

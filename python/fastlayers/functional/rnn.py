@@ -267,7 +267,7 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
     c_n = be.empty(sshape, x) if lstm else None
     saved = []
     # Keys: with a cache every layer keeps its own arrays; without, the layers take turns.
-    copied_out = batch_first or perm is not None  # the last output is copied on the way out
+    copied_out = batch_first or perm is not None  # the last output is copied on the way out (_caller_layout)
     for layer in range(num_layers):
         key = layer if cache is not None else layer % 2
         last_layer = layer + 1 == num_layers
