@@ -204,11 +204,19 @@ class Scratch {
   DeviceBlock block_;
 };
 
-template <class Kernel, class Args>
-void launch_gate(Kernel kernel, const Args& a, const char* name, cudaStream_t stream) {
+// One gate kernel launch of a step: a thread per (row, unit).
+template <RnnCell kCell>
+void gate_forward(const RnnForwardArgs& a, cudaStream_t stream) {
   if (a.rows <= 0 || a.n <= 0) return;
-  kernel<<<grid_for(a.rows * a.n), kBlock, 0, stream>>>(a);
-  check_launch(name);
+  rnn_gate_forward_kernel<kCell><<<grid_for(a.rows * a.n), kBlock, 0, stream>>>(a);
+  check_launch("rnn_gate_forward_kernel");
+}
+
+template <RnnCell kCell>
+void gate_backward(const RnnBackwardArgs& a, cudaStream_t stream) {
+  if (a.rows <= 0 || a.n <= 0) return;
+  rnn_gate_backward_kernel<kCell><<<grid_for(a.rows * a.n), kBlock, 0, stream>>>(a);
+  check_launch("rnn_gate_backward_kernel");
 }
 
 }  // namespace
@@ -217,10 +225,10 @@ void launch_gate(Kernel kernel, const Args& a, const char* name, cudaStream_t st
 void rnn_gate_forward_cuda(RnnCell cell, const RnnForwardArgs& a, cudaStream_t stream) {
   using namespace cuda;
   switch (cell) {
-    case RnnCell::rnn_tanh: return launch_gate(rnn_gate_forward_kernel<RnnCell::rnn_tanh>, a, "rnn_gate_forward_kernel", stream);
-    case RnnCell::rnn_relu: return launch_gate(rnn_gate_forward_kernel<RnnCell::rnn_relu>, a, "rnn_gate_forward_kernel", stream);
-    case RnnCell::lstm: return launch_gate(rnn_gate_forward_kernel<RnnCell::lstm>, a, "rnn_gate_forward_kernel", stream);
-    case RnnCell::gru: return launch_gate(rnn_gate_forward_kernel<RnnCell::gru>, a, "rnn_gate_forward_kernel", stream);
+    case RnnCell::rnn_tanh: return gate_forward<RnnCell::rnn_tanh>(a, stream);
+    case RnnCell::rnn_relu: return gate_forward<RnnCell::rnn_relu>(a, stream);
+    case RnnCell::lstm: return gate_forward<RnnCell::lstm>(a, stream);
+    case RnnCell::gru: return gate_forward<RnnCell::gru>(a, stream);
   }
   throw std::invalid_argument("rnn: unknown cell");
 }
@@ -228,10 +236,10 @@ void rnn_gate_forward_cuda(RnnCell cell, const RnnForwardArgs& a, cudaStream_t s
 void rnn_gate_backward_cuda(RnnCell cell, const RnnBackwardArgs& a, cudaStream_t stream) {
   using namespace cuda;
   switch (cell) {
-    case RnnCell::rnn_tanh: return launch_gate(rnn_gate_backward_kernel<RnnCell::rnn_tanh>, a, "rnn_gate_backward_kernel", stream);
-    case RnnCell::rnn_relu: return launch_gate(rnn_gate_backward_kernel<RnnCell::rnn_relu>, a, "rnn_gate_backward_kernel", stream);
-    case RnnCell::lstm: return launch_gate(rnn_gate_backward_kernel<RnnCell::lstm>, a, "rnn_gate_backward_kernel", stream);
-    case RnnCell::gru: return launch_gate(rnn_gate_backward_kernel<RnnCell::gru>, a, "rnn_gate_backward_kernel", stream);
+    case RnnCell::rnn_tanh: return gate_backward<RnnCell::rnn_tanh>(a, stream);
+    case RnnCell::rnn_relu: return gate_backward<RnnCell::rnn_relu>(a, stream);
+    case RnnCell::lstm: return gate_backward<RnnCell::lstm>(a, stream);
+    case RnnCell::gru: return gate_backward<RnnCell::gru>(a, stream);
   }
   throw std::invalid_argument("rnn: unknown cell");
 }

@@ -1,6 +1,6 @@
 """The element-wise glue that composite modules (attention, transformer layers, position embeddings)
-need between functional ops: residual sums, broadcast additions, axis permutations and sums over
-the batch. On NumPy arrays these are NumPy; on device arrays they run through host memory (one copy
+need between functional ops: residual sums, broadcast additions, axis permutations, sums and means
+over axes, stacking, row views and zeros. On NumPy arrays these are NumPy; on device arrays they run through host memory (one copy
 each way) until the device backend has kernels for them: this file is the one place to change then.
 """
 from __future__ import annotations
@@ -53,3 +53,39 @@ def scale(x, factor: float):
     """x * factor, a fresh float32 array on x's device."""
     (hx,) = _host(x)
     return _back(np.multiply(hx, np.float32(factor), dtype=np.float32), x)
+
+
+def mean(x, axis: int):
+    """x averaged over one axis (float32), a fresh array on x's device."""
+    (hx,) = _host(x)
+    return _back(np.mean(hx, axis=axis, dtype=np.float32), x)
+
+
+def stack(arrays):
+    """np.stack(arrays) along a new first axis, a fresh float32 array on the first one's device."""
+    return _back(np.stack(_host(*arrays)), arrays[0])
+
+
+def rows(x, lo: int, hi: int):
+    """x[lo:hi] along the first axis: a view (writes reach x), on x's device (no copy)."""
+    return DEVICE.rows(x, lo, hi) if is_gpu(x) else x[lo:hi]
+
+
+def unstack(x):
+    """The views x[0], x[1], ... along the first axis (no copy)."""
+    return [rows(x, i, i + 1).reshape(x.shape[1:]) for i in range(x.shape[0])]
+
+
+def zeros_like(x):
+    """A float32 array of zeros of x's shape on x's device."""
+    if is_gpu(x):
+        return DEVICE.zero_(DEVICE.empty(x.shape, x))
+    return np.zeros(x.shape, np.float32)
+
+
+def to_device_of(host, like):
+    """A host array (a mask: bool or float32, kept so) on like's device; host itself, or None,
+    when like is a NumPy array."""
+    if host is None or not is_gpu(like):
+        return host
+    return DEVICE.from_host(np.ascontiguousarray(host), like)
