@@ -58,6 +58,8 @@ MODULES = {
     "LSTMCell": (lambda: nn.LSTMCell(5, 4), (3, 5)),
     "GRUCell": (lambda: nn.GRUCell(5, 4, bias=False), (3, 5)),
     "LayerNorm": (lambda: nn.LayerNorm(6), (3, 4, 6)),
+    "LearnedPositionalEmbedding": (lambda: nn.LearnedPositionalEmbedding(9, 6, batch_first=False), (5, 2, 6)),
+    "SinusoidalPositionalEncoding": (lambda: nn.SinusoidalPositionalEncoding(6, max_len=20), (2, 5, 6)),
     "LayerNorm_2d": (lambda: nn.LayerNorm((4, 6), bias=False), (3, 4, 6)),
     "TransformerEncoderLayer": (lambda: nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1), (5, 3, 8)),
     "TransformerEncoderLayer_prenorm_gelu": (
@@ -224,6 +226,38 @@ def test_transformer_decoder_layer_trains_on_the_device(device_backend, norm_fir
     dy = rng.standard_normal(tgt.shape).astype(np.float32)
     _check_step(cpu, dev, (tgt, mem), (cuda.to_device(tgt), cuda.to_device(mem)), dy, optim.Adam,
                 call=dict(tgt_mask=mask, tgt_is_causal=True), lr=1e-2)
+
+
+def test_gpt_trains_on_the_device(device_backend, rng):
+    """models.GPT (embeddings, causal pre-norm blocks, tied head) on device token ids: the
+    cross-entropy losses and the parameters after two AdamW steps agree with the CPU, and
+    generate() on the device model gives the CPU model's tokens."""
+    kw = dict(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8, dropout=0.1)
+    fastlayers.manual_seed(4)
+    cpu = models.GPT(**kw)
+    fastlayers.manual_seed(4)
+    dev = models.GPT(**kw).to("cuda")
+    idx = rng.integers(0, 13, (3, 7))
+    target = rng.integers(0, 13, (3 * 7,))
+    idx_d, t_d = device_backend.put_like(idx), device_backend.put_like(target)
+    oc, od = optim.AdamW(cpu.parameters(), lr=1e-2), optim.AdamW(dev.parameters(), lr=1e-2)
+    crit_cpu, crit_dev = nn.CrossEntropyLoss(), nn.CrossEntropyLoss()
+    for _ in range(2):
+        oc.zero_grad()
+        od.zero_grad()
+        fastlayers.manual_seed(9)
+        lc = crit_cpu(cpu(idx).reshape(-1, 13), target)
+        fastlayers.manual_seed(9)
+        ld = crit_dev(dev(idx_d).reshape(-1, 13), t_d)
+        assert abs(ld - lc) <= 1e-4 * max(1.0, abs(lc))
+        cpu.backward(crit_cpu.backward().reshape(3, 7, 13))
+        dev.backward(crit_dev.backward().reshape(3, 7, 13))
+        oc.step()
+        od.step()
+    for (k, pc), (_, pd) in zip(cpu.named_parameters(), dev.named_parameters()):
+        assert_close(pd.data.numpy(), pc.data, rtol=1e-4, atol=1e-5, what=k)
+    seed = np.random.default_rng(0), np.random.default_rng(0)
+    np.testing.assert_array_equal(dev.generate(idx[:1, :3], 4, rng=seed[0]), cpu.generate(idx[:1, :3], 4, rng=seed[1]))
 
 
 def test_input_on_the_wrong_device_is_a_type_error(device_backend):
