@@ -293,3 +293,18 @@ def test_core_checks_bounds(rng):
         _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs[:1], 6, 1, 0.5, *nodrop)
     with pytest.raises(TypeError):
         _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, _core.AttnMask.boolean, m, offs, 6, 1, 0.5, *nodrop)
+
+
+@pytest.mark.cuda
+def test_cuda_head_dimension_limit():
+    """On a GPU (no stand-in: its kernels are the CPU's) head dimensions above 256 are a ValueError
+    naming the limit, the largest allowed one runs, and masks on the host are a TypeError."""
+    from fastlayers import cuda
+    q = cuda.to_device(np.ones((1, 3, 257), np.float32))
+    with pytest.raises(ValueError, match="256"):
+        SDPA(q, q, q)
+    x = np.random.default_rng(0).standard_normal((1, 3, 256)).astype(np.float32)
+    out = SDPA(cuda.to_device(x), cuda.to_device(x), cuda.to_device(x))
+    assert_close(out.numpy(), SDPA(x, x, x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="mixing devices"):
+        SDPA(cuda.to_device(x), cuda.to_device(x), cuda.to_device(x), attn_mask=np.ones((3, 3), bool))
