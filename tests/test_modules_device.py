@@ -335,3 +335,24 @@ def test_cnn_trains_on_the_device(device_backend, batch_norm, rng):
     cpu.eval()
     back.eval()
     assert_close(back(x), cpu(x), rtol=1e-4, atol=1e-5)
+
+
+def test_transformer_training_step_stays_on_the_device(device_backend, monkeypatch, rng):
+    """An encoder and a decoder layer's forward and backward (masks, dropout, both attention
+    paths' glue: residual sums, head permutations) copy nothing from the device to the host."""
+    from fastlayers._backend import device as _device
+    copies = []
+    real = _device._rt.cuda_copy_to_host
+    monkeypatch.setattr(_device._rt, "cuda_copy_to_host", lambda out, mem: (copies.append(out.shape), real(out, mem)))
+    enc = nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, dropout=0.1, batch_first=True).to("cuda")
+    dec = nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, dropout=0.1, norm_first=True).to("cuda")
+    x = cuda.to_device(rng.standard_normal((3, 5, 8)).astype(np.float32))
+    mem = cuda.to_device(rng.standard_normal((4, 3, 8)).astype(np.float32))
+    kpm = np.zeros((3, 5), bool)
+    kpm[1, 3:] = True
+    y = enc(x, src_key_padding_mask=kpm)
+    enc.backward(cuda.to_device(np.ones(y.shape, np.float32)))
+    t = cuda.to_device(rng.standard_normal((5, 3, 8)).astype(np.float32))
+    z = dec(t, mem, tgt_is_causal=True, tgt_mask=np.triu(np.ones((5, 5), bool), k=1))
+    dec.backward(cuda.to_device(np.ones(z.shape, np.float32)))
+    assert copies == []

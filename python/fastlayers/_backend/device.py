@@ -548,6 +548,42 @@ class DeviceBackend:
             step *= a.shape[d]
         return _gather(a._mem, shape, strides, a.dtype)
 
+    @staticmethod
+    def permute(a: Array, axes) -> Array:
+        """np.transpose(a, axes) as a C-contiguous copy on a's device (the strided gather)."""
+        axes = tuple(int(ax) for ax in axes)
+        if sorted(axes) != list(range(a.ndim)):
+            raise ValueError(f"axes: expected a permutation of {a.ndim} axes, got {axes}")
+        step, strides = a.dtype.itemsize, [0] * a.ndim
+        for d in range(a.ndim - 1, -1, -1):
+            strides[d] = step
+            step *= a.shape[d]
+        shape = tuple(a.shape[ax] for ax in axes)
+        if axes == tuple(range(a.ndim)):
+            return a.copy()
+        if int(np.prod(shape, dtype=np.int64)) == 0:
+            return empty(shape, a.device, a.dtype)
+        return _gather(a._mem, shape, [strides[ax] for ax in axes], a.dtype)
+
+    @staticmethod
+    def copy_into(dst: Array, src: Array) -> Array:
+        """dst's memory <- src's (the same number of bytes, on one device); returns dst."""
+        if dst.nbytes != src.nbytes:
+            raise ValueError(f"expected {dst.nbytes} bytes, got {src.nbytes}")
+        if src.nbytes:
+            _rt.cuda_copy(dst._mem, src._mem, src.nbytes)
+        return dst
+
+    def scale(self, a: Array, factor: float) -> Array:
+        """factor * a, a fresh float32 array on a's device (a GEMM with alpha: one product each)."""
+        a = _operand(a, "input")
+        out = empty(a.shape, a.device)
+        if a.size:
+            self.ops.gemm(self.raw(out), self.raw(self._ones(1, a.device)), self.raw(a), 1, 1, a.size, 1, False, False,
+                          False, False, float(factor), 0.0, None, _core.GemmBias.none, None, 0.0,
+                          _core.GemmPrecision.fp32)
+        return out
+
     def sum_to(self, g: Array, shape) -> Array:
         """g summed over the dimensions that broadcasting added to or stretched in `shape` (the
         gradient of broadcast), on the device: one batched GEMM with a row of ones per
