@@ -2,9 +2,10 @@
 // emulation, on the emulated sgemm) against the CPU reference gate kernels (cpu/ref/rnn_ref.cpp)
 // and an oracle of the CPU driver's algorithm (cpu/rnn.cpp) on them with double-precision GEMMs:
 // the gate kernels alone (bit for bit up to the libm), then whole layers of every cell, one and
-// two directions, with and without biases, packed batch sizes, forward (y, the states, the saved
-// gates) and backward (dx, dh0, dc0, every weight gradient, written and accumulated); and the
-// sequence layout copy (transposes, permutation, padding rows, zero fill).
+// two directions, with and without biases, packed batch sizes, odd sizes (I 19, H 37, T 7, B 5),
+// forward (y, the states, the saved gates) and backward (dx, dh0, dc0, every weight gradient,
+// written and accumulated); and the sequence layout copy (transposes, permutation, padding rows,
+// zero fill).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -159,9 +160,10 @@ void test_gate_kernels(const fl::RnnKernels& ref, std::mt19937& r) {
 void test_rnn_layers(const fl::RnnKernels& ref, std::mt19937& r) {
   const Case cases[] = {{RnnCell::lstm, 5, 3, 4, 6, 2, true, true},    {RnnCell::gru, 4, 3, 5, 7, 1, true, false},
                         {RnnCell::gru, 3, 4, 2, 5, 2, false, true},    {RnnCell::rnn_tanh, 6, 2, 3, 4, 1, true, true},
-                        {RnnCell::rnn_relu, 3, 3, 4, 5, 2, false, false}, {RnnCell::lstm, 1, 1, 3, 2, 1, false, false}};
-  const index_t sizes[][6] = {{3, 3, 2, 2, 1, 0}, {3, 2, 2, 1, 0, 0}, {4, 4, 3, 0, 0, 0}, {2, 2, 2, 1, 1, 1},
-                              {3, 1, 1, 0, 0, 0}, {1, 0, 0, 0, 0, 0}};
+                        {RnnCell::rnn_relu, 3, 3, 4, 5, 2, false, false}, {RnnCell::lstm, 1, 1, 3, 2, 1, false, false},
+                        {RnnCell::lstm, 7, 5, 19, 37, 2, true, true},   {RnnCell::gru, 7, 5, 19, 37, 2, true, true}};
+  const index_t sizes[][7] = {{3, 3, 2, 2, 1, 0, 0}, {3, 2, 2, 1, 0, 0, 0}, {4, 4, 3, 0, 0, 0, 0}, {2, 2, 2, 1, 1, 1, 0},
+                              {3, 1, 1, 0, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0}, {5, 5, 4, 4, 2, 2, 1}, {5, 4, 4, 3, 3, 1, 1}};
   int ci = 0;
   for (const Case& c : cases) {
     const index_t* bs = c.packed ? sizes[ci] : nullptr;
