@@ -182,6 +182,8 @@ ATTENTION = {
                              "self", False),
     "cross_padding_mask": (lambda: nn.MultiheadAttention(8, 4, batch_first=True),
                            dict(need_weights=False, key_padding_mask="kpm"), "kv", True),
+    "self_device_padding_mask": (lambda: nn.MultiheadAttention(8, 2), dict(key_padding_mask="kpm_device"), "self",
+                                 False),
     "cross_weights_float_mask": (lambda: nn.MultiheadAttention(8, 2), dict(attn_mask="float"), "", False),
     "kdim_vdim_causal": (lambda: nn.MultiheadAttention(8, 2, kdim=5, vdim=3, bias=False),
                          dict(need_weights=False, is_causal=True), "", False),
@@ -203,10 +205,10 @@ def test_multihead_attention_trains_on_the_device(device_backend, name, rng):
     qd, kd, vd = cuda.to_device(q), cuda.to_device(k), cuda.to_device(v)
     x, xd = {"self": ((q, q, q), (qd, qd, qd)), "kv": ((q, k, k), (qd, kd, kd)), "": ((q, k, v), (qd, kd, vd))}[same]
     call = dict(kw)
-    if call.get("key_padding_mask") == "kpm":
-        kpm = np.zeros((N, S), bool)
+    if call.get("key_padding_mask") in ("kpm", "kpm_device"):
+        kpm = np.zeros((N, k.shape[1] if bf else k.shape[0]), bool)
         kpm[0, 4:] = kpm[2, :2] = True
-        call["key_padding_mask"] = kpm
+        call["key_padding_mask"] = device_backend.put_like(kpm) if call["key_padding_mask"] == "kpm_device" else kpm
     if call.get("attn_mask") == "float":
         call["attn_mask"] = rng.standard_normal((L, S)).astype(np.float32)
     dy = rng.standard_normal(q.shape).astype(np.float32)

@@ -24,6 +24,10 @@ key_padding_mask is merged with it) or left out.
   the heads (average_attn_weights=True) or (N, num_heads, L, S). A query row whose every key is
   masked gives NaN here, as in PyTorch (the fused path gives zeros).
 
+On device arrays (``.to("cuda")``) the projections, the attention and the glue between them run
+on the device; masks (host or device arrays) are checked and merged on the host and the merged
+mask is copied to the query's device.
+
 backward(d_out) -> (d_query, d_key, d_value), each of its input's shape (None for an input that
 needs none), accumulating the parameters' .grad; the projections are functional.linear_backward
 GEMMs that add into the gradients in place. When forward was given one array as query, key and
@@ -37,7 +41,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._backend import operand
+from .._backend import DEVICE, operand
+from .._backend.device import is_gpu
 from .._random import next_seed
 from ..functional.dropout import _check_p
 from . import _glue, init
@@ -51,6 +56,8 @@ def _mask_array(mask, name: str):
         return None
     if hasattr(mask, "detach"):
         mask = mask.detach().cpu().numpy()
+    if is_gpu(mask):  # merged and checked on the host (a small copy), then moved to the query's device
+        mask = DEVICE.to_host(DEVICE.as_array(mask, name))
     arr = np.asarray(mask)
     if arr.dtype == np.bool_:
         return arr
