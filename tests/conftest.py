@@ -50,16 +50,16 @@ class Backend:
 
     @property
     def F(self):
-        """fastlayers.functional as seen from this backend: NumPy array arguments go to the
-        backend (float data as float32, integer data keeps its dtype), results come back as
-        NumPy arrays, so an oracle test runs unchanged on every backend."""
+        """fastlayers.functional as seen from this backend: NumPy array arguments (also inside
+        lists and tuples) go to the backend (float data as float32, integer data keeps its dtype),
+        results come back as NumPy arrays, so an oracle test runs unchanged on every backend."""
         return _BackendFunctional(self)
 
     def get(self, y):
         if y is None or isinstance(y, (float, int, np.ndarray)):
             return y
-        if isinstance(y, tuple):
-            return tuple(self.get(v) for v in y)
+        if isinstance(y, (tuple, list)):
+            return type(y)(self.get(v) for v in y)
         return y.numpy() if hasattr(y, "numpy") else y
 
     def __repr__(self) -> str:
@@ -80,6 +80,8 @@ class _BackendFunctional:
                         # so in-place updates (running statistics, optimizer state) reach the caller
 
             def arg(a):
+                if isinstance(a, (list, tuple)):  # weight lists, (h, c) pairs
+                    return type(a)(arg(v) for v in a)
                 if not isinstance(a, np.ndarray):
                     return a
                 d = self._b.put(a) if a.dtype.kind == "f" else self._b.put_like(a)

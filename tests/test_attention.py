@@ -1,6 +1,7 @@
-"""Scaled dot-product attention (fused, csrc/cpu/attention.cpp) forward and backward: against the
-float64 oracle at every ISA level (error at most twice that of the same formulation in float32
-NumPy), PyTorch parity, finite differences, masks, broadcasting, edge sizes and bad input."""
+"""Scaled dot-product attention (fused, csrc/cpu/attention.cpp, csrc/cuda/attention.cu) forward and
+backward: against the float64 oracle on every backend (each ISA level and CUDA; error at most twice
+that of the same formulation in float32 NumPy), PyTorch parity, finite differences, masks,
+broadcasting, dropout, edge sizes and bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,15 +57,15 @@ SHAPES = [((2, 3), 97, 97, 59, 59), ((1,), 1025, 130, 64, 64), ((2,), 33, 1025, 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[0] + s[1:])))
 @pytest.mark.parametrize("kind", ["none", "causal", "bool", "float"])
-def test_against_oracle(isa, shape, kind, rng):
+def test_against_oracle(backend, shape, kind, rng):
     batch, L, S, E, Ev = shape
-    if isa == "scalar" and L * S * (E + Ev) * max(1, int(np.prod(batch))) > 1 << 26:
+    if backend.isa == "scalar" and L * S * (E + Ev) * max(1, int(np.prod(batch))) > 1 << 26:
         pytest.skip("the reference runs single-threaded; the large shapes run at the vector levels")
     q, k, v, g = _inputs(rng, batch, L, S, E, Ev, spread=1.5)
     mask, causal = _mask(rng, kind, batch, L, S)
-    out, lse = SDPA(q, k, v, attn_mask=mask, is_causal=causal, return_lse=True)
+    out, lse = backend.F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, return_lse=True)
     _check_baseline(out, RA.sdpa(q, k, v, mask, causal, dtype=np.float32), RA.sdpa(q, k, v, mask, causal), "out")
-    grads = SDPA_BW(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal)
+    grads = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal)
     g64 = RA.sdpa_backward(g, q, k, v, mask, causal)
     g32 = RA.sdpa_backward(g, q, k, v, mask, causal, dtype=np.float32)
     for name, ours, b32, b64 in zip(("grad_query", "grad_key", "grad_value"), grads, g32, g64):
@@ -92,11 +93,11 @@ def test_threads_split_keys(batch_heads, rng):
 
 
 @pytest.mark.parametrize("kind", ["none", "causal", "bool", "float"])
-def test_finite_differences(isa, kind, rng):
+def test_finite_differences(backend, kind, rng):
     q, k, v, g = _inputs(rng, (2,), 5, 7, 3, 4)
     mask, causal = _mask(rng, kind, (2,), 5, 7)
-    out, lse = SDPA(q, k, v, attn_mask=mask, is_causal=causal, return_lse=True)
-    dq, dk, dv = SDPA_BW(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal)
+    out, lse = backend.F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, return_lse=True)
+    dq, dk, dv = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal)
     def f(i):
         return lambda x: RA.sdpa(*[x if j == i else a for j, a in enumerate((q, k, v))], mask, causal)
     for i, ours in enumerate((dq, dk, dv)):
@@ -133,6 +134,27 @@ def test_torch_parity(torch, isa, case, rng):
         assert_close(ours, ref.numpy(), rtol=1e-4, atol=3e-5, what=name)
 
 
+@pytest.mark.parametrize("mask_kind", ["bool", "float", "none"])
+def test_broadcast_inputs_and_masks(backend, mask_kind, rng):
+    """Key and value shared by every head, a key-padding mask (B, 1, 1, S) or a float (L, S) mask:
+    broadcast without copies of the mask, gradients summed back to the inputs' shapes."""
+    batch, L, S, E = (2, 3), 21, 34, 12
+    q, k, v, g = _inputs(rng, batch, L, S, E, E)
+    k, v = k[:, :1].copy(), v[:, :1].copy()
+    mask = None
+    if mask_kind == "bool":
+        mask = np.ones((2, 1, 1, S), dtype=bool)
+        mask[1, ..., 20:] = False
+    elif mask_kind == "float":
+        mask = (rng.standard_normal((L, S)) * 2).astype(np.float32)
+    out, lse = backend.F.scaled_dot_product_attention(q, k, v, attn_mask=mask, return_lse=True)
+    assert_close(out, RA.sdpa(q, k, v, mask), rtol=1e-5, atol=1e-5, what="out")
+    grads = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, attn_mask=mask)
+    for name, ours, ref in zip("qkv", grads, RA.sdpa_backward(g, q, k, v, mask)):
+        assert ours.shape == ref.shape, name
+        assert_close(ours, ref, rtol=1e-4, atol=1e-5, what=name)
+
+
 def test_scale_and_2d(torch, rng):
     q, k, v, g = _inputs(rng, (), 20, 30, 8, 5)
     t = [torch.from_numpy(a) for a in (q, k, v)]
@@ -146,20 +168,20 @@ def test_scale_and_2d(torch, rng):
         assert_close(ours, ref, rtol=1e-5, atol=1e-6)
 
 
-def test_fully_masked_rows(isa, torch, rng):
+def test_fully_masked_rows(backend, torch, rng):
     """Rows that attend to no key give 0 and zero gradients (PyTorch 2.13 on the CPU); lse is +inf."""
     q, k, v, g = _inputs(rng, (2,), 9, 300, 16, 8)
     mask = np.ones((9, 300), dtype=bool)
     mask[3] = False
     fmask = np.where(mask, 0.0, -np.inf).astype(np.float32)
     for m in (mask, fmask):
-        out, lse = SDPA(q, k, v, attn_mask=m, return_lse=True)
+        out, lse = backend.F.scaled_dot_product_attention(q, k, v, attn_mask=m, return_lse=True)
         tq, tk, tv = (torch.from_numpy(a).requires_grad_() for a in (q, k, v))
         t_out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=torch.from_numpy(m))
         t_out.backward(torch.from_numpy(g))
         assert np.all(out[:, 3] == 0) and np.all(np.isposinf(lse[:, 3]))
         assert_close(out, t_out.detach().numpy(), rtol=1e-5, atol=1e-6)
-        dq, dk, dv = SDPA_BW(g, q, k, v, out, lse, attn_mask=m)
+        dq, dk, dv = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, attn_mask=m)
         assert np.all(dq[:, 3] == 0)
         for ours, ref in zip((dq, dk, dv), (tq.grad, tk.grad, tv.grad)):
             assert_close(ours, ref.numpy(), rtol=1e-4, atol=1e-5)
@@ -167,14 +189,14 @@ def test_fully_masked_rows(isa, torch, rng):
 
 @pytest.mark.parametrize("batch,L,S,E,Ev", [((0, 2), 5, 6, 4, 3), ((2,), 0, 6, 4, 3), ((2,), 5, 0, 4, 3),
                                             ((2,), 5, 6, 0, 3), ((2,), 5, 6, 4, 0)])
-def test_zero_sizes(isa, batch, L, S, E, Ev, rng):
+def test_zero_sizes(backend, batch, L, S, E, Ev, rng):
     q, k, v, g = _inputs(rng, batch, L, S, E, Ev)
-    out, lse = SDPA(q, k, v, return_lse=True)
+    out, lse = backend.F.scaled_dot_product_attention(q, k, v, return_lse=True)
     assert out.shape == batch + (L, Ev)
     assert_close(out, RA.sdpa(q, k, v))  # no keys: zeros; no head dimension: the mean of the values
     if S > 0 and L > 0:
         assert_close(lse, np.full(batch + (L,), np.log(S)) if E == 0 else RA.sdpa_lse(q, k), rtol=1e-6)
-    grads = SDPA_BW(g, q, k, v, out, lse)
+    grads = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse)
     for ours, ref in zip(grads, RA.sdpa_backward(g, q, k, v)):
         assert ours.shape == ref.shape
         assert_close(ours, ref, atol=1e-6)
@@ -221,23 +243,23 @@ def _drop(seed, p, shape):
 
 
 @pytest.mark.parametrize("kind", ["none", "causal", "bool"])
-def test_dropout(isa, kind, rng):
+def test_dropout(backend, kind, rng):
     """The weights' dropout is functional.dropout's mask over (..., L, S); the backward re-derives it."""
     batch, L, S, E = (2, 2), 70, 203, 24
     q, k, v, g = _inputs(rng, batch, L, S, E, E)
     mask, causal = _mask(rng, kind, batch, L, S)
     drop = _drop(77, 0.3, batch + (L, S))
-    out, lse = SDPA(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77, return_lse=True)
+    out, lse = backend.F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77, return_lse=True)
     assert_close(out, RA.sdpa(q, k, v, mask, causal, drop=drop), rtol=1e-5, atol=1e-5, what="out")
     assert_close(lse, RA.sdpa_lse(q, k, mask, causal), rtol=1e-6, atol=1e-6, what="lse (undropped)")
-    grads = SDPA_BW(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77)
+    grads = backend.F.scaled_dot_product_attention_backward(g, q, k, v, out, lse, attn_mask=mask, is_causal=causal, dropout_p=0.3, seed=77)
     for name, ours, ref in zip("qkv", grads, RA.sdpa_backward(g, q, k, v, mask, causal, drop=drop)):
         assert_close(ours, ref, rtol=1e-4, atol=1e-5, what=name)
     # a drawn seed gives another mask; p = 1 drops every weight
-    assert not np.allclose(SDPA(q, k, v, dropout_p=0.3), SDPA(q, k, v, dropout_p=0.3, seed=77))
-    out1, lse1 = SDPA(q, k, v, dropout_p=1.0, seed=1, return_lse=True)
+    assert not np.allclose(backend.F.scaled_dot_product_attention(q, k, v, dropout_p=0.3), backend.F.scaled_dot_product_attention(q, k, v, dropout_p=0.3, seed=77))
+    out1, lse1 = backend.F.scaled_dot_product_attention(q, k, v, dropout_p=1.0, seed=1, return_lse=True)
     assert np.all(out1 == 0)
-    assert not any(np.any(a) for a in SDPA_BW(g, q, k, v, out1, lse1, dropout_p=1.0, seed=1))
+    assert not any(np.any(a) for a in backend.F.scaled_dot_product_attention_backward(g, q, k, v, out1, lse1, dropout_p=1.0, seed=1))
 
 
 def test_dropout_finite_differences(rng):
@@ -271,3 +293,18 @@ def test_core_checks_bounds(rng):
         _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, add, m, offs[:1], 6, 1, 0.5, *nodrop)
     with pytest.raises(TypeError):
         _core.attention_forward(o, lse, q, k, v, 2, 5, 6, 4, 3, _core.AttnMask.boolean, m, offs, 6, 1, 0.5, *nodrop)
+
+
+@pytest.mark.cuda
+def test_cuda_head_dimension_limit():
+    """On a GPU (no stand-in: its kernels are the CPU's) head dimensions above 256 are a ValueError
+    naming the limit, the largest allowed one runs, and masks on the host are a TypeError."""
+    from fastlayers import cuda
+    q = cuda.to_device(np.ones((1, 3, 257), np.float32))
+    with pytest.raises(ValueError, match="256"):
+        SDPA(q, q, q)
+    x = np.random.default_rng(0).standard_normal((1, 3, 256)).astype(np.float32)
+    out = SDPA(cuda.to_device(x), cuda.to_device(x), cuda.to_device(x))
+    assert_close(out.numpy(), SDPA(x, x, x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(TypeError, match="mixing devices"):
+        SDPA(cuda.to_device(x), cuda.to_device(x), cuda.to_device(x), attn_mask=np.ones((3, 3), bool))

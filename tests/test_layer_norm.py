@@ -1,5 +1,6 @@
-"""layer_norm forward and backward (csrc/cpu/layer_norm.cpp): the float64 oracle at every ISA level
-(row lengths around the vector widths and the unrolled body), finite differences, PyTorch parity,
+"""layer_norm forward and backward (csrc/cpu/layer_norm.cpp, csrc/cuda/layer_norm.cu): the float64
+oracle on every backend (each ISA level: row lengths around the vector widths and the unrolled body;
+CUDA: rows on either side of the kernel's warp / block split), finite differences, PyTorch parity,
 a large common offset, and bad input."""
 from __future__ import annotations
 
@@ -12,18 +13,18 @@ from helpers import assert_close, numeric_grad
 
 # (input shape, trailing dimensions normalised)
 SHAPES = [((7,), 1), ((3, 1), 1), ((5, 17), 1), ((4, 8, 33), 2), ((2, 3, 256), 1), ((300, 48), 1), ((2, 9, 65), 1),
-          ((70, 1000), 1), ((3, 2, 5, 7), 3)] + [((6, n), 1) for n in (8, 9, 15, 16, 31, 32, 33, 63, 64, 129)]
+          ((70, 1000), 1), ((3, 2, 5, 7), 3), ((3, 1024), 1), ((2, 2, 1500), 1)] + [((6, n), 1) for n in (8, 9, 15, 16, 31, 32, 33, 63, 64, 129)]
 
 
 @pytest.mark.parametrize("shape,k", SHAPES, ids=lambda v: str(v))
 @pytest.mark.parametrize("affine", [False, True])
-def test_against_oracle(isa, shape, k, affine, rng):
+def test_against_oracle(backend, shape, k, affine, rng):
     x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
     g = rng.standard_normal(shape).astype(np.float32)
     ns = shape[len(shape) - k:]
     w = (rng.standard_normal(ns) + 1).astype(np.float32) if affine else None
     b = rng.standard_normal(ns).astype(np.float32) if affine else None
-    y, mean, rstd = F.layer_norm(x, ns, w, b, return_stats=True)
+    y, mean, rstd = backend.F.layer_norm(x, ns, w, b, return_stats=True)
     assert mean.shape == shape[:len(shape) - k]
     assert_close(y, R.layer_norm(x, k, w, b), rtol=1e-5, atol=2e-5, what="y")
     axes = tuple(range(len(shape) - k, len(shape)))
@@ -31,18 +32,18 @@ def test_against_oracle(isa, shape, k, affine, rng):
     assert_close(rstd, 1 / np.sqrt(x.astype(np.float64).var(axis=axes) + 1e-5), rtol=1e-5, atol=1e-6)
     dx_ref, dw_ref, db_ref = R.layer_norm_backward(g, x, k, w)
     for stats in ({}, {"save_mean": mean, "save_rstd": rstd}):
-        dx, dw, db = F.layer_norm_backward(g, x, ns, w, **stats)
+        dx, dw, db = backend.F.layer_norm_backward(g, x, ns, w, **stats)
         assert_close(dx, dx_ref, rtol=1e-4, atol=5e-5, what="dx")
         scale = np.sqrt(np.prod(shape[:len(shape) - k]))  # column sums over the rows
         assert_close(dw, dw_ref, rtol=1e-4, atol=1e-5 * scale, what="dweight")
         assert_close(db, db_ref, rtol=1e-4, atol=1e-5 * scale, what="dbias")
 
 
-def test_finite_differences(isa, rng):
+def test_finite_differences(backend, rng):
     x = rng.standard_normal((3, 2, 5))
     g = rng.standard_normal((3, 2, 5))
     w = rng.standard_normal((2, 5)) + 1
-    dx, dw, db = F.layer_norm_backward(g, x, (2, 5), w)
+    dx, dw, db = backend.F.layer_norm_backward(g, x, (2, 5), w)
     assert_close(dx, numeric_grad(lambda a: R.layer_norm(a, 2, w), x, g, 1e-5), rtol=1e-4, atol=1e-5)
     assert_close(dw, numeric_grad(lambda a: R.layer_norm(x, 2, a), w, g, 1e-5), rtol=1e-4, atol=1e-5)
     assert_close(db, g.sum(axis=0), rtol=1e-5, atol=1e-5)
@@ -61,21 +62,21 @@ def test_torch_parity(torch, isa, rng):
         assert_close(ours, ref.numpy(), rtol=1e-4, atol=1e-4)
 
 
-def test_large_offset(isa, rng):
+def test_large_offset(backend, rng):
     """The variance is centred (two passes over a cached row): a common offset of 1e4 costs nothing."""
     x = (rng.standard_normal((8, 300)) + 1e4).astype(np.float32)
-    assert_close(F.layer_norm(x, 300), R.layer_norm(x, 1), rtol=1e-3, atol=2e-3)
+    assert_close(backend.F.layer_norm(x, 300), R.layer_norm(x, 1), rtol=1e-3, atol=2e-3)
 
 
-def test_out_and_zero_rows(rng):
+def test_out_and_zero_rows(backend, rng):
     x = rng.standard_normal((0, 5)).astype(np.float32)
-    y, mean, rstd = F.layer_norm(x, 5, return_stats=True)
+    y, mean, rstd = backend.F.layer_norm(x, 5, return_stats=True)
     assert y.shape == (0, 5) and mean.shape == (0,)
-    dx, dw, db = F.layer_norm_backward(x, x, 5)
+    dx, dw, db = backend.F.layer_norm_backward(x, x, 5)
     assert dx.shape == (0, 5) and np.all(dw == 0) and np.all(db == 0)
     x = rng.standard_normal((3, 5)).astype(np.float32)
     out = np.empty_like(x)
-    assert F.layer_norm(x, [5], out=out) is out
+    assert backend.F.layer_norm(x, [5], out=out) is out or backend.device  # a device copy, copied back
     assert_close(out, R.layer_norm(x, 1), rtol=1e-5, atol=1e-5)
 
 

@@ -1,6 +1,7 @@
 """RNN family: cells and whole sequences (rnn, lstm, gru) forward and backward against the
-float64 oracle (reference_rnn.py), finite differences, every ISA against the reference
-kernels, PyTorch parity (torch.nn.RNN / LSTM / GRU and the cells), bad input."""
+float64 oracle (reference_rnn.py) and finite differences on every backend (each ISA and CUDA),
+every ISA against the reference kernels, PyTorch parity (torch.nn.RNN / LSTM / GRU and the
+cells), bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,33 +36,33 @@ def make_weights(rng, cell, I, H, num_layers=1, dirs=1, bias=True, scale=None):
     return flat, layers
 
 
-def run_seq(cell, x, flat, h0=None, c0=None, **kw):
-    """(out, h_n, c_n) of the functional op of `cell`."""
+def run_seq(cell, x, flat, h0=None, c0=None, Fn=F, **kw):
+    """(out, h_n, c_n) of the functional op of `cell` (Fn: fastlayers.functional or a backend's view)."""
     if cell == "lstm":
-        out, (h, c) = F.lstm(x, flat, None if h0 is None else (h0, c0), **kw)
+        out, (h, c) = Fn.lstm(x, flat, None if h0 is None else (h0, c0), **kw)
         return out, h, c
     if cell == "gru":
-        out, h = F.gru(x, flat, h0, **kw)
+        out, h = Fn.gru(x, flat, h0, **kw)
     else:
-        out, h = F.rnn(x, flat, h0, nonlinearity=cell[4:], **kw)
+        out, h = Fn.rnn(x, flat, h0, nonlinearity=cell[4:], **kw)
     return out, h, None
 
 
-def back_seq(cell, dy, dh, dc, cache):
+def back_seq(cell, dy, dh, dc, cache, Fn=F):
     if cell == "lstm":
-        dx, (gh, gc), gw = F.lstm_backward(dy, (dh, dc), cache)
+        dx, (gh, gc), gw = Fn.lstm_backward(dy, (dh, dc), cache)
         return dx, gh, gc, gw
-    fn = F.gru_backward if cell == "gru" else F.rnn_backward
+    fn = Fn.gru_backward if cell == "gru" else Fn.rnn_backward
     dx, gh, gw = fn(dy, dh, cache)
     return dx, gh, None, gw
 
 
-CELL_FN = {"rnn_tanh": F.rnn_tanh_cell, "rnn_relu": F.rnn_relu_cell, "lstm": F.lstm_cell, "gru": F.gru_cell}
+CELL_FN = {"rnn_tanh": "rnn_tanh_cell", "rnn_relu": "rnn_relu_cell", "lstm": "lstm_cell", "gru": "gru_cell"}
 
 
-def run_cell(cell, x, h, c, w, cache=None):
+def run_cell(cell, x, h, c, w, cache=None, Fn=F):
     hx = (h, c) if cell == "lstm" and h is not None else h
-    r = CELL_FN[cell](x, hx, *w, cache=cache)
+    r = getattr(Fn, CELL_FN[cell])(x, hx, *w, cache=cache)
     return r if cell == "lstm" else (r, None)
 
 
@@ -69,14 +70,14 @@ def run_cell(cell, x, h, c, w, cache=None):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("bias", [True, False])
-def test_cell_forward_matches_oracle(isa, rng, cell, bias):
+def test_cell_forward_matches_oracle(backend, rng, cell, bias):
     B, I, H = 5, 19, 37
     _, layers = make_weights(rng, cell, I, H, bias=bias)
     w = [a for a in layers[0][0] if a is not None]
     x = rng.standard_normal((B, I)).astype(np.float32)
     h = rng.standard_normal((B, H)).astype(np.float32)
     c = rng.standard_normal((B, H)).astype(np.float32)
-    got_h, got_c = run_cell(cell, x, h, c, w)
+    got_h, got_c = run_cell(cell, x, h, c, w, Fn=backend.F)
     want_h, want_c = R.cell_step(cell, x, h, c, *layers[0][0])
     assert_close(got_h, want_h, rtol=1e-5, atol=2e-6, what=f"{cell} h")
     if cell == "lstm":
@@ -84,19 +85,19 @@ def test_cell_forward_matches_oracle(isa, rng, cell, bias):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_cell_unbatched_and_zero_state(rng, cell):
+def test_cell_unbatched_and_zero_state(backend, rng, cell):
     I, H = 6, 5
     _, layers = make_weights(rng, cell, I, H)
     w = layers[0][0]
     x = rng.standard_normal(I).astype(np.float32)
-    got_h, _ = run_cell(cell, x, None, None, w)
+    got_h, _ = run_cell(cell, x, None, None, w, Fn=backend.F)
     want_h, _ = R.cell_step(cell, x[None], np.zeros((1, H)), np.zeros((1, H)), *w)
     assert got_h.shape == (H,)
     assert_close(got_h, want_h[0], rtol=1e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_cell_gradients_finite_differences(isa, rng, cell):
+def test_cell_gradients_finite_differences(backend, rng, cell):
     B, I, H = 3, 4, 5
     _, layers = make_weights(rng, cell, I, H, scale=0.8)
     w = list(layers[0][0])
@@ -106,12 +107,13 @@ def test_cell_gradients_finite_differences(isa, rng, cell):
     gh = rng.standard_normal((B, H))
     gc = rng.standard_normal((B, H))
     cache = F.RnnCache()
-    run_cell(cell, x, h, c, w, cache)
+    BF = backend.F
+    run_cell(cell, x, h, c, w, cache, Fn=BF)
     if cell == "lstm":
-        dx, (dh, dc), gw = F.lstm_cell_backward(gh, gc, cache)
+        dx, (dh, dc), gw = BF.lstm_cell_backward(gh, gc, cache)
     else:
-        fn = {"rnn_tanh": F.rnn_tanh_cell_backward, "rnn_relu": F.rnn_relu_cell_backward,
-              "gru": F.gru_cell_backward}[cell]
+        fn = {"rnn_tanh": BF.rnn_tanh_cell_backward, "rnn_relu": BF.rnn_relu_cell_backward,
+              "gru": BF.gru_cell_backward}[cell]
         dx, dh, gw = fn(gh, cache)
         dc = None
 
@@ -141,7 +143,7 @@ SEQ_CASES = [  # (num_layers, bidirectional, batch_first, with lengths)
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("layers_n,bidi,batch_first,use_len", SEQ_CASES)
-def test_sequence_forward_matches_oracle(isa, rng, cell, layers_n, bidi, batch_first, use_len):
+def test_sequence_forward_matches_oracle(backend, rng, cell, layers_n, bidi, batch_first, use_len):
     T, B, I, H = 6, 4, 19, 37
     D = 2 if bidi else 1
     flat, layers = make_weights(rng, cell, I, H, layers_n, D)
@@ -150,7 +152,7 @@ def test_sequence_forward_matches_oracle(isa, rng, cell, layers_n, bidi, batch_f
     c0 = rng.standard_normal((layers_n * D, B, H)).astype(np.float32)
     lengths = np.array([3, 6, 1, 4]) if use_len else None
     xin = x.transpose(1, 0, 2).copy() if batch_first else x
-    out, hn, cn = run_seq(cell, xin, flat, h0, c0, num_layers=layers_n, bidirectional=bidi,
+    out, hn, cn = run_seq(cell, xin, flat, h0, c0, Fn=backend.F, num_layers=layers_n, bidirectional=bidi,
                           batch_first=batch_first, lengths=lengths)
     want_out, want_h, want_c = R.rnn_sequence(cell, x, layers, h0, c0, lengths)
     if batch_first:
@@ -162,7 +164,7 @@ def test_sequence_forward_matches_oracle(isa, rng, cell, layers_n, bidi, batch_f
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_sequence_gradients_finite_differences(isa, rng, cell):
+def test_sequence_gradients_finite_differences(backend, rng, cell):
     T, B, I, H, L = 4, 3, 3, 4, 2
     flat, layers = make_weights(rng, cell, I, H, L, 2, scale=0.7)
     x = rng.standard_normal((T, B, I)).astype(np.float32)
@@ -176,8 +178,8 @@ def test_sequence_gradients_finite_differences(isa, rng, cell):
     gc = rng.standard_normal((2 * L, B, H))
     kw = dict(num_layers=L, bidirectional=True, batch_first=False, lengths=lengths)
     cache = F.RnnCache()
-    run_seq(cell, x, flat, h0, c0, cache=cache, **kw)
-    dx, dh, dc, gw = back_seq(cell, gy, gh, gc, cache)
+    run_seq(cell, x, flat, h0, c0, cache=cache, Fn=backend.F, **kw)
+    dx, dh, dc, gw = back_seq(cell, gy, gh, gc, cache, Fn=backend.F)
 
     def total(out, hn, cn):
         parts = [out.ravel(), hn.ravel()] + ([cn.ravel()] if cell == "lstm" else [])
@@ -260,23 +262,23 @@ def test_threads_match_one_thread(isa, rng, cell, B, use_len):
         assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
-def test_dropout_between_layers(rng):
+def test_dropout_between_layers(backend, rng):
     T, B, I, H = 5, 3, 4, 6
     flat, _ = make_weights(rng, "gru", I, H, 2, 1)
     x = rng.standard_normal((B, T, I)).astype(np.float32)
-    a, _ = F.gru(x, flat, num_layers=2, dropout=0.5, seed=7)
-    b, _ = F.gru(x, flat, num_layers=2, dropout=0.5, seed=7)
-    c, _ = F.gru(x, flat, num_layers=2, dropout=0.5, seed=8)
-    e, _ = F.gru(x, flat, num_layers=2, dropout=0.5, training=False)
-    n, _ = F.gru(x, flat, num_layers=2)
+    a, _ = backend.F.gru(x, flat, num_layers=2, dropout=0.5, seed=7)
+    b, _ = backend.F.gru(x, flat, num_layers=2, dropout=0.5, seed=7)
+    c, _ = backend.F.gru(x, flat, num_layers=2, dropout=0.5, seed=8)
+    e, _ = backend.F.gru(x, flat, num_layers=2, dropout=0.5, training=False)
+    n, _ = backend.F.gru(x, flat, num_layers=2)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     np.testing.assert_array_equal(e, n)
     # backward through the same masks, by finite differences of the float32 op in float64 steps
     cache = F.RnnCache()
-    F.gru(x, flat, num_layers=2, dropout=0.5, seed=7, cache=cache)
+    backend.F.gru(x, flat, num_layers=2, dropout=0.5, seed=7, cache=cache)
     gy = rng.standard_normal((B, T, H))
-    dx, _, _ = F.gru_backward(gy, None, cache)
+    dx, _, _ = backend.F.gru_backward(gy, None, cache)
 
     def f(v):
         return F.gru(v.astype(np.float32), flat, num_layers=2, dropout=0.5, seed=7)[0].astype(np.float64)
@@ -285,7 +287,7 @@ def test_dropout_between_layers(rng):
     assert_close(dx, want, rtol=2e-2, atol=2e-3)
 
 
-def test_lengths_outputs_and_no_gradient_through_padding(rng):
+def test_lengths_outputs_and_no_gradient_through_padding(backend, rng):
     T, B, I, H = 6, 3, 4, 5
     flat, _ = make_weights(rng, "lstm", I, H, 1, 2)
     x = rng.standard_normal((B, T, I)).astype(np.float32)
@@ -294,46 +296,46 @@ def test_lengths_outputs_and_no_gradient_through_padding(rng):
     x2[0, 2:] = 1e3  # garbage in the padding changes nothing
     x2[2, 4:] = np.nan
     cache = F.RnnCache()
-    out, (h, c) = F.lstm(x2, flat, bidirectional=True, lengths=lengths, cache=cache)
-    ref, (hr, cr) = F.lstm(x, flat, bidirectional=True, lengths=lengths)
+    out, (h, c) = backend.F.lstm(x2, flat, bidirectional=True, lengths=lengths, cache=cache)
+    ref, (hr, cr) = backend.F.lstm(x, flat, bidirectional=True, lengths=lengths)
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(h, hr)
     assert np.all(out[0, 2:] == 0) and np.all(out[2, 4:] == 0)
-    dx, _, gw = F.lstm_backward(np.ones_like(out), None, cache)
+    dx, _, gw = backend.F.lstm_backward(np.ones_like(out), None, cache)
     assert np.all(dx[0, 2:] == 0) and np.all(dx[2, 4:] == 0)
     assert all(np.all(np.isfinite(g)) for g in gw)
 
 
 @pytest.mark.parametrize("B,T", [(1, 5), (4, 1), (3, 4)])
-def test_results_are_not_reused_buffers(rng, B, T):
+def test_results_are_not_reused_buffers(backend, rng, B, T):
     """Outputs and input gradients survive the next call (internal buffers are reused)."""
     flat, _ = make_weights(rng, "lstm", 3, 4, 2, 1)
     x1 = rng.standard_normal((B, T, 3)).astype(np.float32)
     x2 = rng.standard_normal((B, T, 3)).astype(np.float32)
-    out1, _ = F.lstm(x1, flat, num_layers=2)
+    out1, _ = backend.F.lstm(x1, flat, num_layers=2)
     keep = out1.copy()
     cache = F.RnnCache()
-    o, _ = F.lstm(x1, flat, num_layers=2, cache=cache)
-    dx1, _, _ = F.lstm_backward(np.ones_like(o), None, cache)
+    o, _ = backend.F.lstm(x1, flat, num_layers=2, cache=cache)
+    dx1, _, _ = backend.F.lstm_backward(np.ones_like(o), None, cache)
     keep_dx = dx1.copy()
-    F.lstm(x2, flat, num_layers=2)
-    o, _ = F.lstm(x2, flat, num_layers=2, cache=cache)
-    F.lstm_backward(np.ones_like(o), None, cache)
+    backend.F.lstm(x2, flat, num_layers=2)
+    o, _ = backend.F.lstm(x2, flat, num_layers=2, cache=cache)
+    backend.F.lstm_backward(np.ones_like(o), None, cache)
     np.testing.assert_array_equal(out1, keep)
     np.testing.assert_array_equal(dx1, keep_dx)
 
 
-def test_grad_weights_accumulate(rng):
+def test_grad_weights_accumulate(backend, rng):
     T, B, I, H = 4, 2, 3, 5
     flat, _ = make_weights(rng, "gru", I, H)
     x = rng.standard_normal((B, T, I)).astype(np.float32)
     cache = F.RnnCache()
-    out, _ = F.gru(x, flat, cache=cache)
-    _, _, fresh = F.gru_backward(np.ones_like(out), None, cache)
+    out, _ = backend.F.gru(x, flat, cache=cache)
+    _, _, fresh = backend.F.gru_backward(np.ones_like(out), None, cache)
     into = [np.ones_like(w) for w in flat]
-    _, _, got = F.gru_backward(np.ones_like(out), None, cache, grad_weights=into)
-    assert all(g is i for g, i in zip(got, into))
-    for g, f in zip(got, fresh):
+    _, _, got = backend.F.gru_backward(np.ones_like(out), None, cache, grad_weights=into)
+    assert backend.device or all(g is i for g, i in zip(got, into))  # device: into is copied back
+    for g, f in zip(into, fresh):
         assert_close(g, f + 1.0, rtol=1e-6, atol=1e-6)
 
 
@@ -476,14 +478,21 @@ def test_core_rejects_inconsistent_arrays(rng):
     x = np.zeros((T, B, I), np.float32)
     y = np.empty((T, B, H), np.float32)
     hs = np.zeros((1, T + 1, B, H), np.float32)
+    gru, lstm = _core.RnnCell.gru, _core.RnnCell.lstm
+    _core.rnn_layer_forward(gru, T, B, I, H, y, hs, None, None, x, layers[0], None)
     with pytest.raises(ValueError):
-        _core.rnn_layer_forward(_core.RnnCell.gru, y[:2], hs, None, None, x, layers[0], None)
+        _core.rnn_layer_forward(gru, T, B, I, H, y[:2], hs, None, None, x, layers[0], None)
     with pytest.raises(ValueError):
-        _core.rnn_layer_forward(_core.RnnCell.gru, y, hs[:, :T], None, None, x, layers[0], None)
+        _core.rnn_layer_forward(gru, T, B, I, H, y, np.ascontiguousarray(hs[:, :T]), None, None, x, layers[0], None)
     with pytest.raises(ValueError):
-        _core.rnn_layer_forward(_core.RnnCell.gru, y, hs, None, None, x, layers[0], np.array([2, 3, 1]))
+        _core.rnn_layer_forward(gru, T, B, I, H, y, hs, None, None, x, layers[0], np.array([2, 3, 1]))
     with pytest.raises(ValueError):
-        _core.rnn_layer_forward(_core.RnnCell.lstm, y, hs, None, None, x, layers[0], None)
+        _core.rnn_layer_forward(lstm, T, B, I, H, y, hs, None, None, x, layers[0], None)
+    with pytest.raises(ValueError):  # the shape must match the arrays' sizes
+        _core.rnn_layer_forward(gru, T, B, I + 1, H, y, hs, None, None, x, layers[0], None)
     with pytest.raises(ValueError):
-        _core.rnn_layer_backward(_core.RnnCell.gru, None, np.zeros((1, B, H), np.float32), None, [(None,) * 4],
+        _core.rnn_layer_backward(gru, T, B, I, H, None, np.zeros((1, B, H), np.float32), None, [(None,) * 4],
                                  False, None, x, layers[0], hs, None, None, None)
+    with pytest.raises(ValueError):  # perm entries outside [0, B)
+        _core.rnn_sequence_copy(np.empty((T, B, I), np.float32), x, T, B, I, False, False,
+                                np.array([0, 2], np.int64), None)

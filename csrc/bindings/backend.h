@@ -39,6 +39,12 @@ struct IndexView {
   index_t size;
 };
 
+// Elements of one byte (boolean masks: bool or uint8 arrays).
+struct ByteView {
+  const std::uint8_t* data;
+  index_t size;
+};
+
 inline IndexView index_view(const py::array& a, const char* name, bool writable = false) {
   if (!py::isinstance<py::array_t<int64_t>>(a) || a.dtype().kind() != 'i' || a.itemsize() != 8)
     throw type_error(str_cat(name, ": expected an int64 array, got dtype ", std::string(py::str(a.dtype()))));
@@ -62,6 +68,15 @@ struct HostBackend {
     return float_view(py::reinterpret_borrow<py::array>(h), what, writable);  // float_view checks the type
   }
   static int device_at(const py::handle&) { return 0; }
+  // A buffer of one-byte elements, of any size (the caller checks it): bool or uint8.
+  static ByteView bytes_at(const py::handle& h, const char* what) {
+    if (!py::isinstance<py::array>(h)) throw type_error(str_cat(what, ": expected a numpy array"));
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    if (a.itemsize() != 1 || (a.dtype().kind() != 'u' && a.dtype().kind() != 'b'))
+      throw type_error(str_cat(what, ": expected a bool or uint8 array, got dtype ", std::string(py::str(a.dtype()))));
+    FL_CHECK_ARG(a.flags() & py::array::c_style, what, ": expected a C-contiguous array");
+    return {static_cast<const std::uint8_t*>(a.data()), static_cast<index_t>(a.size())};
+  }
   // An optional float buffer (None -> a null view); n: the size it must have.
   static FloatView opt_floats(const py::object& o, index_t n, const char* what, int /*device*/, bool writable = false) {
     if (o.is_none()) return {nullptr, 0};
@@ -96,6 +111,10 @@ struct CudaBackend {
     return floats(h.cast<const CudaMemory&>(), what, writable);
   }
   static int device_at(const py::handle& h) { return h.cast<const CudaMemory&>().device; }
+  static ByteView bytes_at(const py::handle& h, const char*) {
+    const auto& m = h.cast<const CudaMemory&>();
+    return {static_cast<const std::uint8_t*>(m.ptr), static_cast<index_t>(m.nbytes)};
+  }
   static IndexView indices(const CudaMemory& m, const char* what, bool /*writable*/ = false) {
     FL_CHECK_ARG(m.nbytes % sizeof(int64_t) == 0, what, ": device buffer of ", m.nbytes, " bytes is not whole int64s");
     return {static_cast<int64_t*>(m.ptr), static_cast<index_t>(m.nbytes / sizeof(int64_t))};
@@ -141,6 +160,7 @@ struct CudaBackend {
     throw std::runtime_error(kNoCudaBuild);
   }
   [[noreturn]] static int device_at(const py::handle&) { throw std::runtime_error(kNoCudaBuild); }
+  [[noreturn]] static ByteView bytes_at(const py::handle&, const char*) { throw std::runtime_error(kNoCudaBuild); }
   [[noreturn]] static IndexView indices(const py::object&, const char*, bool = false) {
     throw std::runtime_error(kNoCudaBuild);
   }

@@ -243,6 +243,14 @@ void init_cuda(py::module_& m) {
     DeviceGuard guard(dst.device);
     check(cudaMemcpyAsync(dst.ptr, src.ptr, nbytes, cudaMemcpyDefault, 0), "device copy");
   });
+  m.def("cuda_memset", [](const CudaMemory& dst, int value, std::size_t nbytes) {
+    // The first nbytes bytes of dst set to value (queued on the stream).
+    FL_CHECK_ARG(nbytes <= dst.nbytes, "memset of ", nbytes, " bytes exceeds a buffer of ", dst.nbytes);
+    if (nbytes == 0) return;
+    py::gil_scoped_release nogil;
+    DeviceGuard guard(dst.device);
+    check(cudaMemsetAsync(dst.ptr, value, nbytes, 0), "device memset");
+  });
   m.def("cuda_pointer_device", [](std::uintptr_t ptr) {
     cudaPointerAttributes attr;
     check(cudaPointerGetAttributes(&attr, reinterpret_cast<void*>(ptr)), "cudaPointerGetAttributes");
@@ -340,7 +348,7 @@ void init_cuda(py::module_& m) {
   });
 #else
   def_without_cuda(m, {"cuda_device_info", "cuda_alloc", "cuda_wrap", "cuda_copy_from_host", "cuda_copy_to_host",
-                       "cuda_copy", "cuda_gather_strided", "cuda_convert_f32", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
+                       "cuda_copy", "cuda_memset", "cuda_gather_strided", "cuda_convert_f32", "cuda_pointer_device", "cuda_to_dlpack", "cuda_from_dlpack", "cuda_wait_for",
                        "cuda_make_wait", "cuda_synchronize", "cuda_empty_cache", "cuda_memory_stats",
                        "cuda_time_ms"});
 #endif

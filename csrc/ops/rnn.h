@@ -131,4 +131,17 @@ void rnn_layer_backward(RnnCell cell, RnnShape s, index_t dirs, float* dx, float
                         const RnnWeights* w, const float* h_seq, const float* c_seq, const float* gates,
                         const index_t* batch_sizes);
 
+// ---- sequence layout copies (functional.rnn's batch_first, lengths and state handling) ----
+// T x B rows of C floats; row (t, b) at (t * B + b) * C (time-major) or (b * T + t) * C
+// (batch-first) in each of src and dst.
+struct RnnSequenceCopy {
+  index_t T, B, C;
+  bool src_batch_first, dst_batch_first;
+};
+// dst row (t, b) = src row (t, perm ? perm[b] : b), or zeros where batch_sizes[t] <= b (batch_sizes:
+// T counts, or null) or src is null. perm entries must lie in [0, B) (std::invalid_argument
+// otherwise, before anything is written); dst must not overlap src. cpu/rnn_sequence.cpp.
+void rnn_sequence_copy(float* dst, const float* src, const RnnSequenceCopy& c, const index_t* perm,
+                       const index_t* batch_sizes);
+
 }  // namespace fl

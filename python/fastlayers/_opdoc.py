@@ -15,6 +15,10 @@ BACKENDS = {
     "norm": f"{_CPU}; CUDA",
     "loss": "CPU: scalar reference, AVX2+FMA and AVX-512 (cross-entropy); CUDA (reduced on the device)",
     "dropout": f"{_CPU}; CUDA (the CPU's mask)",
+    "rnn": f"{_CPU}; CUDA (fused gate kernels on FP32 GEMMs)",
+    "attention": f"{_CPU}; CUDA (FlashAttention-2 style, FP32, head dims up to 256)",
+    "layer_norm": f"{_CPU}; CUDA",
+    "embedding": f"{_CPU}; CUDA (deterministic scatter-add)",
 }
 
 

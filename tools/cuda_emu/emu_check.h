@@ -56,3 +56,6 @@ void test_layers(std::mt19937& r);
 void test_loss(std::mt19937& r);
 // The checks of the families with one file each (emu_<family>.cpp).
 void test_embedding(std::mt19937& r);
+void test_layer_norm(std::mt19937& r);
+void test_attention(std::mt19937& r);
+void test_rnn(std::mt19937& r);

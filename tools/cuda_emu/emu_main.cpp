@@ -260,6 +260,9 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "layers") test_layers(r);
   if (only.empty() || only == "loss") test_loss(r);
   if (only.empty() || only == "embedding") test_embedding(r);
+  if (only.empty() || only == "layer_norm") test_layer_norm(r);
+  if (only.empty() || only == "attention") test_attention(r);
+  if (only.empty() || only == "rnn") test_rnn(r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }

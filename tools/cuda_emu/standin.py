@@ -118,6 +118,9 @@ class HostStandIn:
     def cuda_copy(self, dst, src, nbytes):
         dst.buf[:nbytes] = src.buf[:nbytes]
 
+    def cuda_memset(self, dst, value, nbytes):
+        dst.buf[:nbytes] = value
+
     # ---- kernels: cuda_<op> is the CPU <op> (the same arguments, arrays as host views) ----------
     def __getattr__(self, name):
         # only where the extension binds cuda_<op> too: an op without CUDA kernels fails here as

@@ -20,6 +20,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .device_layout import DeviceLayout
 from .host import as_f32
 
 _rt = _core  # the runtime and cuda_<op> entry points (swapped by the host stand-in)
@@ -459,8 +460,9 @@ class _CudaOps:
         return fn
 
 
-class DeviceBackend:
-    """What a family's device path calls (the same interface as host.HostBackend).
+class DeviceBackend(DeviceLayout):
+    """What a family's device path calls (the same interface as host.HostBackend); the layout
+    operations (row views, zeros, broadcasts and their sums, permutations) come from DeviceLayout.
 
     ``like``: an operand already on the target GPU (outputs go to its device)."""
 
@@ -501,24 +503,17 @@ class DeviceBackend:
         return arr
 
     @staticmethod
-    def empty(shape, like, dtype=np.float32) -> Array:
-        return empty(shape, like.device, dtype)
+    def as_array(x, name: str, like=None) -> Array:
+        """x as a device array keeping its dtype (boolean masks stay boolean), on like's device."""
+        _require()
+        arr = _asarray(x)
+        if like is not None and arr.device != like.device:
+            raise TypeError(f"{name}: on device {arr.device}, expected device {like.device} like the other arguments")
+        return arr
 
     @staticmethod
-    def broadcast(a: Array, shape) -> Array:
-        """A C-contiguous copy of a broadcast to shape (NumPy's rules; a itself when it has that
-        shape), made on the device by the strided gather with zero strides."""
-        shape = tuple(int(s) for s in shape)
-        if a.shape == shape:
-            return a
-        if len(shape) < a.ndim or np.broadcast_shapes(a.shape, shape) != shape:
-            raise ValueError(f"cannot broadcast an array of shape {a.shape} to shape {shape}")
-        lead = len(shape) - a.ndim
-        strides, step = [0] * len(shape), a.dtype.itemsize
-        for d in range(a.ndim - 1, -1, -1):
-            strides[lead + d] = step if a.shape[d] != 1 else 0
-            step *= a.shape[d]
-        return _gather(a._mem, shape, strides, a.dtype)
+    def empty(shape, like, dtype=np.float32) -> Array:
+        return empty(shape, like.device, dtype)
 
     @staticmethod
     def from_host(a: np.ndarray, like) -> Array:

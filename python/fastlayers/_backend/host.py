@@ -175,8 +175,27 @@ class HostBackend:
         return x
 
     @staticmethod
+    def as_array(x, name: str, like=None) -> np.ndarray:
+        """x as a C-contiguous array keeping its dtype (boolean masks stay boolean)."""
+        if not isinstance(x, np.ndarray) and _is_device_array(x):
+            raise TypeError(f"{name}: expected a NumPy array on the CPU, got a device array "
+                            f"({type(x).__name__}); mixing devices is not supported")
+        return np.ascontiguousarray(x)
+
+    @staticmethod
     def empty(shape, like, dtype=np.float32) -> np.ndarray:
         return np.empty(shape, dtype)
+
+    @staticmethod
+    def rows(a: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """a[lo:hi] along the first axis: a view (writes reach a)."""
+        return a[lo:hi]
+
+    @staticmethod
+    def zero_(a: np.ndarray) -> np.ndarray:
+        """a filled with zeros, in place."""
+        a.fill(0)
+        return a
 
     @staticmethod
     def broadcast(a: np.ndarray, shape) -> np.ndarray:
@@ -184,6 +203,18 @@ class HostBackend:
         if a.shape == tuple(shape):
             return a
         return np.ascontiguousarray(np.broadcast_to(a, shape))
+
+    @staticmethod
+    def sum_to(g: np.ndarray, shape) -> np.ndarray:
+        """g summed over the dimensions that broadcasting added to or stretched in `shape` (the
+        gradient of broadcast): float32 of `shape`."""
+        shape = tuple(shape)
+        if g.shape == shape:
+            return g
+        lead = g.ndim - len(shape)
+        g = g.sum(axis=tuple(range(lead))) if lead else g
+        axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
+        return np.ascontiguousarray(g.sum(axis=axes, keepdims=True) if axes else g, dtype=np.float32)
 
     @staticmethod
     def from_host(a: np.ndarray, like) -> np.ndarray:

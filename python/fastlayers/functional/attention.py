@@ -1,4 +1,5 @@
-"""The attention family: fused scaled dot-product attention, forward and backward (CPU).
+"""The attention family: fused scaled dot-product attention, forward and backward, on the CPU or on
+the GPU the arrays live on (mixing devices is a TypeError).
 
 ``scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
 scale=None)`` has PyTorch's signature and semantics: query (..., L, E), key (..., S, E), value
@@ -9,8 +10,9 @@ to (..., L, S) without a copy (key-padding masks are (B, 1, 1, S)); is_causal ma
 query i when j > i (top-left aligned, as PyTorch's, also when L != S); the two are exclusive.
 A query row that attends to no key gives zeros (and zero gradients), as PyTorch 2.13 on the CPU.
 
-The kernel is fused (FlashAttention-2's algorithm, csrc/cpu/attention.cpp): the L x S score
-matrix never exists; scratch is a few tiles per thread (about 200 KiB at E = 64).
+The kernel is fused (FlashAttention-2's algorithm, csrc/cpu/attention.cpp, csrc/cuda/attention.cu):
+the L x S score matrix never exists; scratch is a few tiles per thread (about 200 KiB at E = 64).
+On a GPU the head dimensions E, Ev are at most 256 (ValueError beyond).
 
 Backward. ``scaled_dot_product_attention(..., return_lse=True)`` also returns lse (..., L), the
 log-sum-exp of each row of masked, scaled scores (+inf for a row with no attended key), and
@@ -35,16 +37,19 @@ import numbers
 import numpy as np
 
 from .. import _core
-from .._backend.host import as_f32, as_float_param, check_out
+from .._backend import backend_of
+from .._backend.host import as_float_param
 from .._random import next_seed
 from .dropout import _check_seed
 
 _KIND = _core.AttnMask
 
 
-def _qkv(query, key, value):
-    """float32 arrays of query, key, value broadcast to one batch shape, and that shape."""
-    q, k, v = as_f32(query, "query"), as_f32(key, "key"), as_f32(value, "value")
+def _qkv(be, query, key, value):
+    """query, key, value as float32 arrays of be broadcast to one batch shape, that shape, and the
+    shapes they came with (the backward sums the gradients back to them)."""
+    q = be.operand(query, "query")
+    k, v = be.operand(key, "key", q), be.operand(value, "value", q)
     for name, a in (("query", q), ("key", k), ("value", v)):
         if a.ndim < 2:
             raise ValueError(f"{name}: expected an array of shape (..., T, D), got shape {a.shape}")
@@ -59,28 +64,35 @@ def _qkv(query, key, value):
     except ValueError:
         raise ValueError(f"query, key, value: leading dimensions {q.shape[:-2]}, {k.shape[:-2]}, {v.shape[:-2]} "
                          "do not broadcast") from None
-    return tuple(_broadcast(a, batch) for a in (q, k, v)) + (batch,)
+    shapes = (q.shape, k.shape, v.shape)
+    return tuple(be.broadcast(a, tuple(batch) + a.shape[-2:]) for a in (q, k, v)) + (batch, shapes)
 
 
-def _broadcast(a: np.ndarray, batch: tuple) -> np.ndarray:
-    shape = tuple(batch) + a.shape[-2:]
-    return a if a.shape == shape else np.ascontiguousarray(np.broadcast_to(a, shape))
+def _broadcast_strides(shape: tuple, full: tuple) -> list:
+    """Element strides of a C-contiguous array of `shape` seen broadcast to `full` (0 where stretched)."""
+    lead = (1,) * (len(full) - len(shape)) + tuple(shape)
+    strides, step = [], 1
+    for n in reversed(lead):
+        strides.append(step)
+        step *= n
+    return [0 if n == 1 else st for n, st in zip(lead, reversed(strides))]
 
 
-def _mask(attn_mask, is_causal, batch: tuple, L: int, S: int):
+def _mask(be, attn_mask, is_causal, batch: tuple, L: int, S: int, like):
     """(kind, data, offsets, stride_q, stride_k) for _core: the mask seen as (BH, L, S) through
-    per-batch-head offsets and two strides into its own (compact) data, no broadcast copy."""
+    per-batch-head offsets (a host int64 array) and two strides into its own (compact) data on be,
+    no broadcast copy."""
     if not isinstance(is_causal, (bool, np.bool_)):
         raise TypeError(f"is_causal: expected a bool, got {type(is_causal).__name__}")
     if attn_mask is None:
         return (_KIND.causal if is_causal else _KIND.none), None, None, 0, 0
     if is_causal:
         raise ValueError("attn_mask: must be None when is_causal=True (PyTorch allows one of the two)")
-    arr = np.asarray(attn_mask) if not isinstance(attn_mask, np.ndarray) else attn_mask
-    if arr.dtype == np.bool_:
-        data, kind = np.ascontiguousarray(arr).view(np.uint8), _KIND.boolean
+    data = be.as_array(attn_mask, "attn_mask", like)
+    if data.dtype == np.bool_:
+        kind = _KIND.boolean
     else:
-        data, kind = as_f32(arr, "attn_mask"), _KIND.additive
+        data, kind = be.operand(data, "attn_mask", like), _KIND.additive
     full = tuple(batch) + (L, S)
     try:
         ok = np.broadcast_shapes(data.shape, full) == full
@@ -88,13 +100,13 @@ def _mask(attn_mask, is_causal, batch: tuple, L: int, S: int):
         ok = False
     if not ok:
         raise ValueError(f"attn_mask: expected a shape that broadcasts to {full} (..., L, S), got {data.shape}")
-    strides = [s // data.itemsize for s in np.broadcast_to(data, full).strides]
+    strides = _broadcast_strides(data.shape, full)
     offsets = np.zeros(batch, dtype=np.int64)
     for d, n in enumerate(batch):
         shape = [1] * len(batch)
         shape[d] = n
         offsets = offsets + (np.arange(n, dtype=np.int64) * strides[d]).reshape(shape)
-    return kind, data, np.ascontiguousarray(offsets.reshape(-1)), strides[-2], strides[-1]
+    return kind, be.raw(data), np.ascontiguousarray(offsets.reshape(-1)), strides[-2], strides[-1]
 
 
 def _scale(scale, E: int) -> float:
@@ -137,26 +149,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
     with dropout).
     """
     seed, threshold, drop_scale = _dropout(dropout_p, seed, "and return_lse=True" if return_lse else "")
-    q, k, v, batch = _qkv(query, key, value)
+    be = backend_of(query=query, key=key, value=value, attn_mask=attn_mask, out=out)
+    q, k, v, batch, _ = _qkv(be, query, key, value)
     BH, L, S, E, Ev = _dims(q, k, v)
-    kind, data, offsets, sq, sk = _mask(attn_mask, is_causal, batch, L, S)
-    out = check_out(out, tuple(batch) + (L, Ev), inputs=(q, k, v))
-    lse = np.empty(tuple(batch) + (L,), dtype=np.float32) if return_lse else None
-    _core.attention_forward(out, lse, q, k, v, BH, L, S, E, Ev, kind, data, offsets, sq, sk, _scale(scale, E), seed,
-                            threshold, drop_scale)
+    kind, data, offsets, sq, sk = _mask(be, attn_mask, is_causal, batch, L, S, q)
+    out = be.out(out, tuple(batch) + (L, Ev), q, inputs=(q, k, v))
+    lse = be.empty(tuple(batch) + (L,), q) if return_lse else None
+    be.ops.attention_forward(be.raw(out), None if lse is None else be.raw(lse), be.raw(q), be.raw(k), be.raw(v), BH,
+                             L, S, E, Ev, kind, data, offsets, sq, sk, _scale(scale, E), seed, threshold, drop_scale)
     if drop_scale == 0.0:  # dropout_p = 1
-        out.fill(0.0)
+        be.zero_(out)
     return (out, lse) if return_lse else out
-
-
-def _reduce_to(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """g summed over the dimensions that broadcasting added to or stretched in `shape`."""
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    g = g.sum(axis=tuple(range(lead))) if lead else g
-    axes = tuple(i for i, (a, b) in enumerate(zip(g.shape, shape)) if b == 1 and a != 1)
-    return np.ascontiguousarray(g.sum(axis=axes, keepdims=True) if axes else g, dtype=np.float32)
 
 
 def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse, attn_mask=None,
@@ -164,19 +167,21 @@ def scaled_dot_product_attention_backward(grad_out, query, key, value, out, lse,
     """(grad_query, grad_key, grad_value) of scaled_dot_product_attention, from grad_out (..., L, Ev),
     the forward's inputs and options (its seed with dropout), its output and its lse (return_lse=True)."""
     seed, threshold, drop_scale = _dropout(dropout_p, seed, "in the backward")
-    q, k, v, batch = _qkv(query, key, value)
+    be = backend_of(grad_out=grad_out, query=query, key=key, value=value, out=out, lse=lse, attn_mask=attn_mask)
+    q, k, v, batch, shapes = _qkv(be, query, key, value)
     BH, L, S, E, Ev = _dims(q, k, v)
-    kind, data, offsets, sq, sk = _mask(attn_mask, is_causal, batch, L, S)
-    shapes = {"grad_out": tuple(batch) + (L, Ev), "out": tuple(batch) + (L, Ev), "lse": tuple(batch) + (L,)}
+    kind, data, offsets, sq, sk = _mask(be, attn_mask, is_causal, batch, L, S, q)
+    want = {"grad_out": tuple(batch) + (L, Ev), "out": tuple(batch) + (L, Ev), "lse": tuple(batch) + (L,)}
     arrays = {}
     for name, a in (("grad_out", grad_out), ("out", out), ("lse", lse)):
-        arrays[name] = as_f32(a, name)
-        if arrays[name].shape != shapes[name]:
-            raise ValueError(f"{name}: expected shape {shapes[name]}, got {arrays[name].shape}")
-    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        arrays[name] = be.operand(a, name, q)
+        if arrays[name].shape != want[name]:
+            raise ValueError(f"{name}: expected shape {want[name]}, got {arrays[name].shape}")
+    dq, dk, dv = be.empty(q.shape, q), be.empty(k.shape, q), be.empty(v.shape, q)
     if drop_scale == 0.0:  # dropout_p = 1: the output is 0 whatever the inputs
-        dq.fill(0.0), dk.fill(0.0), dv.fill(0.0)
+        be.zero_(dq), be.zero_(dk), be.zero_(dv)
     else:
-        _core.attention_backward(dq, dk, dv, arrays["grad_out"], q, k, v, arrays["out"], arrays["lse"], BH, L, S, E,
-                                 Ev, kind, data, offsets, sq, sk, _scale(scale, E), seed, threshold, drop_scale)
-    return (_reduce_to(dq, np.shape(query)), _reduce_to(dk, np.shape(key)), _reduce_to(dv, np.shape(value)))
+        be.ops.attention_backward(be.raw(dq), be.raw(dk), be.raw(dv), be.raw(arrays["grad_out"]), be.raw(q),
+                                  be.raw(k), be.raw(v), be.raw(arrays["out"]), be.raw(arrays["lse"]), BH, L, S, E, Ev,
+                                  kind, data, offsets, sq, sk, _scale(scale, E), seed, threshold, drop_scale)
+    return tuple(be.sum_to(g, shape) for g, shape in zip((dq, dk, dv), shapes))

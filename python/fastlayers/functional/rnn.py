@@ -19,6 +19,11 @@ counter-based masks (functional.dropout).
 Backward: pass ``cache=RnnCache()`` to the forward, then ``lstm_backward(grad_out, grad_hx,
 cache)`` (likewise rnn / gru and the cells) returns the input, initial-state and weight gradients.
 The initial-state gradient is returned even when the forward started from zeros.
+
+Device arrays (input, weights and states on one GPU) run the CUDA driver (csrc/cuda/rnn.cu: the same
+GEMM structure on sgemm_cuda, fused gate kernels); ``lengths`` stays host data. The layout work
+around the driver (batch_first transposes, the length-order permutation, padding rows, states) is
+one op on either backend, rnn_sequence_copy.
 """
 from __future__ import annotations
 
@@ -28,7 +33,8 @@ import threading
 import numpy as np
 
 from .. import _core
-from .._backend.host import as_f32, check_out
+from .._backend import DEVICE, HOST, backend_of
+from .._backend.device import is_gpu
 from .._random import next_seed
 from .dropout import _check_p, _check_seed, dropout, dropout_backward
 
@@ -59,7 +65,8 @@ class _Buffers:
 
     _eval = threading.local()
 
-    def __init__(self, cache):
+    def __init__(self, be, cache):
+        self.be = be
         if cache is not None:
             self.d = cache.__dict__.setdefault("buffers", {})
         else:
@@ -67,11 +74,17 @@ class _Buffers:
             if self.d is None:
                 self.d = self._eval.d = {}
 
-    def get(self, key, shape) -> np.ndarray:
+    def get(self, key, shape, like):
+        """A float32 array of `shape` on like's backend and device, kept under key."""
         a = self.d.get(key)
-        if a is None or a.shape != shape:
-            a = self.d[key] = np.empty(shape, np.float32)
+        if a is None or a.shape != shape or not self._fits(a, like):
+            a = self.d[key] = self.be.empty(shape, like)
         return a
+
+    def _fits(self, a, like) -> bool:
+        if self.be is HOST:
+            return isinstance(a, np.ndarray)
+        return not isinstance(a, np.ndarray) and a.device == like.device
 
 
 def _positive_int(v, name: str) -> int:
@@ -80,9 +93,9 @@ def _positive_int(v, name: str) -> int:
     return int(v)
 
 
-def _split_weights(weights, cell, num_layers: int, dirs: int):
-    """[layer][direction] -> (w_ih, w_hh, b_ih, b_hh) as float32 arrays (biases None without them), H,
-    input_size (from the first w_ih)."""
+def _split_weights(be, weights, cell, num_layers: int, dirs: int, like=None):
+    """[layer][direction] -> (w_ih, w_hh, b_ih, b_hh) as float32 arrays of be (biases None without
+    them), H, input_size (from the first w_ih)."""
     if isinstance(weights, np.ndarray) or not hasattr(weights, "__len__"):
         raise TypeError(f"weights: expected a list of arrays, got {type(weights).__name__}")
     n = len(weights)
@@ -93,7 +106,7 @@ def _split_weights(weights, cell, num_layers: int, dirs: int):
                          f"bidirectional={dirs == 2}, got {n}")
     k = n // per
     G = _core.rnn_gates(cell)
-    arrs = [as_f32(w, f"weights[{i}]") for i, w in enumerate(weights)]
+    arrs = [be.operand(w, f"weights[{i}]", like) for i, w in enumerate(weights)]
     w_hh0 = arrs[1]
     if w_hh0.ndim != 2 or w_hh0.shape[0] % G or w_hh0.shape[0] != G * w_hh0.shape[1]:
         raise ValueError(f"weights[1] (w_hh): expected shape ({G} * hidden_size, hidden_size), got {w_hh0.shape}")
@@ -123,6 +136,8 @@ def _lengths(lengths, B: int, T: int):
     """(perm or None, batch_sizes) for PyTorch's packed semantics; perm sorts by length, longest first."""
     if isinstance(lengths, np.ndarray):
         arr = lengths
+    elif is_gpu(lengths):  # on a GPU: copied to the host (the driver's step loop runs there)
+        arr = DEVICE.to_host(DEVICE.as_array(lengths, "lengths"))
     elif hasattr(lengths, "detach"):  # a torch tensor
         arr = lengths.detach().cpu().numpy()
     else:
@@ -141,43 +156,70 @@ def _lengths(lengths, B: int, T: int):
     return perm, batch_sizes
 
 
-def _state(v, name: str, shape: tuple, perm):
-    """An initial state (or its gradient) as float32 (L*D, B, H) in the driver's batch order."""
+def _seq_copy(be, dst, src, T: int, B: int, C: int, src_bf=False, dst_bf=False, perm=None, batch_sizes=None):
+    """dst (T, B, C) <- src rows through perm, rows past batch_sizes zeroed (src None: zeros); perm
+    and batch_sizes are int64 arrays of be (functional arrays in _Order). Returns dst."""
+    be.ops.rnn_sequence_copy(be.raw(dst), None if src is None else be.raw(src), T, B, C, src_bf, dst_bf,
+                             None if perm is None else be.raw(perm), None if batch_sizes is None else be.raw(batch_sizes))
+    return dst
+
+
+class _Order:
+    """The batch order of a call on its backend: perm (driver order <- caller's), inv (its inverse)
+    and batch_sizes as int64 arrays of be (None when the order is the caller's / no lengths), and
+    batch_sizes as host data for the driver's step loop."""
+
+    def __init__(self, be, like, perm, batch_sizes):
+        self.host_sizes = batch_sizes
+        self.perm = None if perm is None else be.from_host(perm, like)
+        self.inv = None if perm is None else be.from_host(np.argsort(perm), like)
+        self.sizes = None if batch_sizes is None else be.from_host(batch_sizes, like)
+
+
+def _state(be, v, name: str, shape: tuple, order: _Order, like, copy: bool = False):
+    """An initial state (or its gradient) as float32 (L*D, B, H) of be in the driver's batch order
+    (zeros for None); copy: always a fresh array (the driver writes into it)."""
     if v is None:
-        return np.zeros(shape, np.float32)
-    v = as_f32(v, name)
+        return be.zero_(be.empty(shape, like))
+    v = be.operand(v, name, like)
     if v.shape != shape:
         raise ValueError(f"{name}: expected shape {shape}, got {v.shape}")
-    return np.ascontiguousarray(v[:, perm]) if perm is not None else v
+    if order.perm is None and not copy:
+        return v
+    return _seq_copy(be, be.empty(shape, like), v, shape[0], shape[1], shape[2], perm=order.perm)
 
 
-def _unpermute(a, inv, axis: int):
-    return a if inv is None else np.ascontiguousarray(np.take(a, inv, axis=axis))
-
-
-def _time_major(x, batch_first: bool, perm, batch_sizes, buf: _Buffers, key):
+def _time_major(be, x, batch_first: bool, order: _Order, buf: _Buffers, key):
     """(T, B, C) C-contiguous float32 in the driver's batch order, with the padding rows zeroed
     (into a buffer of buf when it must be rearranged or zeroed: the caller's array is never
     written)."""
-    if not batch_first and perm is None and batch_sizes is None:
-        return np.ascontiguousarray(x)
-    src = x.transpose(1, 0, 2) if batch_first else x
-    out = buf.get(key, (src.shape[0], src.shape[1], src.shape[2]))
-    if perm is not None:
-        np.take(src, perm, axis=1, out=out)
-    else:
-        np.copyto(out, src)
-    if batch_sizes is not None:
-        for t, nb in enumerate(batch_sizes):
-            out[t, nb:] = 0.0
-    return out
+    if not batch_first and order.perm is None and order.sizes is None:
+        return x
+    T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
+    out = buf.get(key, (T, B, x.shape[2]), x)
+    return _seq_copy(be, out, x, T, B, x.shape[2], batch_first, False, order.perm, order.sizes)
 
 
-def _copied_on_way_out(batch_first: bool, perm, T: int, B: int) -> bool:
-    """Whether a (T, B, C) result is copied into a fresh array on its way to the caller (so that
-    it may live in a reused buffer): reordered by perm, or transposed for batch_first (when that
-    is not already contiguous, with T or B of 1)."""
-    return perm is not None or (batch_first and T > 1 and B > 1)
+def _caller_layout(be, a, batch_first: bool, order: _Order):
+    """A (T, B, C) time-major array of the driver's batch order in the caller's layout and order."""
+    if not batch_first and order.inv is None:
+        return a
+    T, B, C = a.shape
+    out = be.empty((B, T, C) if batch_first else (T, B, C), a)
+    return _seq_copy(be, out, a, T, B, C, False, batch_first, order.inv)
+
+
+def _rows_copy(be, dst, i: int, src, j: int):
+    """dst[i] = src[j] for two arrays of (B, H) blocks."""
+    d, s_ = be.rows(dst, i, i + 1), be.rows(src, j, j + 1)
+    _seq_copy(be, d, s_, 1, d.shape[1], d.shape[2])
+
+
+def _backend(weights, **arrays):
+    """The backend of a call's arrays (the weights, a list, included)."""
+    if isinstance(weights, (list, tuple)):
+        arrays.update({f"weights[{i}]": w for i, w in enumerate(weights)})
+    return backend_of(**arrays)
 
 
 def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_first, lengths, dropout_p, training,
@@ -186,15 +228,16 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
     num_layers = _positive_int(num_layers, "num_layers")
     dirs = 2 if bidirectional else 1
     p = _check_p(dropout_p)
-    x = as_f32(input, "input")
+    be = _backend(weights, input=input, hx=h0, cx=c0)
+    x = be.operand(input, "input")
     if x.ndim not in (2, 3):
         raise ValueError(f"input: expected a 3-D ({'B, T' if batch_first else 'T, B'}, input_size) array "
                          f"or a 2-D unbatched (T, input_size) one, got shape {x.shape}")
     unbatched = x.ndim == 2
     if unbatched:
-        x = x[:, None, :] if not batch_first else x[None, :, :]
+        x = x.reshape((x.shape[0], 1, x.shape[1]) if not batch_first else (1,) + x.shape)
     T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
-    layers, H, I = _split_weights(weights, cell, num_layers, dirs)
+    layers, H, I = _split_weights(be, weights, cell, num_layers, dirs, x)
     if x.shape[2] != I:
         raise ValueError(f"input: expected input_size {I} (weights[0] is {layers[0][0][0].shape}) in the last "
                          f"dimension, got shape {tuple(input.shape) if hasattr(input, 'shape') else x.shape}")
@@ -203,96 +246,102 @@ def _forward(cell, input, weights, h0, c0, num_layers, bidirectional, batch_firs
         if unbatched:
             raise ValueError("lengths: given for an unbatched input")
         perm, batch_sizes = _lengths(lengths, B, T)
-    inv = None if perm is None else np.argsort(perm)
+    order = _Order(be, x, perm, batch_sizes)
     LD = num_layers * dirs
     sshape = (LD, B, H)
     if unbatched:
-        h0 = None if h0 is None else _unbatched_state(h0, "hx", (LD, H))
-        c0 = None if c0 is None else _unbatched_state(c0, "cx", (LD, H))
-    h0 = _state(h0, "hx" if cell != RnnCell.lstm else "h0", sshape, perm)
+        h0 = None if h0 is None else _unbatched_state(be, h0, "hx", (LD, H), x)
+        c0 = None if c0 is None else _unbatched_state(be, c0, "cx", (LD, H), x)
+    h0 = _state(be, h0, "hx" if cell != RnnCell.lstm else "h0", sshape, order, x)
     lstm = cell == RnnCell.lstm
-    c0 = _state(c0, "c0", sshape, perm) if lstm else None
+    c0 = _state(be, c0, "c0", sshape, order, x) if lstm else None
     if training and p > 0.0 and num_layers > 1:
         base = next_seed() if seed is None else _check_seed(seed)
         seeds = [(base + layer) % 2**64 for layer in range(num_layers - 1)]
     else:
         seeds = [None] * (num_layers - 1)
-    buf = _Buffers(cache)
-    layer_in = _time_major(x, batch_first, perm, batch_sizes, buf, "x")
+    buf = _Buffers(be, cache)
+    layer_in = _time_major(be, x, batch_first, order, buf, "x")
     S = _core.rnn_saved_parts(cell)
-    h_n = np.empty(sshape, np.float32)
-    c_n = np.empty(sshape, np.float32) if lstm else None
+    h_n = be.empty(sshape, x)
+    c_n = be.empty(sshape, x) if lstm else None
     saved = []
     # Keys: with a cache every layer keeps its own arrays; without, the layers take turns.
-    copied_out = _copied_on_way_out(batch_first, perm, T, B)
+    copied_out = batch_first or perm is not None  # the last output is copied on the way out (_caller_layout)
     for layer in range(num_layers):
         key = layer if cache is not None else layer % 2
         last_layer = layer + 1 == num_layers
         shape_y = (T, B, dirs * H)
-        y = buf.get(("y", key), shape_y) if not last_layer or copied_out else np.empty(shape_y, np.float32)
-        hs = buf.get(("h", key), (dirs, T + 1, B, H))
-        cs = buf.get(("c", key), (dirs, T + 1, B, H)) if lstm else None
-        gates = buf.get(("gates", key), (dirs, T, B, S * H)) if cache is not None and S else None
+        y = buf.get(("y", key), shape_y, x) if not last_layer or copied_out else be.empty(shape_y, x)
+        hs = buf.get(("h", key), (dirs, T + 1, B, H), x)
+        cs = buf.get(("c", key), (dirs, T + 1, B, H), x) if lstm else None
+        gates = buf.get(("gates", key), (dirs, T, B, S * H), x) if cache is not None and S else None
+        blocks = [(hs.reshape(dirs * (T + 1), B, H), h0, h_n)]  # states as (B, H) blocks: (h_seq, h0, h_n)
+        if lstm:
+            blocks.append((cs.reshape(dirs * (T + 1), B, H), c0, c_n))
         for d in range(dirs):
-            first = 0 if d == 0 else T
-            hs[d, first] = h0[layer * dirs + d]
-            if lstm:
-                cs[d, first] = c0[layer * dirs + d]
-        _core.rnn_layer_forward(cell, y, hs, cs, gates, layer_in, layers[layer], batch_sizes)
+            for seq, first, _ in blocks:  # direction 0 starts at block 0, the reverse one at block T
+                _rows_copy(be, seq, d * (T + 1) + (0 if d == 0 else T), first, layer * dirs + d)
+        be.ops.rnn_layer_forward(cell, T, B, layer_in.shape[2], H, be.raw(y), be.raw(hs),
+                                 None if cs is None else be.raw(cs), None if gates is None else be.raw(gates),
+                                 be.raw(layer_in), _raw_layer(be, layers[layer]), batch_sizes)
         for d in range(dirs):
-            last = T if d == 0 else 0
-            h_n[layer * dirs + d] = hs[d, last]
-            if lstm:
-                c_n[layer * dirs + d] = cs[d, last]
+            for seq, _, last in blocks:
+                _rows_copy(be, last, layer * dirs + d, seq, d * (T + 1) + (T if d == 0 else 0))
         if cache is not None:
             saved.append((layer_in, hs, cs, gates))
         if not last_layer and seeds[layer] is not None:
-            y = dropout(y, p, True, seed=seeds[layer], out=buf.get(("dropped", key), shape_y))
+            y = dropout(y, p, True, seed=seeds[layer], out=buf.get(("dropped", key), shape_y, x))
         layer_in = y
     out = layer_in
     if cache is not None:
         kept = cache.buffers
         cache.__dict__.clear()
-        cache.__dict__.update(buffers=kept, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p, perm=perm,
-                              inv=inv, batch_sizes=batch_sizes, batch_first=batch_first, unbatched=unbatched,
-                              shape=(T, B, I, H, dirs, num_layers), n_weights=len(weights), ready=True)
-    out = _unpermute(out, inv, 1)
-    if batch_first:
-        out = np.ascontiguousarray(out.transpose(1, 0, 2))
-    h_n = _unpermute(h_n, inv, 1)
-    c_n = _unpermute(c_n, inv, 1) if lstm else None
+        cache.__dict__.update(buffers=kept, be=be, cell=cell, layers=layers, saved=saved, seeds=seeds, p=p,
+                              order=order, perm=perm, batch_sizes=batch_sizes, batch_first=batch_first,
+                              unbatched=unbatched, shape=(T, B, I, H, dirs, num_layers), n_weights=len(weights),
+                              ready=True)
+    out = _caller_layout(be, out, batch_first, order)
+    h_n = _caller_layout(be, h_n, False, order)
+    c_n = _caller_layout(be, c_n, False, order) if lstm else None
     if unbatched:
-        out = out[0] if batch_first else out[:, 0]
-        h_n = h_n[:, 0]
-        c_n = c_n[:, 0] if lstm else None
+        out = out.reshape(out.shape[1:] if batch_first else (out.shape[0], out.shape[2]))
+        h_n = h_n.reshape(LD, H)
+        c_n = c_n.reshape(LD, H) if lstm else None
     return out, h_n, c_n
 
 
-def _unbatched_state(v, name: str, shape: tuple):
-    v = as_f32(v, name)
+def _raw_layer(be, row):
+    """A layer's [(w_ih, w_hh, b_ih, b_hh) per direction] as the binding takes them."""
+    return [tuple(None if w is None else be.raw(w) for w in wd) for wd in row]
+
+
+def _unbatched_state(be, v, name: str, shape: tuple, like):
+    v = be.operand(v, name, like)
     if v.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} for an unbatched input, got {v.shape}")
-    return v[:, None, :]
+    return v.reshape(shape[0], 1, shape[1])
 
 
-def _grad_state(g, name: str, c: RnnCache):
+def _grad_state(g, name: str, c: RnnCache, like):
     T, B, I, H, dirs, L = c.shape
     if g is not None and c.unbatched:
-        g = _unbatched_state(g, name, (L * dirs, H))
-    return _state(g, name, (L * dirs, B, H), c.perm).copy()
+        g = _unbatched_state(c.be, g, name, (L * dirs, H), like)
+    return _state(c.be, g, name, (L * dirs, B, H), c.order, like, copy=True)
 
 
 def _weight_grads(grad_weights, c: RnnCache):
     """Per layer and direction, the 4 arrays the driver writes (or accumulates into) and the flat list."""
     T, B, I, H, dirs, L = c.shape
+    be = c.be
     flat_w = [w for row in c.layers for wd in row for w in wd if w is not None]
     if grad_weights is None:
-        flat = [np.empty(w.shape, np.float32) for w in flat_w]
+        flat = [be.empty(w.shape, w) for w in flat_w]
         accumulate = False
     else:
         if len(grad_weights) != len(flat_w):
             raise ValueError(f"grad_weights: expected {len(flat_w)} arrays (one per weight), got {len(grad_weights)}")
-        flat = [check_out(g, w.shape, f"grad_weights[{i}]") for i, (g, w) in enumerate(zip(grad_weights, flat_w))]
+        flat = [be.out(g, w.shape, w, name=f"grad_weights[{i}]") for i, (g, w) in enumerate(zip(grad_weights, flat_w))]
         accumulate = True
     k = len(flat) // (L * dirs)
     per = []
@@ -311,47 +360,48 @@ def _backward(cell, grad_out, grad_h_n, grad_c_n, cache, grad_weights):
         raise TypeError(f"cache: expected an RnnCache, got {type(cache).__name__}")
     cache._require(cell)
     c = cache
+    be = c.be
     T, B, I, H, dirs, L = c.shape
     lstm = cell == RnnCell.lstm
+    like = c.saved[0][1]  # the first layer's states: on the forward's device
+    backend_of(grad_out=grad_out, grad_h_n=grad_h_n, grad_c_n=grad_c_n, state=like)  # TypeError when mixed
     dy = None
     if grad_out is not None:
-        g = as_f32(grad_out, "grad_out")
+        g = be.operand(grad_out, "grad_out", like)
         if c.unbatched:
             want = (T, dirs * H)
             if g.shape != want:
                 raise ValueError(f"grad_out: expected shape {want}, got {g.shape}")
-            g = g[None] if c.batch_first else g[:, None]
+            g = g.reshape((1,) + want if c.batch_first else (T, 1, dirs * H))
         want = (B, T, dirs * H) if c.batch_first else (T, B, dirs * H)
         if g.shape != want:
             raise ValueError(f"grad_out: expected shape {want} (the output's), got {g.shape}")
-        dy = _time_major(g, c.batch_first, c.perm, c.batch_sizes, _Buffers(c), "dy")
-    dh = _grad_state(grad_h_n, "grad_h_n", c)
-    dc = _grad_state(grad_c_n, "grad_c_n", c) if lstm else None
+        dy = _time_major(be, g, c.batch_first, c.order, _Buffers(be, c), "dy")
+    dh = _grad_state(grad_h_n, "grad_h_n", c, like)
+    dc = _grad_state(grad_c_n, "grad_c_n", c, like) if lstm else None
     per, flat, accumulate = _weight_grads(grad_weights, c)
-    buf = _Buffers(c)
-    copied_dx = _copied_on_way_out(c.batch_first, c.perm, T, B)
+    buf = _Buffers(be, c)
+    copied_dx = c.batch_first or c.perm is not None  # the input gradient is copied on the way out
     for layer in range(L - 1, -1, -1):
         x, hs, cs, gates = c.saved[layer]
-        dx = buf.get(("dx", layer), x.shape) if layer > 0 or copied_dx else np.empty(x.shape, np.float32)
-        dhl = np.ascontiguousarray(dh[layer * dirs:(layer + 1) * dirs])
-        dcl = np.ascontiguousarray(dc[layer * dirs:(layer + 1) * dirs]) if lstm else None
-        _core.rnn_layer_backward(cell, dx, dhl, dcl, per[layer], accumulate, dy, x, c.layers[layer], hs, cs, gates,
-                                 c.batch_sizes)
-        dh[layer * dirs:(layer + 1) * dirs] = dhl
-        if lstm:
-            dc[layer * dirs:(layer + 1) * dirs] = dcl
+        dx = buf.get(("dx", layer), x.shape, x) if layer > 0 or copied_dx else be.empty(x.shape, x)
+        dhl = be.rows(dh, layer * dirs, (layer + 1) * dirs)  # views: the driver writes dh0, dc0 there
+        dcl = be.rows(dc, layer * dirs, (layer + 1) * dirs) if lstm else None
+        be.ops.rnn_layer_backward(cell, T, B, x.shape[2], H, be.raw(dx), be.raw(dhl),
+                                  None if dcl is None else be.raw(dcl), _raw_layer(be, per[layer]), accumulate,
+                                  None if dy is None else be.raw(dy), be.raw(x), _raw_layer(be, c.layers[layer]),
+                                  be.raw(hs), None if cs is None else be.raw(cs),
+                                  None if gates is None else be.raw(gates), c.batch_sizes)
         if layer > 0 and c.seeds[layer - 1] is not None:
             dx = dropout_backward(dx, c.p, c.seeds[layer - 1], out=dx)
         dy = dx
-    dx = _unpermute(dy, c.inv, 1)
-    if c.batch_first:
-        dx = np.ascontiguousarray(dx.transpose(1, 0, 2))
-    dh = _unpermute(dh, c.inv, 1)
-    dc = _unpermute(dc, c.inv, 1) if lstm else None
+    dx = _caller_layout(be, dy, c.batch_first, c.order)
+    dh = _caller_layout(be, dh, False, c.order)
+    dc = _caller_layout(be, dc, False, c.order) if lstm else None
     if c.unbatched:
-        dx = dx[0] if c.batch_first else dx[:, 0]
-        dh = dh[:, 0]
-        dc = dc[:, 0] if lstm else None
+        dx = dx.reshape(dx.shape[1:] if c.batch_first else (dx.shape[0], dx.shape[2]))
+        dh = dh.reshape(L * dirs, H)
+        dc = dc.reshape(L * dirs, H) if lstm else None
     return dx, dh, dc, flat
 
 
@@ -428,11 +478,11 @@ def _pair(hx, name: str):
 
 # ---- cells: one timestep, input (B, I) or unbatched (I,), state (B, H) or (H,) ----
 
-def _cell_state(v, name: str, shape: tuple):
+def _cell_state(be, v, name: str, shape: tuple, like):
     """A cell's state (B, H) or unbatched (H,) (or its gradient) as the (1, B, H) of a one-layer sequence."""
     if v is None:
         return None
-    v = as_f32(v, name)
+    v = be.operand(v, name, like)
     if v.shape != shape:
         raise ValueError(f"{name}: expected shape {shape} (the state's), got {v.shape}")
     return v.reshape((1,) + (shape if len(shape) == 2 else (1,) + shape))
@@ -440,17 +490,18 @@ def _cell_state(v, name: str, shape: tuple):
 
 def _cell_forward(cell, input, h0, c0, w_ih, w_hh, b_ih, b_hh, cache):
     """A cell is a one-layer sequence of T = 1 (time-major), through the same driver."""
-    x = as_f32(input, "input")
-    if x.ndim not in (1, 2):
-        raise ValueError(f"input: expected a 2-D (batch, input_size) or 1-D (input_size,) array, got shape {x.shape}")
     if (b_ih is None) != (b_hh is None):
         raise ValueError("b_ih, b_hh: give both or neither")
     weights = [w_ih, w_hh] + ([] if b_ih is None else [b_ih, b_hh])
-    _, H, _ = _split_weights(weights, cell, 1, 1)
+    be = _backend(weights, input=input, hx=h0, cx=c0)
+    x = be.operand(input, "input")
+    if x.ndim not in (1, 2):
+        raise ValueError(f"input: expected a 2-D (batch, input_size) or 1-D (input_size,) array, got shape {x.shape}")
+    _, H, _ = _split_weights(be, weights, cell, 1, 1, x)
     B = x.shape[0] if x.ndim == 2 else 1
     shape = (B, H) if x.ndim == 2 else (H,)
-    _, h, c = _forward(cell, x.reshape(1, B, x.shape[-1]), weights, _cell_state(h0, "hx", shape),
-                       _cell_state(c0, "cx", shape), 1, False, False, None, 0.0, False, None, cache)
+    _, h, c = _forward(cell, x.reshape(1, B, x.shape[-1]), weights, _cell_state(be, h0, "hx", shape, x),
+                       _cell_state(be, c0, "cx", shape, x), 1, False, False, None, 0.0, False, None, cache)
     if cache is not None:
         cache.cell_shapes = (shape, x.shape)
     return h.reshape(shape), (None if c is None else c.reshape(shape))
@@ -463,8 +514,9 @@ def _cell_backward(cell, grad_h, grad_c, cache):
     if not hasattr(cache, "cell_shapes"):
         raise ValueError("cache: holds a sequence's forward, not a cell's")
     shape, x_shape = cache.cell_shapes
-    dx, dh, dc, gw = _backward(cell, None, _cell_state(grad_h, "grad_h", shape), _cell_state(grad_c, "grad_c", shape),
-                               cache, None)
+    be, like = cache.be, cache.saved[0][1]
+    dx, dh, dc, gw = _backward(cell, None, _cell_state(be, grad_h, "grad_h", shape, like),
+                               _cell_state(be, grad_c, "grad_c", shape, like), cache, None)
     grads = tuple(gw) + ((None, None) if len(gw) == 2 else ())
     return dx.reshape(x_shape), dh.reshape(shape), (None if dc is None else dc.reshape(shape)), grads
 

@@ -13,6 +13,10 @@ Initialisation as GPT-2: weights N(0, 0.02^2), the projections into the residual
 backward(grad_logits) accumulates every parameter's gradient and returns None (the input is
 token ids). generate() samples a continuation, one token at a time, from the last block_size
 tokens (no key/value cache: each step recomputes the window).
+
+On a GPU (``model.to("cuda")``) forward takes the token ids as an int64 device array (host ids
+with device weights are a TypeError, as for Embedding); generate() takes host ids and moves each
+window to the model's device.
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ import math
 import numpy as np
 
 from .. import functional as F
+from .._backend import DEVICE
+from .._backend.device import is_gpu
 from .._random import default_generator
 from ..nn import (Dropout, Embedding, LayerNorm, LearnedPositionalEmbedding, Linear, Module, ModuleList,
                   TransformerEncoderLayer)
@@ -71,7 +77,7 @@ class GPT(Module):
                         b.data[...] = 0.0
 
     def forward(self, idx):
-        idx = np.asarray(idx)
+        idx = idx if is_gpu(idx) else np.asarray(idx)
         if idx.ndim != 2:
             raise ValueError(f"idx: expected token ids of shape (B, T), got shape {idx.shape}")
         if idx.shape[1] > self.block_size:
@@ -102,9 +108,13 @@ class GPT(Module):
         out = np.array(idx, dtype=np.int64, ndmin=2)
         was = self.training
         self.eval()
+        weight = self.tok_emb.weight.data
         try:
             for _ in range(max_new_tokens):
-                logits = self(out[:, -self.block_size:])[:, -1].astype(np.float64) / max(temperature, 1e-6)
+                window = out[:, -self.block_size:]
+                y = self(DEVICE.from_host(window, weight) if is_gpu(weight) else window)
+                y = DEVICE.to_host(y) if is_gpu(y) else y
+                logits = y[:, -1].astype(np.float64) / max(temperature, 1e-6)
                 if top_k is not None and top_k < logits.shape[-1]:
                     kth = np.sort(logits, axis=-1)[:, -top_k][:, None]
                     logits = np.where(logits < kth, -np.inf, logits)

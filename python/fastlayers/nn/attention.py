@@ -24,6 +24,10 @@ key_padding_mask is merged with it) or left out.
   the heads (average_attn_weights=True) or (N, num_heads, L, S). A query row whose every key is
   masked gives NaN here, as in PyTorch (the fused path gives zeros).
 
+On device arrays (``.to("cuda")``) the projections, the attention and the glue between them run
+on the device; masks (host or device arrays) are checked and merged on the host and the merged
+mask is copied to the query's device.
+
 backward(d_out) -> (d_query, d_key, d_value), each of its input's shape (None for an input that
 needs none), accumulating the parameters' .grad; the projections are functional.linear_backward
 GEMMs that add into the gradients in place. When forward was given one array as query, key and
@@ -37,7 +41,8 @@ import math
 import numpy as np
 
 from .. import functional as F
-from .._backend import operand
+from .._backend import DEVICE, operand
+from .._backend.device import is_gpu
 from .._random import next_seed
 from ..functional.dropout import _check_p
 from . import _glue, init
@@ -51,6 +56,8 @@ def _mask_array(mask, name: str):
         return None
     if hasattr(mask, "detach"):
         mask = mask.detach().cpu().numpy()
+    if is_gpu(mask):  # merged and checked on the host (a small copy), then moved to the query's device
+        mask = DEVICE.to_host(DEVICE.as_array(mask, name))
     arr = np.asarray(mask)
     if arr.dtype == np.bool_:
         return arr
@@ -67,11 +74,11 @@ def _additive(mask):
 
 
 def _grad_buffer(p: Parameter):
-    """p.grad, made a zeroed array first when absent, that linear_backward can add into."""
+    """p.grad, made a zeroed array on p's device first when absent, that linear_backward can add into."""
     if not _accumulable(p.grad, p.data):
-        g = np.zeros(p.data.shape, np.float32)
+        g = _glue.zeros_like(p.data)
         if p.grad is not None:
-            g += p.grad
+            _glue.add_(g, p.grad)
         p.grad = g
     return p.grad
 
@@ -121,7 +128,7 @@ class MultiheadAttention(Module):
     def _rows(self, a, i: int, n: int = 1):
         """Rows [i E, (i + n) E) of a packed (3E, ...) array (all of a separate weight)."""
         E = self.embed_dim
-        return a if a.shape[0] == n * E else a[i * E:(i + n) * E]
+        return a if a.shape[0] == n * E else _glue.rows(a, i * E, (i + n) * E)
 
     def _project(self, x2, i: int, n: int = 1):
         """x2 (M, in) @ the projection rows of roles i .. i + n - 1, plus their bias: (M, n E)."""
@@ -213,14 +220,14 @@ class MultiheadAttention(Module):
         xq, xk, xv = q_in.reshape(-1, E), k_in.reshape(-1, self.kdim), v_in.reshape(-1, self.vdim)
         packed = self._qkv_same_embed_dim and self_attn
         if packed:
-            q4, k4, v4 = self._heads(self._project(xq, 0, 3), 3, N, L, batched)
+            q4, k4, v4 = _glue.unstack(self._heads(self._project(xq, 0, 3), 3, N, L, batched))
         else:
-            (q4,) = self._heads(self._project(xq, 0), 1, N, L, batched)
+            (q4,) = _glue.unstack(self._heads(self._project(xq, 0), 1, N, L, batched))
             if self._qkv_same_embed_dim and kv_same:
-                k4, v4 = self._heads(self._project(xk, 1, 2), 2, N, S, batched)
+                k4, v4 = _glue.unstack(self._heads(self._project(xk, 1, 2), 2, N, S, batched))
             else:
-                (k4,) = self._heads(self._project(xk, 1), 1, N, S, batched)
-                (v4,) = self._heads(self._project(xv, 2), 1, N, S, batched)
+                (k4,) = _glue.unstack(self._heads(self._project(xk, 1), 1, N, S, batched))
+                (v4,) = _glue.unstack(self._heads(self._project(xv, 2), 1, N, S, batched))
         p = self.dropout if self.training else 0.0
         seed = next_seed() if p > 0.0 else None
         scale = 1.0 / math.sqrt(self.head_dim)
@@ -230,7 +237,7 @@ class MultiheadAttention(Module):
             out4, weights = self._explicit(q4, k4, v4, am, kpm, c, bool(average_attn_weights))
         else:
             causal = bool(is_causal) and kpm is None
-            mask = None if causal else self._sdpa_mask(am, kpm)
+            mask = None if causal else _glue.to_device_of(self._sdpa_mask(am, kpm), q4)
             out4, lse = F.scaled_dot_product_attention(q4, k4, v4, attn_mask=mask, dropout_p=p, is_causal=causal,
                                                        scale=scale, return_lse=True, seed=seed)
             c.update(mask=mask, causal=causal, lse=lse)
@@ -255,14 +262,14 @@ class MultiheadAttention(Module):
         else:  # baddbmm: the mask, broadcast to (N H, L, S), is the GEMM's C (beta = 1)
             add = [_additive(m) for m in (am, kpm) if m is not None]
             full = np.broadcast_to(add[0] if len(add) == 1 else add[0] + add[1], (N, H, L, S))
-            scores = np.array(full, dtype=np.float32, order="C").reshape(N * H, L, S)
+            scores = _glue.to_device_of(np.array(full, dtype=np.float32, order="C").reshape(N * H, L, S), q3)
             F.matmul(q3, k3, trans_b=True, alpha=scale, beta=1.0, out=scores)
         probs = F.softmax(scores, -1)
         dropped = F.dropout(probs, p, True, seed=seed) if p > 0.0 else probs
         out = F.matmul(dropped, v3).reshape(N, H, L, D)
         c.update(probs=probs, dropped=dropped)
         w = dropped.reshape(N, H, L, S)
-        return out, (w.mean(axis=1, dtype=np.float32) if average else w)
+        return out, (_glue.mean(w, 1) if average else w)
 
     # ---- backward ----
     def backward(self, grad_out):
@@ -278,7 +285,7 @@ class MultiheadAttention(Module):
         N, L, S, batched = c["N"], c["L"], c["S"], c["batched"]
         q4, k4, v4 = c["qkv"]
         d_attn = self.out_proj.backward(operand(grad_out, "grad_out").reshape(-1, self.embed_dim))
-        d4 = self._heads(d_attn, 1, N, L, batched)[0]
+        (d4,) = _glue.unstack(self._heads(d_attn, 1, N, L, batched))
         if c["weights"]:
             dq, dk, dv = self._explicit_backward(d4, c)
         else:
@@ -286,7 +293,7 @@ class MultiheadAttention(Module):
                 d4, q4, k4, v4, c["out"], c["lse"], c["mask"], c["p"], c["causal"], c["scale"], seed=c["seed"])
         xq, xk, xv = c["x"]
         if c["packed"] and summed:
-            g = self._unheads(np.stack([dq, dk, dv]), N, L, batched)
+            g = self._unheads(_glue.stack([dq, dk, dv]), N, L, batched)
             dx = self._in_backward(g, xq, 0, 3)
             return self._unbatch(dx, N, L, batched)
         if summed:

@@ -87,13 +87,13 @@ class LearnedPositionalEmbedding(_PositionAdd):
         pos = self._positions(x, offset)
         if self.training:
             self._pos = pos
-        return self._add(x, F.embedding(pos, self.weight.data))
+        return self._add(x, F.embedding(_glue.to_device_of(pos, self.weight.data), self.weight.data))
 
     def backward(self, grad_out):
         pos = self._saved(self._pos, "positions")
         g = grad_out if self.batch_first else _glue.permute(grad_out, (1, 0, 2))
-        idx = np.broadcast_to(pos, g.shape[:2])
         w = self.weight
+        idx = _glue.to_device_of(np.ascontiguousarray(np.broadcast_to(pos, g.shape[:2])), w.data)
         into = w.grad if _accumulable(w.grad, w.data) else None
         dw = F.embedding_backward(g, idx, self.num_positions, grad_weight=into)
         if into is None:
