@@ -14,6 +14,7 @@ DEMOS = {
     "char-rnn": "fastlayers.demo.char_rnn",
     "transformer": "fastlayers.demo.transformer",
     "embed": "fastlayers.demo.embed",
+    "analogy": "fastlayers.demo.analogy",
 }
 
 
