@@ -2,9 +2,10 @@
 from .cnn import CNN
 from .mlp import MLP
 from .gpt import GPT
+from .deepdta import DeepDTA
 from .sentence_encoder import SentenceEncoder
 
-__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder"]
+__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DeepDTA"]
 
 
 def __dir__():
