@@ -15,6 +15,8 @@ DEMOS = {
     "transformer": "fastlayers.demo.transformer",
     "embed": "fastlayers.demo.embed",
     "analogy": "fastlayers.demo.analogy",
+    "deepdta": "fastlayers.demo.deepdta",
+    "caption": "fastlayers.demo.caption",
 }
 
 
