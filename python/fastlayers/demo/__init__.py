@@ -17,6 +17,7 @@ DEMOS = {
     "analogy": "fastlayers.demo.analogy",
     "deepdta": "fastlayers.demo.deepdta",
     "caption": "fastlayers.demo.caption",
+    "cyclegan": "fastlayers.demo.cyclegan",
 }
 
 

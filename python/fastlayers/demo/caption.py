@@ -83,15 +83,9 @@ def train_captioner(*, seed: int = 0, progress: bool = True, **overrides) -> dic
     captions, exact_match, bleu4, the loss curve and the time (keyword overrides: DEFAULTS)."""
     import fastlayers
     from .. import optim
-    from .common import ProgressBar
+    from ._steps import merge_config, run_steps
 
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"train_captioner: unknown settings {sorted(unknown)}, expected some of {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **overrides}
-    for key in ("train", "test", "steps", "batch_size", "hidden"):
-        if cfg[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')}: expected a positive integer, got {cfg[key]}")
+    cfg = merge_config("train_captioner", DEFAULTS, overrides, ("train", "test", "steps", "batch_size", "hidden"))
     Xtr, cap_tr = scenes.make_scenes(cfg["train"], seed)
     Xte, cap_te = scenes.make_scenes(cfg["test"], seed + 10_000)
     win, wout = scenes.encode(cap_tr)
@@ -101,10 +95,9 @@ def train_captioner(*, seed: int = 0, progress: bool = True, **overrides) -> dic
     opt = optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = optim.CosineAnnealingLR(opt, T_max=cfg["steps"], eta_min=cfg["lr"] * 0.05)
     rng = np.random.default_rng(seed)
-    bar = ProgressBar(cfg["steps"], unit="step") if progress else None
-    curve, run_loss, t0 = [], None, time.perf_counter()
     model.train()
-    for step in range(1, cfg["steps"] + 1):
+
+    def step(_):
         b = rng.integers(0, len(Xtr), cfg["batch_size"])
         opt.zero_grad()
         logits = model(Xtr[b], win[b])
@@ -112,12 +105,9 @@ def train_captioner(*, seed: int = 0, progress: bool = True, **overrides) -> dic
         model.backward(crit.backward().reshape(logits.shape))
         opt.step()
         sched.step()
-        run_loss = loss if run_loss is None else 0.95 * run_loss + 0.05 * loss
-        if step % 25 == 0 or step == cfg["steps"]:
-            curve.append((step, float(run_loss)))
-            if bar:
-                bar.update(step, loss=f"{run_loss:.4f}")
-    seconds = time.perf_counter() - t0
+        return loss
+
+    curve, seconds = run_steps(cfg["steps"], step, progress=progress)
     hyp = [scenes.decode(s) for s in model.generate(Xte)]
     exact = float(np.mean([h == r for h, r in zip(hyp, cap_te)]))
     return {"model": model, "config": cfg, "X_test": Xte, "captions": cap_te, "generated": hyp, "curve": curve,
@@ -148,27 +138,20 @@ def _plot(path: str, res: dict) -> None:
 
 
 def add_arguments(p) -> None:
-    d = DEFAULTS
-    p.add_argument("--steps", type=int, help=f"training steps (default {d['steps']}; --quick {QUICK['steps']})")
-    p.add_argument("--train", type=int, help=f"training scenes (default {d['train']})")
-    p.add_argument("--batch-size", type=int, help=f"(default {d['batch_size']})")
-    p.add_argument("--lr", type=float, help=f"Adam learning rate, cosine-annealed (default {d['lr']})")
-    p.add_argument("--quick", action="store_true", help="a smaller model, fewer scenes and steps (under 30 s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="FILE.png", help="held-out scenes with their generated captions (needs matplotlib)")
+    from ._steps import add_step_arguments
+    add_step_arguments(p, DEFAULTS, QUICK, "a smaller model, fewer scenes and steps",
+                       "held-out scenes with their generated captions", extra=[("--train", int, "training scenes")])
 
 
 def run(args) -> int:
     import fastlayers
+    from ._steps import step_config
     from .common import plot_unavailable
 
     if plot_unavailable(args.plot):
         return 2
     t_start = time.perf_counter()
-    cfg = dict(QUICK) if args.quick else {}
-    for key in ("steps", "train", "batch_size", "lr"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = step_config(args, QUICK, ("steps", "train", "batch_size", "lr"))
     full = {**DEFAULTS, **cfg}
     print(f"{full['train']} training scenes, {full['test']} held-out (32x32, 1-2 shapes, {len(scenes.VOCAB)} words); "
           f"CNN channels {full['channels']}, LSTM hidden {full['hidden']}; Adam lr {full['lr']}, batch "

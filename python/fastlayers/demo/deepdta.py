@@ -76,15 +76,9 @@ def train_deepdta(*, seed: int = 0, progress: bool = True, **overrides) -> dict:
     from .. import nn, optim
     from ..models import DeepDTA
     from ..models.deepdta import concordance_index
-    from .common import ProgressBar
+    from ._steps import merge_config, run_steps
 
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"train_deepdta: unknown settings {sorted(unknown)}, expected some of {sorted(DEFAULTS)}")
-    cfg = {**DEFAULTS, **overrides}
-    for key in ("train_pairs", "test_pairs", "steps", "batch_size"):
-        if cfg[key] < 1:
-            raise ValueError(f"--{key.replace('_', '-')}: expected a positive integer, got {cfg[key]}")
+    cfg = merge_config("train_deepdta", DEFAULTS, overrides, ("train_pairs", "test_pairs", "steps", "batch_size"))
     rule, rng = planted_rule(), np.random.default_rng(seed)
     Ptr, Dtr, ytr = make_pairs(cfg["train_pairs"], max(50, cfg["train_pairs"] // 4), max(50, cfg["train_pairs"] // 4),
                                rng, rule)
@@ -97,22 +91,18 @@ def train_deepdta(*, seed: int = 0, progress: bool = True, **overrides) -> dict:
     crit = nn.MSELoss()
     opt = optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = optim.CosineAnnealingLR(opt, T_max=cfg["steps"], eta_min=cfg["lr"] * 0.05)
-    bar = ProgressBar(cfg["steps"], unit="step") if progress else None
-    curve, run_loss, t0 = [], None, time.perf_counter()
     model.train()
-    for step in range(1, cfg["steps"] + 1):
+
+    def step(_):
         b = rng.integers(0, len(ytr), cfg["batch_size"])
         opt.zero_grad()
         loss = crit(model(Ptr[b], Dtr[b]), (ytr[b] - mean) / std)  # standardised target
         model.backward(crit.backward())
         opt.step()
         sched.step()
-        run_loss = loss if run_loss is None else 0.95 * run_loss + 0.05 * loss
-        if step % 50 == 0 or step == cfg["steps"]:
-            curve.append((step, float(run_loss)))
-            if bar:
-                bar.update(step, loss=f"{run_loss:.4f}")
-    seconds = time.perf_counter() - t0
+        return loss
+
+    curve, seconds = run_steps(cfg["steps"], step, progress=progress, every=50)
     pred = model.predict(Pte, Dte) * std + mean
     return {"model": model, "config": cfg, "rule": rule, "y_test": yte, "pred": pred, "curve": curve,
             "ci": concordance_index(yte, pred), "mse": float(np.mean((pred - yte) ** 2)),
@@ -145,28 +135,21 @@ def _plot(path: str, res: dict) -> None:
 
 
 def add_arguments(p) -> None:
-    d = DEFAULTS
-    p.add_argument("--steps", type=int, help=f"training steps (default {d['steps']}; --quick {QUICK['steps']})")
-    p.add_argument("--train-pairs", type=int, help=f"training pairs (default {d['train_pairs']})")
-    p.add_argument("--batch-size", type=int, help=f"(default {d['batch_size']})")
-    p.add_argument("--lr", type=float, help=f"Adam learning rate, cosine-annealed (default {d['lr']})")
-    p.add_argument("--quick", action="store_true", help="a smaller model and data set, few steps (under 30 s)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="FILE.png", help="predicted against planted affinity, and the loss curve "
-                                                     "(needs matplotlib)")
+    from ._steps import add_step_arguments
+    add_step_arguments(p, DEFAULTS, QUICK, "a smaller model and data set, fewer steps",
+                       "predicted against planted affinity, and the loss curve",
+                       extra=[("--train-pairs", int, "training pairs")])
 
 
 def run(args) -> int:
     import fastlayers
+    from ._steps import step_config
     from .common import plot_unavailable
 
     if plot_unavailable(args.plot):
         return 2
     t_start = time.perf_counter()
-    cfg = dict(QUICK) if args.quick else {}
-    for key in ("steps", "train_pairs", "batch_size", "lr"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
+    cfg = step_config(args, QUICK, ("steps", "train_pairs", "batch_size", "lr"))
     full = {**DEFAULTS, **cfg}
     rule = planted_rule()
     print(f"planted rule: protein motifs {' '.join(rule['protein_motifs'])}, drug motifs {' '.join(rule['drug_motifs'])}")
