@@ -20,7 +20,7 @@ from . import _caption_scenes as scenes
 HELP = "image captioning: CNN encoder + LSTM decoder on synthetic shape scenes, exact match and BLEU-4"
 
 DEFAULTS = dict(train=8000, test=1000, steps=2000, batch_size=32, lr=2e-3, hidden=128, channels=(16, 32, 64))
-QUICK = dict(train=3000, test=400, steps=800, batch_size=32, lr=3e-3, hidden=96, channels=(16, 32, 32))
+QUICK = dict(train=3000, test=400, steps=500, batch_size=32, lr=3e-3, hidden=96, channels=(16, 32, 32))
 
 
 class Captioner(nn.Module):
