@@ -1,6 +1,6 @@
 """CycleGAN style transfer (models.CycleGAN) between two unpaired digit domains built from
-scikit-learn's 8x8 digits upsampled to 16x16: domain A the plain digits, domain B the same kind
-of digits in bold (a 3x3 maximum filter thickens every stroke). The digits are split in two halves
+scikit-learn's 8x8 digits upsampled to 16x16: domain A thin strokes (the minimum over each pixel
+and its 4 neighbours), domain B bold ones (the 3x3 maximum). The digits are split in two halves
 with no image in both: A's come from one half, B's from the other, so no pair exists.
 
 A digit classifier (models.CNN) trained on domain B alone judges the translations: the share of
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-HELP = "CycleGAN: plain <-> bold digits without pairs; label preserved by translation, cycle error"
+HELP = "CycleGAN: thin <-> bold digits without pairs; label preserved by translation, cycle error"
 
 DEFAULTS = dict(steps=1200, batch_size=16, lr=2e-3, width=16, depth=3, identity=5.0)
 QUICK = dict(steps=200, batch_size=16, lr=2e-3, width=8, depth=3)
@@ -32,21 +32,31 @@ def _upsample(images: np.ndarray) -> np.ndarray:
     return rows[:, :, lo] * (1 - w) + rows[:, :, hi] * w
 
 
-def _bold(images: np.ndarray) -> np.ndarray:
-    """The 3x3 maximum filter of (N, H, W) images (zero outside)."""
+def _filter(images: np.ndarray, offsets, reduce) -> np.ndarray:
+    """reduce (np.max or np.min) over the 3x3 neighbours at `offsets` of (N, H, W) images (zero outside)."""
     p = np.pad(images, ((0, 0), (1, 1), (1, 1)))
     H, W = images.shape[1:]
-    return np.max([p[:, i:i + H, j:j + W] for i in range(3) for j in range(3)], axis=0)
+    return reduce([p[:, i:i + H, j:j + W] for i, j in offsets], axis=0)
+
+
+def _bold(images: np.ndarray) -> np.ndarray:
+    """Strokes thickened: the 3x3 maximum filter."""
+    return _filter(images, [(i, j) for i in range(3) for j in range(3)], np.max)
+
+
+def _thin(images: np.ndarray) -> np.ndarray:
+    """Strokes thinned: the minimum over the pixel and its 4 neighbours."""
+    return _filter(images, [(0, 1), (1, 0), (1, 1), (1, 2), (2, 1)], np.min)
 
 
 def make_domains(seed: int) -> dict:
-    """Unpaired domains A (plain) and B (bold), 16x16 in [0, 1] with labels; A split into train / test."""
+    """Unpaired domains A (thin) and B (bold), 16x16 in [0, 1] with labels; A split into train / test."""
     from .. import data
     X, y = data.load_digits()
     order = np.random.default_rng(seed).permutation(len(y))
     half = len(y) // 2
     ia, ib = order[:half], order[half:]
-    A = _upsample(X[ia].reshape(-1, 8, 8))[:, None]
+    A = _thin(_upsample(X[ia].reshape(-1, 8, 8)))[:, None]
     B = _bold(_upsample(X[ib].reshape(-1, 8, 8)))[:, None]
     n_test = len(ia) // 4
     return {"A_train": A[n_test:], "A_test": A[:n_test], "ya_test": y[ia][:n_test], "ya_train": y[ia][n_test:],
@@ -114,7 +124,7 @@ def _plot(path: str, res: dict) -> None:
             ax.imshow(img[0], cmap="gray_r", vmin=0, vmax=1)
             ax.set_title(title, fontsize=8, color="r" if r == 1 and pred[i] != y[i] else "k")
             ax.axis("off")
-    fig.suptitle(f"CycleGAN plain -> bold digits, unpaired: label preserved {100 * res['label_preserved']:.1f}%, "
+    fig.suptitle(f"CycleGAN thin -> bold digits, unpaired: label preserved {100 * res['label_preserved']:.1f}%, "
                  f"cycle error {res['cycle_error']:.3f}  (rows: held-out A, G_AB(A), G_BA(G_AB(A)), real B)",
                  fontsize=9)
     fig.tight_layout()
@@ -138,7 +148,7 @@ def run(args) -> int:
     t_start = time.perf_counter()
     cfg = step_config(args, QUICK)
     full = {**DEFAULTS, **cfg}
-    print(f"domains: plain (A) and bold (B) 16x16 digits from disjoint halves of the 8x8 digits; generators width "
+    print(f"domains: thin (A) and bold (B) 16x16 digits from disjoint halves of the 8x8 digits; generators width "
           f"{full['width']}, depth {full['depth']}; Adam lr {full['lr']}, batch {full['batch_size']}, {full['steps']} "
           f"steps, isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
     try:
