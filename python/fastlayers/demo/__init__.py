@@ -14,6 +14,10 @@ DEMOS = {
     "char-rnn": "fastlayers.demo.char_rnn",
     "transformer": "fastlayers.demo.transformer",
     "embed": "fastlayers.demo.embed",
+    "analogy": "fastlayers.demo.analogy",
+    "deepdta": "fastlayers.demo.deepdta",
+    "caption": "fastlayers.demo.caption",
+    "cyclegan": "fastlayers.demo.cyclegan",
 }
 
 

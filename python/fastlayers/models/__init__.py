@@ -2,9 +2,11 @@
 from .cnn import CNN
 from .mlp import MLP
 from .gpt import GPT
+from .deepdta import DeepDTA
+from .cyclegan import CycleGAN
 from .sentence_encoder import SentenceEncoder
 
-__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder"]
+__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DeepDTA", "CycleGAN"]
 
 
 def __dir__():
