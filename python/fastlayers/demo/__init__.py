@@ -10,6 +10,10 @@ import importlib
 DEMOS = {
     "mlp": "fastlayers.demo.mlp",
     "cnn": "fastlayers.demo.cnn",
+    "gan": "fastlayers.demo.gan",
+    "denoise": "fastlayers.demo.denoise",
+    "detect": "fastlayers.demo.detect",
+    "explain": "fastlayers.demo.explain",
 }
 
 

@@ -128,7 +128,7 @@ def _plot(path: str, res: dict) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .common import plot_unavailable
+    from .common import format_result, plot_unavailable
 
     if plot_unavailable(args.plot):
         return 2
@@ -160,4 +160,5 @@ def run(args) -> int:
         _plot(args.plot, res)
         print(f"filters and misclassified digits written to {args.plot}")
     print(f"wall time {time.perf_counter() - t_start:.2f} s")
+    print(format_result(accuracy=res["test_acc"]))
     return 0
