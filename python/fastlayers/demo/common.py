@@ -91,6 +91,27 @@ def add_demo_arguments(p, plot_help: str) -> None:
     p.add_argument("--plot", metavar="FILE.png", help=f"{plot_help} (needs matplotlib)")
 
 
+def resolve(args, defaults: dict, quick: dict, *names: str) -> dict:
+    """Each named setting: its flag when given, else the --quick value (when --quick and quick
+    has one), else the default; then every one must be a positive integer (ValueError naming
+    the flag)."""
+    out = {}
+    for name in names:
+        v = getattr(args, name)
+        if v is None:
+            v = quick.get(name, defaults[name]) if args.quick else defaults[name]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {v}")
+        out[name] = v
+    return out
+
+
+def save_figure(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def format_result(**metrics) -> str:
     """The closing stdout line scripts read: 'result <metric> <value> [<metric> <value> ...]'."""
     cells = []

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, help=f"training epochs (default {d['epochs']}, --quick {QUICK['epochs']})")
     p.add_argument("--noise", type=float, default=d["noise"], help="noise standard deviation (default %(default)s)")
     p.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate, cosine-annealed (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--batch-size", type=int, help=f"default {d['batch_size']}")
     add_demo_arguments(p, "write noisy / denoised / clean rows of test digits")
 
 
@@ -96,6 +96,7 @@ def _plot(path: str, res: dict, n: int = 12) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .common import save_figure
     rows = [("noisy", res["noisy"], res["psnr_noisy"]), ("denoised", res["denoised"], res["psnr_denoised"]),
             ("clean", res["clean"], None)]
     fig, axes = plt.subplots(3, n, figsize=(n * 0.8, 3 * 0.95 + 0.5))
@@ -108,27 +109,24 @@ def _plot(path: str, res: dict, n: int = 12) -> None:
         axes[r, 0].set_ylabel(name if db is None else f"{name}\n{db:.1f} dB", fontsize=8)
     fig.suptitle(f"denoising autoencoder on the 8x8 digits: +{res['psnr_denoised'] - res['psnr_noisy']:.1f} dB "
                  f"PSNR on {len(res['clean'])} test digits", fontsize=10)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args) -> int:
     import fastlayers
-    from .common import Clock, format_result, plot_unavailable
+    from .common import Clock, format_result, plot_unavailable, resolve
 
     if plot_unavailable(args.plot):
         return 2
     clock = Clock()
-    epochs = args.epochs if args.epochs is not None else (QUICK if args.quick else DEFAULTS)["epochs"]
     try:
-        for flag, v in (("--epochs", epochs), ("--batch-size", args.batch_size)):
-            if v < 1:
-                raise ValueError(f"{flag}: expected a positive integer, got {v}")
+        cfg = resolve(args, DEFAULTS, QUICK, "epochs", "batch_size")
         if not args.noise > 0:
             raise ValueError(f"--noise: expected a positive standard deviation, got {args.noise}")
         print(f"digits with Gaussian noise sigma {args.noise}; conv autoencoder, Adam lr {args.lr}, batch "
-              f"{args.batch_size}, {epochs} epochs, isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
-        res = train_denoiser(seed=args.seed, epochs=epochs, lr=args.lr, batch_size=args.batch_size, noise=args.noise)
+              f"{cfg['batch_size']}, {cfg['epochs']} epochs, isa {fastlayers.get_isa()}, "
+              f"{fastlayers.get_num_threads()} threads")
+        res = train_denoiser(seed=args.seed, lr=args.lr, noise=args.noise, **cfg)
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

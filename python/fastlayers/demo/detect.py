@@ -21,8 +21,8 @@ import numpy as np
 HELP = "train a YOLO-style grid detector on synthetic shape scenes; VOC mAP@0.5"
 
 GRID, ANCHOR, BOX_WEIGHT = 8, 16.0, 5.0
-DEFAULTS = dict(epochs=14, train=4000, test=500, lr=3e-3, batch_size=32, width=16)
-QUICK = dict(epochs=4, train=1200, test=200)
+DEFAULTS = dict(epochs=6, train=3000, test=500, batch_size=32, lr=3e-3, width=16)
+QUICK = dict(epochs=4, train=1000, test=200, batch_size=16)
 
 
 def add_arguments(p) -> None:
@@ -32,7 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--train", type=int, help=f"training scenes (default {d['train']}, --quick {q['train']})")
     p.add_argument("--test", type=int, help=f"held-out scenes (default {d['test']}, --quick {q['test']})")
     p.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate, cosine-annealed (default %(default)s)")
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--batch-size", type=int, help=f"default {d['batch_size']}, --quick {q['batch_size']}")
     add_demo_arguments(p, "write test scenes with the predicted boxes and labels")
 
 
@@ -188,6 +188,7 @@ def _plot(path: str, res: dict, n: int = 8, min_score: float = 0.5) -> None:
     import matplotlib.pyplot as plt
 
     from ..data import SHAPES
+    from .common import save_figure
     te, dets = res["test"], res["detections"]
     colours = {0: "#ff7f0e", 1: "#ffffff", 2: "#17becf"}
     fig, axes = plt.subplots(2, n // 2, figsize=(n // 2 * 2.3, 5.2))
@@ -209,28 +210,23 @@ def _plot(path: str, res: dict, n: int = 8, min_score: float = 0.5) -> None:
     fig.suptitle(f"grid detector on held-out scenes (dashed: truth; boxes with score >= {min_score})\n"
                  f"mAP@0.5 {res['map50']:.3f} (AP {aps})", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args) -> int:
     import fastlayers
     from ..data import SHAPES
-    from .common import Clock, format_result, plot_unavailable
+    from .common import Clock, format_result, plot_unavailable, resolve
 
     if plot_unavailable(args.plot):
         return 2
     clock = Clock()
-    cfg = {k: getattr(args, k) if getattr(args, k) is not None else (QUICK if args.quick else DEFAULTS).get(k, v)
-           for k, v in DEFAULTS.items() if k in ("epochs", "train", "test")}
     try:
-        for flag, v in (*cfg.items(), ("batch_size", args.batch_size)):
-            if v < 1:
-                raise ValueError(f"--{flag.replace('_', '-')}: expected a positive integer, got {v}")
+        cfg = resolve(args, DEFAULTS, QUICK, "epochs", "train", "test", "batch_size")
         print(f"scenes 64x64 with 1-4 of {', '.join(SHAPES)}: {cfg['train']} train / {cfg['test']} test; grid "
-              f"detector {GRID}x{GRID}, Adam lr {args.lr}, batch {args.batch_size}, {cfg['epochs']} epochs, "
+              f"detector {GRID}x{GRID}, Adam lr {args.lr}, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
               f"isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
-        res = train_detector(seed=args.seed, lr=args.lr, batch_size=args.batch_size, **cfg)
+        res = train_detector(seed=args.seed, lr=args.lr, **cfg)
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2

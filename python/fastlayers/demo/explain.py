@@ -129,6 +129,7 @@ def _plot(path: str, X, y, sal, cam, cls, drops: dict, fraction: float, n: int =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .common import save_figure
     fig, axes = plt.subplots(4, n, figsize=(n * 0.95, 4 * 1.0 + 0.9))
     deleted = delete_top(X[:n], sal[:n], fraction)
     for k in range(n):
@@ -148,22 +149,19 @@ def _plot(path: str, X, y, sal, cam, cls, drops: dict, fraction: float, n: int =
     fig.suptitle(f"deleting {fraction:.0%} of the pixels: accuracy {100 * drops['accuracy']:.1f}% drops by "
                  f"{100 * drops['saliency']:.1f} points (most salient), {100 * drops['grad_cam']:.1f} (Grad-CAM), "
                  f"{100 * drops['random']:.1f} (random)", fontsize=9)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, progress
+    from .common import Clock, format_result, plot_unavailable, progress, resolve
 
     if plot_unavailable(args.plot):
         return 2
     clock = Clock()
-    epochs = args.epochs if args.epochs is not None else (QUICK if args.quick else DEFAULTS)["epochs"]
     try:
-        if epochs < 1:
-            raise ValueError(f"--epochs: expected a positive integer, got {epochs}")
+        epochs = resolve(args, DEFAULTS, QUICK, "epochs")["epochs"]
         if not 0.0 < args.fraction < 1.0:
             raise ValueError(f"--fraction: expected a fraction in (0, 1), got {args.fraction}")
         print(f"digits CNN without batch norm, {epochs} epochs, isa {fastlayers.get_isa()}, "

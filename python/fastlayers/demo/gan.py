@@ -20,7 +20,7 @@ HELP = "train a DCGAN on the 8x8 digits; samples judged by a digits CNN, latent 
 
 # Defaults: 6000 steps of 64, Adam 6e-4 (betas 0.5, 0.999), linear decay over the second half.
 DEFAULTS = dict(steps=6000, batch_size=64, nz=32, ngf=32, ndf=32, extra_layers=1, lr=6e-4, classifier_epochs=15)
-QUICK = dict(steps=400, classifier_epochs=6)
+QUICK = dict(steps=300, classifier_epochs=5)
 CONFIDENCE = 0.9
 
 
@@ -140,6 +140,7 @@ def _plot(path: str, images, pred, prob, interp, arith, a: int, c: int, title: s
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .common import save_figure
     ncol = 10
     fig = plt.figure(figsize=(ncol * 0.8, 10.2))
     grid, rows = fig.subfigures(2, 1, height_ratios=[6.2, 3.0])
@@ -170,8 +171,7 @@ def _plot(path: str, images, pred, prob, interp, arith, a: int, c: int, title: s
             else:
                 ax.imshow(arith["images"][k, 0], cmap="gray_r", vmin=-1, vmax=1)
                 ax.set_title(f"{lab}\nink {arith['ink'][k]:.2f}", fontsize=7)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _parse_pair(text: str) -> tuple[int, int]:
@@ -187,18 +187,14 @@ def _parse_pair(text: str) -> tuple[int, int]:
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, progress
+    from .common import Clock, format_result, plot_unavailable, progress, resolve
 
     if plot_unavailable(args.plot):
         return 2
     clock = Clock()
-    steps = args.steps if args.steps is not None else (QUICK if args.quick else DEFAULTS)["steps"]
     try:
         a, c = _parse_pair(args.arithmetic)
-        for flag, v in (("--steps", steps), ("--batch-size", args.batch_size), ("--nz", args.nz),
-                        ("--samples", args.samples)):
-            if v < 1:
-                raise ValueError(f"{flag}: expected a positive integer, got {v}")
+        steps = resolve(args, DEFAULTS, QUICK, "steps", "batch_size", "nz", "samples")["steps"]
         epochs = (QUICK if args.quick else DEFAULTS)["classifier_epochs"]
         print(f"digits CNN (the judge): {epochs} epochs; DCGAN nz {args.nz}, ngf/ndf {DEFAULTS['ngf']}, "
               f"extra layers {DEFAULTS['extra_layers']}, Adam lr {args.lr}, batch {args.batch_size}, {steps} steps, "
