@@ -93,7 +93,7 @@ class _BackendFunctional:
         return call
 
 
-@pytest.fixture(params=ALL_ISAS + ["cuda"])
+@pytest.fixture(params=ALL_ISAS + [pytest.param("cuda", marks=pytest.mark.cuda)])
 def backend(request):
     """One of: each ISA level of the CPU backend, or the CUDA backend (GPU or host stand-in)."""
     if request.param != "cuda":
@@ -150,5 +150,21 @@ def pytest_collection_modifyitems(config, items):
     reason = _core.cuda_probe()[1]
     skip = pytest.mark.skip(reason=f"no usable GPU: {reason}")
     for item in items:
-        if item.get_closest_marker("cuda") is not None:  # not item.keywords: it holds "test_cuda" too
+        if item.get_closest_marker("cuda") is None:  # not item.keywords: it holds "test_cuda" too
+            continue
+        # the backend fixtures fall back to the host stand-in: those tests run everywhere
+        if not {"backend", "device_backend"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Says loudly how many PyTorch parity tests were skipped because torch is not importable,
+    and the one command that runs them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple) and "could not import 'torch'" in str(r.longrepr[-1])]
+    if skipped:
+        terminalreporter.write_sep("!", f"{len(skipped)} PyTorch parity test{'s' * (len(skipped) != 1)} SKIPPED: "
+                                   "torch is not installed",
+                                   red=True, bold=True)
+        terminalreporter.write_line('run them: pip install torch==2.13.0 && python -m pytest -q   '
+                                    '(the CPU build; PyTorch is the test oracle only)', red=True, bold=True)

@@ -27,7 +27,7 @@ def relu(x):
     return np.where(np.isnan(x), x, np.maximum(x, 0))
 
 
-def leaky_relu(x, slope=0.1):
+def leaky_relu(x, slope=0.01):
     x = np.asarray(x, np.float64)
     return np.where(x > 0, x, slope * x)
 
@@ -43,6 +43,12 @@ def gelu(x, approximate="none"):
         return x * sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
     with np.errstate(invalid="ignore"):
         return x * 0.5 * _erfc(-x / math.sqrt(2))
+
+
+def silu(x):
+    x = np.asarray(x, np.float64)
+    with np.errstate(invalid="ignore"):
+        return x * sigmoid(x)
 
 
 def softmax(x, axis=-1):
@@ -166,6 +172,20 @@ def batch_norm_backward(g, x, weight=None, mean=None, var=None, eps=1e-5):
 # ---- gemm ----
 
 
+def group_norm(x, groups, weight=None, bias=None, eps=1e-5):
+    """torch.nn.functional.group_norm in float64 (instance norm: groups = C)."""
+    x = np.asarray(x, np.float64)
+    N, C = x.shape[:2]
+    xg = x.reshape(N, groups, -1)
+    y = ((xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, C) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        y = y * np.asarray(weight, np.float64).reshape(shape)
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64).reshape(shape)
+    return y
+
+
 def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
@@ -180,7 +200,7 @@ def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
 
 
 _LINEAR_ACTS = {None: lambda v: v, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
-                "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh}
+                "gelu": gelu, "sigmoid": sigmoid, "tanh": tanh, "silu": silu}
 
 
 def linear(x, weight, bias=None, activation=None, param=None):
@@ -287,6 +307,67 @@ def cross_entropy_rows(x, t, ignore_index=-100, label_smoothing=0.0):
     return np.where(keep, rows, 0.0), np.where(keep[:, None], grad, 0.0)
 
 
+def _class_last(x):
+    """Logits (C,), (N, C) or (N, C, d...) as rows (R, C) in float64, and the rows' shape."""
+    x = np.asarray(x, np.float64)
+    if x.ndim == 1:
+        return x[None, :], ()
+    rows = np.moveaxis(x, 1, -1)
+    return rows.reshape(-1, x.shape[1]), rows.shape[:-1]
+
+
+def cross_entropy(x, t, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    """torch.nn.functional.cross_entropy in float64: class indices (t of the rows' shape) or
+    class probabilities (t of x's shape, floats), class weights, smoothing, every reduction."""
+    xr, shape = _class_last(x)
+    n, c = xr.shape
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    logp = xr - (xr.max(1, keepdims=True) + np.log(np.exp(xr - xr.max(1, keepdims=True)).sum(1, keepdims=True)))
+    eps = label_smoothing
+    t = np.asarray(t)
+    if t.shape == np.shape(x) and t.dtype.kind == "f":
+        tr, _ = _class_last(t)
+        tr = (1 - eps) * tr + eps / c
+        rows = -(w * tr * logp).sum(1)
+        if reduction == "none":
+            return rows.reshape(shape)
+        return rows.sum() if reduction == "sum" else (rows.sum() / n if n else np.nan)
+    tf = t.reshape(-1)
+    keep = tf != ignore_index
+    tc = np.where(keep, tf, 0)
+    wt = np.where(keep, w[tc], 0.0)
+    nll = -wt * logp[np.arange(n), tc]
+    smooth = np.where(keep, -(w * logp).sum(1), 0.0)
+    rows = (1 - eps) * nll + eps / c * smooth
+    if reduction == "none":
+        return rows.reshape(shape)
+    return rows.sum() if reduction == "sum" else rows.sum() / wt.sum()
+
+
+def nll_loss(x, t, weight=None, ignore_index=-100, reduction="mean"):
+    """torch.nn.functional.nll_loss in float64 over (C,), (N, C) or (N, C, d...) log-probabilities."""
+    xr, shape = _class_last(x)
+    n, c = xr.shape
+    w = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    tf = np.asarray(t).reshape(-1)
+    keep = tf != ignore_index
+    tc = np.where(keep, tf, 0)
+    wt = np.where(keep, w[tc], 0.0)
+    rows = -wt * xr[np.arange(n), tc]
+    if reduction == "none":
+        return rows.reshape(shape)
+    return rows.sum() if reduction == "sum" else rows.sum() / wt.sum()
+
+
+def bce_with_logits_weighted(x, y, weight=None, pos_weight=None):
+    """PyTorch's per-element BCE with logits, weight and pos_weight broadcast to x, float64."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    sp = np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0)
+    lw = 1.0 if pos_weight is None else 1 + (np.asarray(pos_weight, np.float64) - 1) * y
+    loss = (1 - y) * x + lw * sp
+    return loss if weight is None else loss * np.asarray(weight, np.float64)
+
+
 def mse(x, y):
     return (np.asarray(x, np.float64) - np.asarray(y, np.float64)) ** 2
 
@@ -352,3 +433,32 @@ def adam_steps(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, dec
         vd = vmax if amsgrad else v
         p -= lr / (1 - b1**t) * m / (np.sqrt(vd) / np.sqrt(1 - b2**t) + eps)
     return p
+
+
+# ---- layer norm ----
+
+
+def layer_norm(x, k, weight=None, bias=None, eps=1e-5):
+    """Normalises the last k dimensions of x (biased variance), then weight and bias, in float64."""
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * np.asarray(weight, np.float64)
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64)
+    return y
+
+
+def layer_norm_backward(g, x, k, weight=None, eps=1e-5):
+    """(dx, dweight, dbias) of sum(layer_norm(x) * g), float64."""
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    mu = x.mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    gw = g * (np.asarray(weight, np.float64) if weight is not None else 1.0)
+    dx = rstd * (gw - gw.mean(axis=axes, keepdims=True) - xhat * (gw * xhat).mean(axis=axes, keepdims=True))
+    return dx, (g * xhat).sum(axis=lead), g.sum(axis=lead)

@@ -29,3 +29,17 @@ def test_cuda_kernels_under_host_emulation():
     assert layers and int(layers[0].split()[1]) >= 140, layers  # optim, pool, norm, conv
     loss = [line for line in r.stdout.splitlines() if line.startswith("loss: ")]
     assert loss and int(loss[0].split()[1]) >= 600, loss  # loss, dropout
+
+
+@pytest.mark.skipif(not RUN.exists(), reason="needs the source tree (tools/cuda_emu)")
+def test_gpu_tests_on_the_host_stand_in():
+    """The GPU-only tests of tests/test_cuda.py (device arrays, DLPack, allocator, kernels through
+    fastlayers.cuda) run on the host stand-in (tools/cuda_emu/fake_gpu_plugin.py): their test code
+    and the Python device layer are checked here, the kernels on a GPU."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "tools" / "cuda_emu")] +
+                                                     [p for p in sys.path if p]))
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "fake_gpu_plugin",
+                        str(ROOT / "tests" / "test_cuda.py"), "-m", "cuda and not large"],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=str(ROOT))
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    assert " passed" in r.stdout.strip().splitlines()[-1]

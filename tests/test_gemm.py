@@ -18,6 +18,7 @@ import pytest
 import fastlayers
 import fastlayers.functional as F
 import reference as ref
+from helpers import assert_close
 from gemm_cases import TRANS, blocks, ints, stored, tile_sizes
 from helpers import assert_close
 
@@ -122,6 +123,38 @@ def test_matmul_batched_broadcast(backend, rng, shape_a, shape_b, trans_a, trans
     np.testing.assert_array_equal(got, ref.matmul(a, b))
 
 
+# np.matmul's shapes: 1-D operands (their dimension dropped) and batches broadcast beyond 3-D
+@pytest.mark.parametrize("shape_a,shape_b", [((5,), (5,)), ((3, 5), (5,)), ((5,), (5, 4)), ((2, 3, 5), (5,)),
+                                             ((5,), (2, 5, 4)), ((7, 1, 3, 5), (4, 5, 2)),
+                                             ((2, 1, 3, 5), (1, 4, 5, 2)), ((3, 5), (2, 2, 5, 4)),
+                                             ((1, 1, 3, 5), (5, 2)), ((2, 3, 1, 4, 6), (3, 2, 6, 5)),
+                                             ((0, 3, 5), (5, 2)), ((2, 3, 0), (0, 4)), ((0,), (0,)),
+                                             ((1, 2, 1, 40, 33), (2, 1, 33, 70))])
+def test_matmul_numpy_shapes(backend, rng, shape_a, shape_b):
+    a, b = ints(rng, shape_a), ints(rng, shape_b)
+    want = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    got = backend.F.matmul(a, b)
+    assert np.shape(got) == want.shape
+    np.testing.assert_array_equal(got, want)
+    if len(shape_a) >= 2 and len(shape_b) >= 2:  # transposed operands, and out= with beta
+        got = backend.F.matmul(np.swapaxes(a, -1, -2).copy(), b, trans_a=True)
+        np.testing.assert_array_equal(got, want)
+        c = ints(rng, want.shape)
+        out = c.copy()
+        backend.F.matmul(a, np.swapaxes(b, -1, -2).copy(), trans_b=True, alpha=2.0, beta=-1.0, out=out)
+        np.testing.assert_array_equal(out, 2 * want - c)
+
+
+def test_matmul_1d_trans_is_ignored_and_torch_agrees(torch, rng):
+    a, b = rng.standard_normal(7).astype(np.float32), rng.standard_normal((2, 3, 7, 4)).astype(np.float32)
+    assert_close(F.matmul(a, b, trans_a=True), torch.matmul(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                 1e-6, 1e-6)
+    m = rng.standard_normal((5, 1, 3, 7)).astype(np.float32)
+    assert_close(F.matmul(m, b[0]), torch.matmul(torch.from_numpy(m), torch.from_numpy(b[0])).numpy(), 1e-6, 1e-6)
+    assert_close(F.matmul(b[0, 0].T.copy(), a), torch.matmul(torch.from_numpy(b[0, 0].T.copy()),
+                                                             torch.from_numpy(a)).numpy(), 1e-6, 1e-6)
+
+
 def test_matmul_batched_out_and_beta(backend, rng):
     a, b, c = ints(rng, (3, 9, 11)), ints(rng, (11, 13)), ints(rng, (3, 9, 13))
     out = c.copy()
@@ -214,12 +247,16 @@ def test_matmul_bad_shapes():
         F.matmul(a, b)
     with pytest.raises(ValueError, match=r"\(4, 3\).*\(5, 6\)"):
         F.matmul(a.T.copy(), b, trans_a=True)
-    with pytest.raises(ValueError, match=r"2-D or 3-D.*\(4,\).*\(5, 6\)"):
+    with pytest.raises(ValueError, match=r"inner dimensions.*\(4,\).*\(5, 6\)"):
         F.matmul(np.ones(4, np.float32), b)
-    with pytest.raises(ValueError, match=r"2-D or 3-D.*\(1, 2, 3, 4\)"):
-        F.matmul(a, np.ones((1, 2, 3, 4), np.float32))
-    with pytest.raises(ValueError, match=r"batch sizes 2 and 3.*\(2, 3, 4\).*\(3, 4, 5\)"):
+    with pytest.raises(ValueError, match=r"at least 1-D.*\(\)"):
+        F.matmul(np.float32(2.0), b)
+    with pytest.raises(ValueError, match=r"batch dimensions \(2,\) and \(3,\).*\(2, 3, 4\).*\(3, 4, 5\)"):
         F.matmul(np.ones((2, 3, 4), np.float32), np.ones((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"batch dimensions \(2, 2\) and \(3,\)"):
+        F.matmul(np.ones((2, 2, 3, 4), np.float32), np.ones((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"out: expected shape \(\)"):
+        F.matmul(np.ones(4, np.float32), np.ones(4, np.float32), out=np.empty(1, np.float32))
     with pytest.raises(ValueError, match=r"out: expected shape \(3, 6\)"):
         F.matmul(a, np.ones((4, 6), np.float32), out=np.empty((6, 3), np.float32))
     with pytest.raises(ValueError, match="beta"):

@@ -18,12 +18,12 @@ from helpers import assert_close, numeric_grad
 # ---- linear ----
 
 ACTIVATIONS = [None, "relu", "leaky_relu", ("leaky_relu", 0.2), "elu", ("elu", 0.5), "gelu", ("gelu", "tanh"),
-               "sigmoid", "tanh"]
+               "sigmoid", "tanh", "silu"]
 
 
 def _oracle_act(activation):
     if activation is None or isinstance(activation, str):
-        name, param = activation, {"leaky_relu": 0.1, "elu": 1.0}.get(activation)
+        name, param = activation, {"leaky_relu": 0.01, "elu": 1.0}.get(activation)
     else:
         name, param = activation
     if name == "gelu":
@@ -160,9 +160,9 @@ def test_linear_backward_accumulate_bad_input(rng):
 # ---- PyTorch parity ----
 
 _TORCH_ACTS = {None: lambda t, y: y, "relu": lambda t, y: t.relu(y),
-               "leaky_relu": lambda t, y: t.nn.functional.leaky_relu(y, 0.1), "elu": lambda t, y: t.nn.functional.elu(y),
+               "leaky_relu": lambda t, y: t.nn.functional.leaky_relu(y), "elu": lambda t, y: t.nn.functional.elu(y),
                "gelu": lambda t, y: t.nn.functional.gelu(y), "sigmoid": lambda t, y: t.sigmoid(y),
-               "tanh": lambda t, y: t.tanh(y)}
+               "tanh": lambda t, y: t.tanh(y), "silu": lambda t, y: t.nn.functional.silu(y)}
 
 
 @pytest.mark.parametrize("activation", list(_TORCH_ACTS))

@@ -144,8 +144,8 @@ def test_point_losses_match_oracle(backend, rng, n):
         (backend.F.binary_cross_entropy_with_logits, backend.F.binary_cross_entropy_with_logits_backward, ref.bce_with_logits,
          lambda: ref.sigmoid(x) - y)]:
         want = oracle(x, y)
-        assert_close(fwd(x, y, "none"), want, 1e-5, 1e-6)
-        assert_close(fwd(x, y, "sum"), want.sum(), 1e-5, 1e-5)
+        assert_close(fwd(x, y, reduction="none"), want, 1e-5, 1e-6)
+        assert_close(fwd(x, y, reduction="sum"), want.sum(), 1e-5, 1e-5)
         assert_close(fwd(x, y), want.mean(), 1e-5, 1e-6)
         assert_close(bwd(1.0, x, y), deriv() / n, 1e-5, 1e-8)
         g = rng.standard_normal(n).astype(np.float32)
@@ -256,12 +256,12 @@ def _check_module_grads(m, x, rtol=2e-2, atol=2e-3, seed=0):
 
 @pytest.mark.parametrize("make", [
     lambda: nn.Linear(5, 3), lambda: nn.Linear(4, 2, bias=False), lambda: nn.Maxout(4, 3, pieces=3),
-    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"),
+    nn.Sigmoid, nn.Tanh, nn.ReLU, lambda: nn.LeakyReLU(0.2), nn.ELU, nn.GELU, lambda: nn.GELU("tanh"), nn.SiLU,
     nn.Softmax, nn.LogSoftmax, nn.Identity, nn.Flatten,
     lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2)),
     lambda: nn.Sequential(nn.Linear(4, 5), nn.LeakyReLU(0.1), nn.Linear(5, 5), nn.Sigmoid(), nn.Linear(5, 2)),
 ], ids=["linear", "linear_nobias", "maxout", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "gelu_tanh",
-        "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
+        "silu", "softmax", "log_softmax", "identity", "flatten", "seq_tanh_relu", "seq_leaky_sigmoid"])
 def test_module_gradients(make):
     fastlayers.manual_seed(0)
     m = make()
@@ -411,17 +411,28 @@ def test_state_dict_round_trip_and_torch_load(torch):
     assert m[0].weight.data is w
 
 
-def test_state_dict_bad_keys():
+def test_state_dict_bad_keys(torch):
     m = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2))
     sd = m.state_dict()
     missing = {k: v for k, v in sd.items() if k != "2.bias"}
-    with pytest.raises(KeyError, match=r"missing keys \['2.bias'\]"):
+    with pytest.raises(RuntimeError, match=r'Missing key\(s\) in state_dict: "2.bias"\.'):
         m.load_state_dict(missing)
-    assert m.load_state_dict(missing, strict=False) == (["2.bias"], [])
-    with pytest.raises(KeyError, match=r"unexpected keys \['9.weight'\]"):
+    r = m.load_state_dict(missing, strict=False)
+    assert r == (["2.bias"], []) and r.missing_keys == ["2.bias"] and r.unexpected_keys == []
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "9.weight"\.') as e:
         m.load_state_dict({**sd, "9.weight": np.zeros(2)})
+    assert "Missing" not in str(e.value)
+    both = {**missing, "9.weight": np.zeros(2)}
+    with pytest.raises(RuntimeError, match=r'(?s)Missing key.*"2.bias".*Unexpected key.*"9.weight"'):
+        m.load_state_dict(both)
+    r = m.load_state_dict(both, strict=False)
+    assert r.missing_keys == ["2.bias"] and r.unexpected_keys == ["9.weight"]
     with pytest.raises(ValueError, match=r"0.weight has shape \(3, 5\), the model expects \(5, 3\)"):
         m.load_state_dict({**sd, "0.weight": np.zeros((3, 5))})
+    # the same answers as PyTorch's, field by field
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    tr = tm.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in both.items()}, strict=False)
+    assert (tr.missing_keys, tr.unexpected_keys) == (r.missing_keys, r.unexpected_keys)
 
 
 def test_save_load_round_trip(tmp_path):

@@ -7,6 +7,7 @@ import pytest
 
 import fastlayers
 import fastlayers.functional as F
+from fastlayers import nn
 import reference as ref
 from helpers import assert_close, numeric_grad
 
@@ -230,3 +231,20 @@ def test_bad_input():
     with pytest.raises(ValueError, match="grad_out"):
         F.avg_pool2d_backward(np.zeros((1, 1, 2, 2), np.float32), x.shape, 2)
     assert F.max_pool2d(np.zeros((0, 2, 4, 4), np.float32), 2).shape == (0, 2, 2, 2)
+
+
+@pytest.mark.parametrize("divisor", [1, 3, -2, -7, 1000003, 2**40])
+def test_avg_pool2d_any_nonzero_divisor_override(backend, rng, divisor, torch):
+    """PyTorch divides by any non-zero divisor_override (negative ones included)."""
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    kw = dict(kernel_size=3, stride=2, padding=1, ceil_mode=True, divisor_override=divisor)
+    want = torch.nn.functional.avg_pool2d(torch.from_numpy(x), **kw).numpy()
+    assert_close(backend.F.avg_pool2d(x, **kw), want, 1e-6, 1e-7)
+    assert_close(backend.F.avg_pool2d(x, **kw), ref.avg_pool2d(x, (3, 3), (2, 2), (1, 1), True, True, divisor),
+                 1e-6, 1e-7)
+    g = rng.standard_normal(want.shape).astype(np.float32)
+    tx = torch.from_numpy(x).requires_grad_()
+    torch.nn.functional.avg_pool2d(tx, **kw).backward(torch.from_numpy(g))
+    assert_close(backend.F.avg_pool2d_backward(g, x.shape, **kw), tx.grad.numpy(), 1e-6, 1e-7)
+    m = nn.AvgPool2d(**kw)
+    assert_close(m(x), want, 1e-6, 1e-7)

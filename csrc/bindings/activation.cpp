@@ -98,7 +98,8 @@ void init_activation(py::module_& m) {
       .value("leaky_relu", ActOp::leaky_relu)
       .value("elu", ActOp::elu)
       .value("gelu", ActOp::gelu)
-      .value("gelu_tanh", ActOp::gelu_tanh);
+      .value("gelu_tanh", ActOp::gelu_tanh)
+      .value("silu", ActOp::silu);
   FL_BIND_BOTH_BACKENDS(bind_activation, m);
 }
 

@@ -30,7 +30,7 @@ void avg_call(typename B::Buf out, typename B::Buf in, index_t planes, const Poo
     FL_CHECK_ARG(s.P >= 1 && s.Q >= 1 && s.H >= 1 && s.W >= 1, "adaptive_avg_pool: empty plane or output");
   } else {
     FL_CHECK_ARG(s.dil_h == 1 && s.dil_w == 1, "avg_pool: dilation must be 1");
-    FL_CHECK_ARG(o.divisor_override >= 0, "divisor_override: must be positive");
+    // any non-zero divisor_override, negative included, as PyTorch (0: none)
   }
   auto vo = B::floats(out, "out", true), vi = B::floats(in, backward ? "grad_out" : "input");
   const index_t big = planes * s.H * s.W, small = planes * s.P * s.Q;

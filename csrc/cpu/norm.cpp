@@ -1,6 +1,8 @@
-// Batch-norm driver: splits channels over threads (each range holds at least ~32K floats)
-// and runs, per range, the reduction and affine kernels of the current ISA. Per-channel
-// scalars (mean, invstd, the affine coefficients) are computed here in double.
+// Norm driver: batch norm splits channels over threads (each range holds at least ~32K
+// floats) and runs, per range, the reduction and affine kernels of the current ISA; group and
+// instance norm split the groups of all samples likewise and run the same kernels (see
+// ops/norm.h). Per-channel scalars (mean, invstd, the affine coefficients) are computed here in
+// double.
 #include "ops/norm.h"
 
 #include <cmath>
@@ -98,6 +100,92 @@ void batch_norm_backward(float* dx, float* dweight, float* dbias, const float* d
     }
     if (dx) k.apply(dx, dy, a.data(), training ? x : nullptr, mean, b.data(), shift.data(), s, c0, c1);
   });
+}
+
+// ---- group norm: group q = n G + g is channel q of the shape (1, N G, C / G L); its channels
+// n C + g C / G + j are channels q C / G + j of the shape (1, N C, L) ----
+
+void group_norm_forward(float* y, float* save_mean, float* save_invstd, float* save_var, const float* x,
+                        const float* weight, const float* bias, GroupShape s, float eps) {
+  const NormKernels& k = g_norm_kernels.current();
+  const index_t Cg = s.C / s.G, Q = s.N * s.G, M = Cg * s.L;
+  const ChannelShape groups{1, Q, M}, chans{1, s.N * s.C, s.L};
+  std::vector<double> sum(Q), sq(Q);
+  std::vector<float> mean_c(s.N * s.C), scale(s.N * s.C), shift(s.N * s.C);
+  over_channels(groups, [&](index_t q0, index_t q1) {
+    k.reduce(sum.data(), nullptr, x, nullptr, nullptr, nullptr, groups, q0, q1);
+    for (index_t q = q0; q < q1; ++q) save_mean[q] = static_cast<float>(sum[q] / static_cast<double>(M));
+    k.reduce(sum.data(), sq.data(), x, save_mean, x, save_mean, groups, q0, q1);
+    for (index_t q = q0; q < q1; ++q) {
+      const double var = sq[q] / static_cast<double>(M), inv = 1.0 / std::sqrt(var + static_cast<double>(eps));
+      if (save_var) save_var[q] = static_cast<float>(var);
+      save_invstd[q] = static_cast<float>(inv);
+      for (index_t j = 0; j < Cg; ++j) {
+        const index_t c = q % s.G * Cg + j, nc = q * Cg + j;
+        mean_c[nc] = save_mean[q];
+        scale[nc] = static_cast<float>((weight ? weight[c] : 1.0) * inv);
+        shift[nc] = bias ? bias[c] : 0.0f;
+      }
+    }
+    k.apply(y, nullptr, nullptr, x, mean_c.data(), scale.data(), shift.data(), chans, q0 * Cg, q1 * Cg);
+  });
+}
+
+// With xh = (x - mean) invstd and dxh = weight dy, over a group's M elements:
+//   dx = invstd (dxh - sum(dxh) / M - xh sum(dxh xh) / M)
+//      = w invstd dy - invstd A / M - invstd^3 B / M (x - mean),  A = sum w dy, B = sum w dy (x - mean),
+// an apply with u = dy, v = x per channel of the shape (1, N C, L).
+void group_norm_backward(float* dx, float* dweight, float* dbias, const float* dy, const float* x,
+                         const float* weight, const float* mean, const float* invstd, GroupShape s) {
+  const NormKernels& k = g_norm_kernels.current();
+  const index_t Cg = s.C / s.G, Q = s.N * s.G, NC = s.N * s.C;
+  const double M = static_cast<double>(Cg * s.L);
+  const ChannelShape groups{1, Q, Cg * s.L}, chans{1, NC, s.L};
+  std::vector<double> s1(NC), s2(NC);
+  std::vector<float> mean_c(NC), a(NC), b(NC), shift(NC);
+  over_channels(groups, [&](index_t q0, index_t q1) {
+    for (index_t nc = q0 * Cg; nc < q1 * Cg; ++nc) mean_c[nc] = mean[nc / Cg];
+    k.reduce(s1.data(), s2.data(), dy, nullptr, x, mean_c.data(), chans, q0 * Cg, q1 * Cg);
+    for (index_t q = q0; q < q1; ++q) {
+      double A = 0.0, B = 0.0;
+      for (index_t j = 0; j < Cg; ++j) {
+        const double w = weight ? weight[q % s.G * Cg + j] : 1.0;
+        A += w * s1[q * Cg + j];
+        B += w * s2[q * Cg + j];
+      }
+      const double inv = invstd[q];
+      for (index_t j = 0; j < Cg; ++j) {
+        const index_t nc = q * Cg + j;
+        a[nc] = static_cast<float>((weight ? weight[q % s.G * Cg + j] : 1.0) * inv);
+        b[nc] = static_cast<float>(-inv * inv * inv * B / M);
+        shift[nc] = static_cast<float>(-inv * A / M);
+      }
+    }
+    if (dx) k.apply(dx, dy, a.data(), x, mean_c.data(), b.data(), shift.data(), chans, q0 * Cg, q1 * Cg);
+  });
+  for (index_t c = 0; c < s.C; ++c) {  // the parameters' gradients: sums over the samples
+    double dw = 0.0, db = 0.0;
+    for (index_t n = 0; n < s.N; ++n) {
+      dw += s2[n * s.C + c] * invstd[n * s.G + c / Cg];
+      db += s1[n * s.C + c];
+    }
+    if (dweight) dweight[c] = static_cast<float>(dw);
+    if (dbias) dbias[c] = static_cast<float>(db);
+  }
+}
+
+void group_norm_update_running(float* running_mean, float* running_var, const float* mean, const float* var,
+                               GroupShape s, float momentum) {
+  const double M = static_cast<double>(s.C / s.G * s.L), m = momentum;
+  for (index_t g = 0; g < s.G; ++g) {
+    double sm = 0.0, sv = 0.0;
+    for (index_t n = 0; n < s.N; ++n) {
+      sm += mean[n * s.G + g];
+      sv += static_cast<double>(var[n * s.G + g]) * M / (M - 1.0);
+    }
+    if (running_mean) running_mean[g] = static_cast<float>((1.0 - m) * running_mean[g] + m * sm / s.N);
+    if (running_var) running_var[g] = static_cast<float>((1.0 - m) * running_var[g] + m * sv / s.N);
+  }
 }
 
 }  // namespace fl

@@ -84,6 +84,7 @@ void launch_act_op(ActOp op, float* y, const float* x, const float* s, index_t n
     case ActOp::elu: launch_act<ActOp::elu>(y, x, s, n, a, stream); break;
     case ActOp::gelu: launch_act<ActOp::gelu>(y, x, s, n, a, stream); break;
     case ActOp::gelu_tanh: launch_act<ActOp::gelu_tanh>(y, x, s, n, a, stream); break;
+    case ActOp::silu: launch_act<ActOp::silu>(y, x, s, n, a, stream); break;
     default: throw std::invalid_argument(str_cat("op: unknown activation ", static_cast<int>(op)));
   }
   check_launch(s == nullptr ? "act_forward_kernel" : "act_backward_kernel");

@@ -32,6 +32,7 @@ __device__ __forceinline__ float act_forward1(ActOp op, float x, float a) {
     case ActOp::gelu: return 0.5f * x * erfcf(-x * kSqrt1_2);
     // 0.5 x (1 + tanh(u)) = x sigmoid(2u): accurate in the negative tail, as the CPU kernels.
     case ActOp::gelu_tanh: return x * sigmoid1(2.0f * kGeluK0 * (x + kGeluK1 * x * x * x));
+    case ActOp::silu: return x * sigmoid1(x);
   }
   return x;
 }
@@ -54,6 +55,10 @@ __device__ __forceinline__ float act_backward1(ActOp op, float dy, float s, floa
       const float sg = sigmoid1(2.0f * kGeluK0 * (s + kGeluK1 * s * s * s));
       const float du = kGeluK0 * (1.0f + 3.0f * kGeluK1 * s * s);
       return dy * (sg + 2.0f * s * sg * (1.0f - sg) * du);
+    }
+    case ActOp::silu: {  // d/dx x sg(x) = sg (1 + x (1 - sg))
+      const float sg = sigmoid1(s);
+      return dy * (sg * (1.0f + s * (1.0f - sg)));
     }
   }
   return dy;

@@ -37,11 +37,10 @@ __device__ __forceinline__ void covering(index_t i, index_t taps, index_t stride
 // First valid tap t0 and end t1 of a window starting at `start` (the CPU's pool_taps).
 __device__ __forceinline__ void taps_in(index_t start, index_t taps, index_t dil, index_t n, index_t* t0,
                                         index_t* t1) {
-  index_t a = 0, b = taps;
-  while (a < b && start + a * dil < 0) ++a;
-  while (b > a && start + (b - 1) * dil >= n) --b;
+  const index_t a = imin(taps, start < 0 ? (-start + dil - 1) / dil : index_t(0));
+  const index_t b = start > n - 1 ? index_t(0) : imin(taps, (n - 1 - start) / dil + 1);
   *t0 = a;
-  *t1 = b;
+  *t1 = imax(a, b);
 }
 
 __global__ void max_forward_kernel(float* y, int64_t* idx, const float* x, index_t total, Pool2dShape s) {

@@ -4,15 +4,15 @@
 //
 // Element-wise ops work on contiguous ranges of n floats. Backward kernels take the saved
 // tensor named in the op's contract: the input x for relu, leaky_relu, elu, gelu, gelu_tanh;
-// the output y for sigmoid and tanh.
+// the output y for sigmoid and tanh; the input x for silu (x sigmoid(x)).
 #pragma once
 #include "core/registry.h"
 #include "core/tensor.h"
 
 namespace fl {
 
-enum class ActOp : int { sigmoid = 0, tanh, relu, leaky_relu, elu, gelu, gelu_tanh };
-constexpr int kActOpCount = 7;
+enum class ActOp : int { sigmoid = 0, tanh, relu, leaky_relu, elu, gelu, gelu_tanh, silu };
+constexpr int kActOpCount = 8;
 
 // y[i] = f(x[i]) for i < n; `a` is the op's parameter (negative_slope, alpha) or unused.
 using ActForwardFn = void (*)(float* y, const float* x, index_t n, float a);

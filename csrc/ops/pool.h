@@ -74,13 +74,13 @@ void avg_pool_backward_ref(float* dx, const float* dy, index_t planes, const Poo
 
 // ---- scalar helpers shared by the reference kernels and the vector kernels' edges ----
 
-// Valid taps [t0, t1) of a window starting at `start` with `taps` taps `dil` apart over [0, n).
+// Valid taps [t0, t1) of a window starting at `start` with `taps` taps `dil` apart over [0, n),
+// in constant time (a window may be far wider than the input: a kernel of 2^30 is legal).
 inline void pool_taps(index_t start, index_t taps, index_t dil, index_t n, index_t* t0, index_t* t1) {
-  index_t a = 0, b = taps;
-  while (a < b && start + a * dil < 0) ++a;
-  while (b > a && start + (b - 1) * dil >= n) --b;
+  const index_t a = std::min(taps, start < 0 ? (-start + dil - 1) / dil : index_t(0));
+  const index_t b = start > n - 1 ? index_t(0) : std::min(taps, (n - 1 - start) / dil + 1);
   *t0 = a;
-  *t1 = b;
+  *t1 = std::max(a, b);
 }
 
 // Max over the window of output (p, q) of one plane; *at receives the flat winner position.

@@ -25,7 +25,15 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(n: int) -> None:
-    """Sets the thread count for every later kernel call, from any Python thread."""
+    """Sets the thread count for every later kernel call, from any Python thread.
+
+    n: a positive integer (a Python or NumPy int); anything else (2.7, "2", True) is a TypeError
+    rather than a silent truncation, and n < 1 a ValueError."""
+    import numbers
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n: expected an integer thread count, got {type(n).__name__} {n!r}")
+    if not 1 <= n <= 2**31 - 1:
+        raise ValueError(f"n: expected a thread count >= 1, got {n}")
     _core.set_num_threads(int(n))
 
 
@@ -53,3 +61,8 @@ def __getattr__(name):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fastlayers' has no attribute {name!r}")
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -47,8 +47,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
 def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=None):
     """activation(x @ weight.T + bias) in one GEMM with a fused epilogue (the output is written
     once): fastlayers.functional.linear with the activation's parameter as a keyword. activation:
-    None, 'relu', 'leaky_relu' (slope 0.1 unless activation_param), 'elu' (alpha 1.0 unless
-    activation_param), 'gelu', 'gelu_tanh', 'sigmoid' or 'tanh'."""
+    None, 'relu', 'leaky_relu' (slope 0.01 unless activation_param), 'elu' (alpha 1.0 unless
+    activation_param), 'gelu', 'gelu_tanh', 'silu', 'sigmoid' or 'tanh'."""
     _require()
     if activation_param is not None:
         activation = (activation, as_float_param(activation_param, "activation_param"))
@@ -57,3 +57,8 @@ def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=
 
 set_matmul_precision = _gemm.set_matmul_precision
 get_matmul_precision = _gemm.get_matmul_precision
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -2,7 +2,8 @@
 // conv}.cu, run by run.py's host emulation) against the CPU reference kernels: the optimizer
 // updates bit for bit, pooling and convolution exactly on small-integer inputs (random data
 // for the float paths), batch norm against the CPU driver's arithmetic rebuilt here from the
-// reference reduce / apply kernels. Small shapes: every emulated CUDA thread is a fiber.
+// reference reduce / apply kernels, group norm (and instance norm's running statistics)
+// against a double-precision oracle. Small shapes: every emulated CUDA thread is a fiber.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -222,6 +223,80 @@ void test_norm(std::mt19937& r) {
   }
 }
 
+// Group norm in double: y, the group statistics, dx, dweight, dbias (ops/norm.h).
+void gn_oracle(std::vector<float>& y, std::vector<float>& mean, std::vector<float>& inv, std::vector<float>& var,
+               std::vector<float>& dx, std::vector<float>& dw, std::vector<float>& db, const std::vector<float>& x,
+               const std::vector<float>& dy, const std::vector<float>& w, const std::vector<float>& b,
+               fl::GroupShape s, double eps) {
+  const index_t Cg = s.C / s.G, M = Cg * s.L;
+  std::fill(dw.begin(), dw.end(), 0.0f);
+  std::fill(db.begin(), db.end(), 0.0f);
+  std::vector<double> dwd(s.C, 0.0), dbd(s.C, 0.0);
+  for (index_t q = 0; q < s.N * s.G; ++q) {
+    const float* xq = x.data() + q * M;
+    double m = 0.0, v = 0.0, A = 0.0, B = 0.0;
+    for (index_t i = 0; i < M; ++i) m += xq[i];
+    m /= M;
+    for (index_t i = 0; i < M; ++i) v += (xq[i] - m) * (xq[i] - m);
+    v /= M;
+    const double iv = 1.0 / std::sqrt(v + eps);
+    mean[q] = float(m), inv[q] = float(iv), var[q] = float(v);
+    for (index_t i = 0; i < M; ++i) {
+      const index_t c = q % s.G * Cg + i / s.L, k = q * M + i;
+      const double xh = (x[k] - m) * iv;
+      y[k] = float(w[c] * xh + b[c]);
+      A += w[c] * dy[k];
+      B += w[c] * dy[k] * xh;
+      dwd[c] += dy[k] * xh;
+      dbd[c] += dy[k];
+    }
+    for (index_t i = 0; i < M; ++i) {
+      const index_t c = q % s.G * Cg + i / s.L, k = q * M + i;
+      dx[k] = float(iv * (w[c] * dy[k] - A / M - (x[k] - m) * iv * B / M));
+    }
+  }
+  for (index_t c = 0; c < s.C; ++c) dw[c] = float(dwd[c]), db[c] = float(dbd[c]);
+}
+
+void test_group_norm(std::mt19937& r) {
+  for (const fl::GroupShape s : {fl::GroupShape{2, 6, 3, 17}, fl::GroupShape{3, 4, 4, 9}, fl::GroupShape{1, 8, 1, 300},
+                                 fl::GroupShape{4, 10, 5, 1}, fl::GroupShape{2, 3, 1, 2}}) {
+    const index_t n = s.N * s.C * s.L, Q = s.N * s.G;
+    std::vector<float> x = randn(n, r, 2.0f), dy = randn(n, r), w = randn(s.C, r), b = randn(s.C, r);
+    for (auto& v : x) v += 3.0f;
+    std::vector<float> y(n), y0(n), dx(n), dx0(n), dw(s.C), dw0(s.C), db(s.C), db0(s.C);
+    std::vector<float> mean(Q), inv(Q), var(Q), mean0(Q), inv0(Q), var0(Q);
+    gn_oracle(y0, mean0, inv0, var0, dx0, dw0, db0, x, dy, w, b, s, 1e-5);
+    fl::group_norm_forward_cuda(y.data(), mean.data(), inv.data(), var.data(), x.data(), w.data(), b.data(), s, 1e-5f,
+                                nullptr);
+    char what[96];
+    std::snprintf(what, sizeof what, "group_norm (%ld,%ld,%ld,%ld)", long(s.N), long(s.C), long(s.G), long(s.L));
+    expect(what, mean, mean0, 1e-6f, 1e-6f);
+    expect(what, inv, inv0, 1e-6f, 0);
+    expect(what, var, var0, 1e-6f, 1e-7f);
+    expect(what, y, y0, 1e-5f, 1e-5f);
+    fl::group_norm_backward_cuda(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), mean0.data(),
+                                 inv0.data(), s, nullptr);
+    std::snprintf(what, sizeof what, "group_norm_backward (%ld,%ld,%ld,%ld)", long(s.N), long(s.C), long(s.G),
+                  long(s.L));
+    expect(what, dx, dx0, 1e-4f, 1e-4f);  // the fused form's cancellation in groups of two elements
+    expect(what, dw, dw0, 1e-5f, 1e-5f);
+    expect(what, db, db0, 1e-5f, 1e-5f);
+    if (s.G == s.C && s.L > 1) {  // instance norm's running statistics
+      std::vector<float> rm = randn(s.C, r), rv(s.C, 1.5f), rm0 = rm, rv0 = rv;
+      fl::group_norm_update_running_cuda(rm.data(), rv.data(), mean0.data(), var0.data(), s, 0.2f, nullptr);
+      for (index_t c = 0; c < s.C; ++c) {
+        double sm = 0.0, sv = 0.0;
+        for (index_t k = 0; k < s.N; ++k) sm += mean0[k * s.C + c], sv += double(var0[k * s.C + c]) * s.L / (s.L - 1);
+        rm0[c] = float(0.8 * rm0[c] + 0.2 * sm / s.N);
+        rv0[c] = float(0.8 * rv0[c] + 0.2 * sv / s.N);
+      }
+      expect("instance_norm running mean", rm, rm0, 1e-6f, 1e-7f);
+      expect("instance_norm running var", rv, rv0, 1e-6f, 1e-7f);
+    }
+  }
+}
+
 void test_conv(std::mt19937& r) {
   fl::ConvKernels ref{};
   fl::register_conv_ref(ref);
@@ -271,6 +346,7 @@ void test_layers(std::mt19937& r) {
   test_optim(r);
   test_pool(r);
   test_norm(r);
+  test_group_norm(r);
   test_conv(r);
   std::printf("layers: %d checks of the optim, pool, norm and conv kernels\n", g_checks - before);
 }

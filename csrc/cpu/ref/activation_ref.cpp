@@ -44,6 +44,9 @@ void gelu_fwd(float* y, const float* x, index_t n, float) {
 void gelu_tanh_fwd(float* y, const float* x, index_t n, float) {
   for (index_t i = 0; i < n; ++i) y[i] = gelu_tanh1(x[i]);
 }
+void silu_fwd(float* y, const float* x, index_t n, float) {
+  for (index_t i = 0; i < n; ++i) y[i] = x[i] * sigmoid1(x[i]);
+}
 
 void sigmoid_bwd(float* dx, const float* dy, const float* y, index_t n, float) {
   for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (1.0f - y[i]);
@@ -74,6 +77,14 @@ void gelu_tanh_bwd(float* dx, const float* dy, const float* x, index_t n, float)
     const float s = sigmoid1(2.0f * kGeluK0 * (v + kGeluK1 * v * v * v));
     const float du = kGeluK0 * (1.0f + 3.0f * kGeluK1 * v * v);
     dx[i] = dy[i] * (s + 2.0f * v * s * (1.0f - s) * du);
+  }
+}
+
+// d/dx x s(x) = s (1 + x (1 - s))
+void silu_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
+  for (index_t i = 0; i < n; ++i) {
+    const float s = sigmoid1(x[i]);
+    dx[i] = dy[i] * (s * (1.0f + x[i] * (1.0f - s)));
   }
 }
 
@@ -147,6 +158,7 @@ void register_activation_ref(ActivationKernels& t) {
   t.forward[int(ActOp::elu)] = elu_fwd;
   t.forward[int(ActOp::gelu)] = gelu_fwd;
   t.forward[int(ActOp::gelu_tanh)] = gelu_tanh_fwd;
+  t.forward[int(ActOp::silu)] = silu_fwd;
   t.backward[int(ActOp::sigmoid)] = sigmoid_bwd;
   t.backward[int(ActOp::tanh)] = tanh_bwd;
   t.backward[int(ActOp::relu)] = relu_bwd;
@@ -154,6 +166,7 @@ void register_activation_ref(ActivationKernels& t) {
   t.backward[int(ActOp::elu)] = elu_bwd;
   t.backward[int(ActOp::gelu)] = gelu_bwd;
   t.backward[int(ActOp::gelu_tanh)] = gelu_tanh_bwd;
+  t.backward[int(ActOp::silu)] = silu_bwd;
   t.softmax_forward = softmax_fwd;
   t.softmax_rows = softmax_rows;
   t.softmax_backward = softmax_bwd;

@@ -53,6 +53,10 @@ template <class V> void gelu_tanh_fwd(float* y, const float* x, index_t n, float
   map1<V>(y, x, n, [](auto v) { return v_gelu_tanh(v); });
 }
 
+template <class V> void silu_fwd(float* y, const float* x, index_t n, float) {
+  map1<V>(y, x, n, [](auto v) { return v * v_sigmoid(v); });
+}
+
 template <class V> void sigmoid_bwd(float* dx, const float* dy, const float* y, index_t n, float) {
   map2<V>(dx, dy, y, n, [](V g, V s) { return g * (s * (V::set1(1.0f) - s)); });
 }
@@ -86,6 +90,15 @@ template <class V> void gelu_tanh_bwd(float* dx, const float* dy, const float* x
     const W s = v_sigmoid(gelu_tanh_t(v));
     const W dt = W::fmadd(W::set1(6.0f * kGeluK0 * kGeluK1) * v, v, W::set1(2.0f * kGeluK0));
     return g * W::fmadd(v * s * (W::set1(1.0f) - s), dt, s);
+  });
+}
+
+// d/dx x s(x) = s (1 + x (1 - s))
+template <class V> void silu_bwd(float* dx, const float* dy, const float* x, index_t n, float) {
+  map2<V>(dx, dy, x, n, [](auto g, auto v) {
+    using W = decltype(v);
+    const W s = v_sigmoid(v), one = W::set1(1.0f);
+    return g * (s * W::fmadd(v, one - s, one));
   });
 }
 
@@ -424,6 +437,7 @@ template <class V> void register_all(fl::ActivationKernels& t) {
   t.forward[int(ActOp::elu)] = elu_fwd<V>;
   t.forward[int(ActOp::gelu)] = gelu_fwd<V>;
   t.forward[int(ActOp::gelu_tanh)] = gelu_tanh_fwd<V>;
+  t.forward[int(ActOp::silu)] = silu_fwd<V>;
   t.backward[int(ActOp::sigmoid)] = sigmoid_bwd<V>;
   t.backward[int(ActOp::tanh)] = tanh_bwd<V>;
   t.backward[int(ActOp::relu)] = relu_bwd<V>;
@@ -431,6 +445,7 @@ template <class V> void register_all(fl::ActivationKernels& t) {
   t.backward[int(ActOp::elu)] = elu_bwd<V>;
   t.backward[int(ActOp::gelu)] = gelu_bwd<V>;
   t.backward[int(ActOp::gelu_tanh)] = gelu_tanh_bwd<V>;
+  t.backward[int(ActOp::silu)] = silu_bwd<V>;
   t.softmax_forward = softmax_fwd<V>;
   t.softmax_rows = softmax_rows<V>;
   t.softmax_backward = softmax_bwd<V>;

@@ -23,11 +23,12 @@ namespace pool {
 using fl::index_t;
 using fl::Pool2dShape;
 
-// One output row p of one plane: outputs [qa, qb) by vectors (op = max or sum).
-// offs[r * S + t]: the flat offset of tap (r, t) from its window's top-left position.
+// One output row p of one plane: outputs [qa, qb) by vectors (op = max or sum). The winner of
+// max pooling is tracked as the float (r - r0) * S + t of its tap, exact while the valid taps
+// of a window number below 2^24 (pool_planes takes the scalar path otherwise).
 template <class V, bool kMax>
-void row_vector(float* y, int64_t* idx, const index_t* offs, const float* x, const Pool2dShape& s, index_t p,
-                index_t qa, index_t qb, float div) {
+void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, index_t p, index_t qa, index_t qb,
+                float div) {
   const index_t h0 = p * s.stride_h - s.pad_h;
   index_t r0, r1;
   fl::pool_taps(h0, s.R, s.dil_h, s.H, &r0, &r1);
@@ -38,7 +39,7 @@ void row_vector(float* y, int64_t* idx, const index_t* offs, const float* x, con
     // the widest read of the chunk ends before W, or before the array's last float
     const bool full = c == V::width && w0 + span + s.stride_w * V::width - 1 < s.W;
     V acc = kMax ? V::set1(-std::numeric_limits<float>::infinity()) : V::zero();
-    V pos = V::set1(static_cast<float>(r0 * s.S));
+    V pos = V::zero();
     for (index_t r = r0; r < r1; ++r) {
       const float* row = x + (h0 + r * s.dil_h) * s.W + w0;
       for (index_t t = 0; t < s.S; ++t) {
@@ -46,7 +47,7 @@ void row_vector(float* y, int64_t* idx, const index_t* offs, const float* x, con
         if (kMax) {
           const auto take = V::mask_or(V::gt(v, acc), V::isnan(v));
           acc = V::select(take, v, acc);
-          if (idx) pos = V::select(take, V::set1(static_cast<float>(r * s.S + t)), pos);
+          if (idx) pos = V::select(take, V::set1(static_cast<float>((r - r0) * s.S + t)), pos);
         } else {
           acc = acc + v;
         }
@@ -58,7 +59,10 @@ void row_vector(float* y, int64_t* idx, const index_t* offs, const float* x, con
       float lanes[V::width];
       V::store(lanes, pos);
       const index_t base = h0 * s.W + w0;
-      for (index_t j = 0; j < c; ++j) idx[q + j] = base + j * s.stride_w + offs[static_cast<index_t>(lanes[j])];
+      for (index_t j = 0; j < c; ++j) {
+        const index_t tap = static_cast<index_t>(lanes[j]), r = r0 + tap / s.S, t = tap % s.S;
+        idx[q + j] = base + j * s.stride_w + r * s.dil_h * s.W + t * s.dil_w;
+      }
     }
   }
 }
@@ -67,11 +71,9 @@ template <class V, bool kMax>
 void pool_planes(float* y, int64_t* idx, const float* x, index_t planes, const Pool2dShape& s,
                  const fl::AvgPoolOptions& o) {
   index_t qa = 0, qb = 0;
-  if (s.stride_w <= 2) window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
+  const bool exact_pos = !idx || std::min(s.R, s.H) * s.S < (index_t(1) << 24);
+  if (s.stride_w <= 2 && exact_pos) window::interior_cols(s.W, s.Q, s.S, s.stride_w, s.pad_w, s.dil_w, &qa, &qb);
   const index_t hw = s.H * s.W, pq = s.P * s.Q;
-  std::vector<index_t> offs(static_cast<size_t>(idx ? s.R * s.S : 0));
-  for (index_t r = 0; idx && r < s.R; ++r)
-    for (index_t t = 0; t < s.S; ++t) offs[r * s.S + t] = r * s.dil_h * s.W + t * s.dil_w;
   for (index_t n = 0; n < planes; ++n) {
     const float* xn = x + n * hw;
     float* yn = y + n * pq;
@@ -89,7 +91,7 @@ void pool_planes(float* y, int64_t* idx, const float* x, index_t planes, const P
         }
       };
       for (index_t q = 0; q < std::min(qa, s.Q); ++q) scalar(q);
-      if (qa < qb) row_vector<V, kMax>(yr, ir, offs.data(), xn, s, p, qa, qb, kMax ? 1.0f : fl::avg_divisor(s, o, p, qa));
+      if (qa < qb) row_vector<V, kMax>(yr, ir, xn, s, p, qa, qb, kMax ? 1.0f : fl::avg_divisor(s, o, p, qa));
       for (index_t q = std::max(qa, qb); q < s.Q; ++q) scalar(q);
     }
   }

@@ -21,9 +21,33 @@ def backend_of(**arrays):
     return HOST
 
 
+def run_inplace(x, op, name: str = "input"):
+    """An element-wise op's ``inplace=True`` (torch's relu_ & co): ``op(be, out, x)`` writes the
+    result of x into out, here x itself, which is returned. A float32 C-contiguous array (NumPy
+    or device) is its own output; another writable NumPy array (float64, a strided view)
+    receives the float32 result converted back into its dtype. A read-only array is a
+    ValueError, a non-array or a device array of another dtype a TypeError."""
+    be = backend_of(**{name: x})
+    if be is HOST:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"{name}: inplace=True needs an array to write into, got {type(x).__name__}")
+        if not x.flags.writeable:
+            raise ValueError(f"{name}: array is read-only (inplace=True writes into it)")
+        if x.dtype == np.float32 and x.flags.c_contiguous:
+            op(be, x, x)
+            return x
+        tmp = HOST.operand(x, name)  # a float32 copy
+        op(be, tmp, tmp)
+        np.copyto(x, tmp, casting="unsafe")
+        return x
+    xd = be.inplace(x, name)  # float32 device memory, written as it is (never a converted copy)
+    op(be, xd, xd)
+    return x
+
+
 def operand(x, name: str = "input"):
     """x as a float32 array of the backend it lives on (a NumPy array, or a device Array)."""
     return backend_of(**{name: x}).operand(x, name)
 
 
-__all__ = ["HOST", "DEVICE", "backend_of", "device_of", "operand"]
+__all__ = ["HOST", "DEVICE", "backend_of", "device_of", "operand", "run_inplace"]

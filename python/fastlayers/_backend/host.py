@@ -36,7 +36,8 @@ def as_f32(x, name: str) -> np.ndarray:
         raise TypeError(f"{name}: expected a real-valued array (float32 is the compute type), "
                         f"got dtype {arr.dtype}")
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        # (np.ascontiguousarray alone would make a 0-d array 1-d)
+        arr = np.ascontiguousarray(arr, dtype=np.float32).reshape(arr.shape)
     return arr
 
 
@@ -91,18 +92,45 @@ def as_float_param(value, name: str) -> float:
     return float(value)
 
 
-def int_tuple(v, name: str, n: int) -> tuple:
-    """(v,) * n for an int, or a tuple of n ints (a 1-tuple is repeated): kernel sizes, strides."""
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
-        return (int(v),) * n
+# Geometry parameters (kernel sizes, strides, paddings, dilations) at most this large: every
+# product the kernels form from them stays far inside int64.
+PARAM_LIMIT = 2**31 - 1
+
+
+def _int_param(e, name: str, v, n: int, limit: int) -> int:
+    if isinstance(e, bool) or not isinstance(e, numbers.Integral):
+        raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
+    if not -limit <= e <= limit:
+        raise ValueError(f"{name}: {int(e)} is out of range (at most {limit} in magnitude), got {v!r}")
+    return int(e)
+
+
+def int_tuple(v, name: str, n: int, limit: int = PARAM_LIMIT) -> tuple:
+    """(v,) * n for an int, or a tuple of n ints (a 1-tuple is repeated): kernel sizes, strides.
+    Floats (inf and NaN included) and ints beyond +-limit are a ValueError naming the argument."""
+    if isinstance(v, numbers.Number) or isinstance(v, np.generic):
+        return (_int_param(v, name, v, n, limit),) * n
     try:
         t = tuple(v)
     except TypeError:
         raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {type(v).__name__}") from None
     if len(t) == 1:
         t = t * n
-    if len(t) != n or not all(isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in t):
+    if len(t) != n:
         raise ValueError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
+    return tuple(_int_param(e, name, v, n, limit) for e in t)
+
+
+def shape_tuple(v, name: str) -> tuple:
+    """A shape given as a sequence of non-negative ints (input_shape of a backward); floats, inf
+    and sizes past 2**62 are a ValueError naming the argument, never an OverflowError."""
+    try:
+        t = tuple(v)
+    except TypeError:
+        raise TypeError(f"{name}: expected a sequence of ints, got {type(v).__name__}") from None
+    for e in t:
+        if isinstance(e, bool) or not isinstance(e, numbers.Integral) or not 0 <= e <= 2**62:
+            raise ValueError(f"{name}: expected non-negative ints, got {tuple(v)!r}")
     return tuple(int(e) for e in t)
 
 
@@ -149,6 +177,13 @@ class HostBackend:
     @staticmethod
     def empty(shape, like, dtype=np.float32) -> np.ndarray:
         return np.empty(shape, dtype)
+
+    @staticmethod
+    def broadcast(a: np.ndarray, shape) -> np.ndarray:
+        """A C-contiguous copy of a broadcast to shape (NumPy's rules; a itself when it has that shape)."""
+        if a.shape == tuple(shape):
+            return a
+        return np.ascontiguousarray(np.broadcast_to(a, shape))
 
     @staticmethod
     def from_host(a: np.ndarray, like) -> np.ndarray:

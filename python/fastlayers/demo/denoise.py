@@ -58,7 +58,7 @@ def train_denoiser(*, seed: int = 0, epochs: int = DEFAULTS["epochs"], lr: float
     denoised) and their PSNRs."""
     import fastlayers
     from .. import data, nn, optim
-    from .common import progress as make_bar
+    from .common import ProgressBar
 
     fastlayers.manual_seed(seed)
     model = build_model()
@@ -69,7 +69,7 @@ def train_denoiser(*, seed: int = 0, epochs: int = DEFAULTS["epochs"], lr: float
     opt = optim.Adam(model.parameters(), lr=lr)
     sched = optim.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr * 0.05)
     crit = nn.MSELoss()
-    bar = make_bar(epochs, "epoch", progress)
+    bar = ProgressBar(epochs, unit="epoch") if progress else None
     for epoch in range(1, epochs + 1):
         total, n = 0.0, 0
         order = rng.permutation(len(Xtr))

@@ -145,7 +145,7 @@ def train_detector(*, seed: int = 0, epochs: int = DEFAULTS["epochs"], train: in
     import fastlayers
     from .. import data, optim
     from .boxes import mean_average_precision
-    from .common import progress as make_bar
+    from .common import ProgressBar
 
     fastlayers.manual_seed(seed)
     model = build_model()
@@ -156,7 +156,7 @@ def train_detector(*, seed: int = 0, epochs: int = DEFAULTS["epochs"], train: in
     sched = optim.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr * 0.02)
     crit = GridLoss()
     rng = np.random.default_rng(seed)
-    bar = make_bar(epochs, "epoch", progress)
+    bar = ProgressBar(epochs, unit="epoch") if progress else None
     for epoch in range(1, epochs + 1):
         sums, n = {"loss": 0.0, "obj": 0.0, "box": 0.0, "cls": 0.0}, 0
         order = rng.permutation(train)

@@ -155,7 +155,7 @@ def _plot(path: str, X, y, sal, cam, cls, drops: dict, fraction: float, n: int =
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, progress, resolve
+    from .common import Clock, format_result, plot_unavailable, resolve
 
     if plot_unavailable(args.plot):
         return 2
@@ -166,7 +166,7 @@ def run(args) -> int:
             raise ValueError(f"--fraction: expected a fraction in (0, 1), got {args.fraction}")
         print(f"digits CNN without batch norm, {epochs} epochs, isa {fastlayers.get_isa()}, "
               f"{fastlayers.get_num_threads()} threads")
-        res = train_digits(seed=args.seed, epochs=epochs, batch_norm=False, progress=progress(epochs))
+        res = train_digits(seed=args.seed, epochs=epochs, batch_norm=False, progress=True)
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -51,7 +51,7 @@ def train_gan(*, seed: int = 0, steps: int = DEFAULTS["steps"], batch_size: int 
     from .. import nn, optim
     from ..models import Discriminator, Generator
     from ..models.gan import init_weights
-    from .common import progress as make_bar
+    from .common import ProgressBar
 
     d = DEFAULTS
     fastlayers.manual_seed(seed)
@@ -64,7 +64,7 @@ def train_gan(*, seed: int = 0, steps: int = DEFAULTS["steps"], batch_size: int 
     rng = np.random.default_rng(seed)
     real_t = np.full((batch_size, 1), 0.9, np.float32)
     fake_t, gen_t = np.zeros((batch_size, 1), np.float32), np.ones((batch_size, 1), np.float32)
-    bar = make_bar(steps, "step", progress)
+    bar = ProgressBar(steps, unit="step") if progress else None
     tail, d_hist, g_hist = max(1, steps // 10), [], []
     for step in range(1, steps + 1):
         scale = min(1.0, 2.0 * (1.0 - (step - 1) / steps))  # constant, then linear decay to 0
@@ -187,7 +187,7 @@ def _parse_pair(text: str) -> tuple[int, int]:
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, progress, resolve
+    from .common import Clock, format_result, plot_unavailable, resolve
 
     if plot_unavailable(args.plot):
         return 2
@@ -199,7 +199,7 @@ def run(args) -> int:
         print(f"digits CNN (the judge): {epochs} epochs; DCGAN nz {args.nz}, ngf/ndf {DEFAULTS['ngf']}, "
               f"extra layers {DEFAULTS['extra_layers']}, Adam lr {args.lr}, batch {args.batch_size}, {steps} steps, "
               f"isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
-        clf = train_digits(seed=args.seed, epochs=epochs, progress=progress(epochs))
+        clf = train_digits(seed=args.seed, epochs=epochs, progress=True)
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

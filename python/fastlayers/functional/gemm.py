@@ -23,9 +23,9 @@ from .._backend.host import as_f32, as_float_param, check_out
 _Op = _core.ActOp
 # activation name -> ActOp ('gelu' with approximate='tanh' is gelu_tanh)
 _ACT_OPS = {"sigmoid": _Op.sigmoid, "tanh": _Op.tanh, "relu": _Op.relu, "leaky_relu": _Op.leaky_relu,
-            "elu": _Op.elu, "gelu": _Op.gelu}
-# Default parameters, as the activation family's functions: leaky_relu slope 0.1, elu alpha 1.
-_ACT_DEFAULT = {"leaky_relu": 0.1, "elu": 1.0}
+            "elu": _Op.elu, "gelu": _Op.gelu, "silu": _Op.silu}
+# Default parameters, as the activation family's functions (PyTorch's): leaky_relu slope 0.01, elu alpha 1.
+_ACT_DEFAULT = {"leaky_relu": 0.01, "elu": 1.0}
 _NO_BIAS, _BIAS_COL = _core.GemmBias.none, _core.GemmBias.per_col
 _PRECISIONS = {"float32": _core.GemmPrecision.fp32, "highest": _core.GemmPrecision.fp32,
                "tf32": _core.GemmPrecision.tf32, "high": _core.GemmPrecision.tf32}
@@ -75,14 +75,29 @@ def _mat_dims(shape: tuple, trans: bool) -> tuple[int, int]:
     return (c, r) if trans else (r, c)
 
 
-def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
-    """alpha * op(a) @ op(b) + beta * out for 2-D operands or batches of them.
+def _batched(be, x, rows_cols: tuple, batch: tuple, B: int):
+    """(x as (B or 1, rows, cols), whether its one matrix is broadcast over the B of the batch):
+    a batch that is the whole batch or a single matrix costs nothing; another broadcast (a
+    (2, 1, M, K) against a (1, 3, K, N)) is materialised once."""
+    own = x.shape[:-2]
+    n = int(np.prod(own, dtype=np.int64))
+    if n == 1:
+        return x.reshape((1,) + rows_cols), B != 1
+    if n == B:
+        return x.reshape((B,) + rows_cols), False
+    return be.broadcast(x, batch + rows_cols).reshape((B,) + rows_cols), False
 
-    a: (M, K) or (batch, M, K) ((K, M) / (batch, K, M) when trans_a); b: (K, N) or (batch, K, N)
-    ((N, K) ... when trans_b). A 2-D operand, or a batch of 1, is broadcast over the other's batch
-    (NumPy's rule). The result is (M, N) when both operands are 2-D, else (batch, M, N).
-    beta != 0 needs ``out=`` (it is C); ``out`` must not share memory with a or b. Device
-    operands run on the GPU (precision: fastlayers.cuda.set_matmul_precision).
+
+def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+    """alpha * op(a) @ op(b) + beta * out, with np.matmul's / torch.matmul's shapes.
+
+    2-D a (M, K) ((K, M) when trans_a) and b (K, N) ((N, K) when trans_b) give (M, N). A 1-D
+    a (K,) is a row vector and a 1-D b (K,) a column vector, whose dimension is dropped from the
+    result (vector . vector is 0-d; trans has no meaning for them and is ignored). Leading axes
+    are batches of matrices, broadcast by NumPy's rule ((7, 1, M, K) @ (3, K, N) is (7, 3, M, N));
+    each product is one batched GEMM. beta != 0 needs ``out=`` (it is C); ``out`` must not share
+    memory with a or b. Device operands run on the GPU (precision:
+    fastlayers.cuda.set_matmul_precision).
     """
     # The common call (2-D float32 C-contiguous NumPy operands, bool flags, float alpha and beta)
     # is checked and run by one native call; it answers None for anything else.
@@ -91,34 +106,41 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None)
         return r
     ta, tb = bool(trans_a), bool(trans_b)  # as the caller gave them, for messages
     be = backend_of(a=a, b=b, out=out)
-    shape_a = a.shape if hasattr(a, "shape") else np.shape(a)
-    shape_b = b.shape if hasattr(b, "shape") else np.shape(b)
+    shape_a = tuple(a.shape if hasattr(a, "shape") else np.shape(a))
+    shape_b = tuple(b.shape if hasattr(b, "shape") else np.shape(b))
     a, trans_a = _operand(be, a, "a", ta)
     b, trans_b = _operand(be, b, "b", tb, a)
-    if a.ndim not in (2, 3) or b.ndim not in (2, 3):
-        name, shp = ("a", shape_a) if a.ndim not in (2, 3) else ("b", shape_b)
-        raise ValueError(f"{name}: expected a 2-D or 3-D array, got shape {tuple(shp)} "
-                         f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
+    if a.ndim == 0 or b.ndim == 0:
+        name, shp = ("a", shape_a) if a.ndim == 0 else ("b", shape_b)
+        raise ValueError(f"{name}: matmul needs at least 1-D operands, got shape {shp} "
+                         f"(a: {shape_a}, b: {shape_b})")
+    vec_a, vec_b = a.ndim == 1, b.ndim == 1
+    if vec_a:
+        a, trans_a = a.reshape(1, -1), False
+    if vec_b:
+        b, trans_b = b.reshape(-1, 1), False
     alpha = _scalar(alpha, "alpha")
     beta = _scalar(beta, "beta")
     M, K = _mat_dims(a.shape, trans_a)
     Kb, N = _mat_dims(b.shape, trans_b)
     if K != Kb:
-        raise ValueError(f"matmul: inner dimensions disagree: op(a) is {M}x{K} (a: {tuple(shape_a)}, "
-                         f"trans_a={ta}), op(b) is {Kb}x{N} (b: {tuple(shape_b)}, trans_b={tb})")
-    ba = a.shape[0] if a.ndim == 3 else 1
-    bb = b.shape[0] if b.ndim == 3 else 1
-    if ba != bb and ba != 1 and bb != 1:
-        raise ValueError(f"matmul: batch sizes {ba} and {bb} cannot be broadcast "
-                         f"(a: {tuple(shape_a)}, b: {tuple(shape_b)})")
-    batch = max(ba, bb)
-    out_shape = (M, N) if a.ndim == 2 and b.ndim == 2 else (batch, M, N)
+        raise ValueError(f"matmul: inner dimensions disagree: op(a) is {M}x{K} (a: {shape_a}, "
+                         f"trans_a={ta}), op(b) is {Kb}x{N} (b: {shape_b}, trans_b={tb})")
+    try:
+        batch = tuple(np.broadcast_shapes(a.shape[:-2], b.shape[:-2]))
+    except ValueError:
+        raise ValueError(f"matmul: batch dimensions {a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast "
+                         f"(a: {shape_a}, b: {shape_b})") from None
+    B = int(np.prod(batch, dtype=np.int64))
+    out_shape = batch + (() if vec_a else (M,)) + (() if vec_b else (N,))
     if beta != 0.0 and out is None:
         raise ValueError("beta: a non-zero beta scales out=, which was not given")
+    a3, bcast_a = _batched(be, a, a.shape[-2:], batch, B)
+    b3, bcast_b = _batched(be, b, b.shape[-2:], batch, B)
     # be.out, then gemm raises ValueError when out shares memory with an operand
     out = be.out(out, out_shape, a)
-    be.ops.gemm(be.raw(out), be.raw(a), be.raw(b), batch, M, N, K, trans_a, trans_b, ba == 1 and batch > 1,
-                bb == 1 and batch > 1, alpha, beta, None, _NO_BIAS, None, 0.0, _precision)
+    be.ops.gemm(be.raw(out.reshape(B, M, N)), be.raw(a3), be.raw(b3), B, M, N, K, trans_a, trans_b, bcast_a,
+                bcast_b, alpha, beta, None, _NO_BIAS, None, 0.0, _precision)
     return out
 
 
@@ -153,8 +175,8 @@ def linear(x, weight, bias=None, activation=None, *, out=None):
     """activation(x @ weight.T + bias), in one pass over the output.
 
     x: (..., in_features); weight: (out_features, in_features); bias: (out_features,) or None.
-    activation: None, 'relu', 'leaky_relu', 'elu', 'gelu', 'sigmoid', 'tanh', or a tuple
-    with a parameter: ('leaky_relu', slope) (default 0.1, as functional.leaky_relu),
+    activation: None, 'relu', 'leaky_relu', 'elu', 'gelu', 'silu', 'sigmoid', 'tanh', or a tuple
+    with a parameter: ('leaky_relu', slope) (default 0.01, as functional.leaky_relu),
     ('elu', alpha) (default 1.0), ('gelu', 'tanh') for the tanh approximation.
     Returns (..., out_features), on the device the arguments live on.
     """

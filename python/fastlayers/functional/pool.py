@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._backend import backend_of
-from .._backend.host import int_tuple
+from .._backend.host import int_tuple, shape_tuple
 
 
 def _pair(v, name: str, n: int = 2) -> tuple:
@@ -42,7 +42,7 @@ def _planes(shape: tuple, dims: int, name: str = "input") -> tuple[int, tuple]:
 def _pool_geometry(in_shape, spatial, kernel_size, stride, padding, dilation, ceil_mode, dims, avg):
     """Validated (P, Q) and the Pool2dShape the bindings take."""
     k = _pair(kernel_size, "kernel_size", dims)
-    s = k if stride is None or (not isinstance(stride, numbers.Integral) and len(stride) == 0) \
+    s = k if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) \
         else _pair(stride, "stride", dims)
     p = _pair(padding, "padding", dims)
     d = _pair(dilation, "dilation", dims)
@@ -92,7 +92,7 @@ def _max_pool_backward(grad_out, indices, input_shape, dims, out):
     be = backend_of(grad_out=grad_out, indices=indices, out=out)
     grad_out = be.operand(grad_out, "grad_out")
     indices = be.index_operand(indices, "indices", grad_out)
-    input_shape = tuple(int(v) for v in input_shape)
+    input_shape = shape_tuple(input_shape, "input_shape")
     if indices.shape != grad_out.shape:
         raise ValueError(f"indices: expected the shape of grad_out {grad_out.shape}, got {indices.shape}")
     if len(input_shape) != grad_out.ndim or input_shape[:-dims] != grad_out.shape[:-dims]:
@@ -127,11 +127,14 @@ def max_pool1d_backward(grad_out, indices, input_shape, *, out=None):
 
 
 def _avg_args(ceil_mode, count_include_pad, divisor_override):
+    """(count_include_pad, divisor) with divisor 0 for none; PyTorch takes any non-zero divisor."""
     if divisor_override is None:
         return bool(count_include_pad), 0
-    if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool) \
-            or divisor_override <= 0:
-        raise ValueError(f"divisor_override: expected a positive int or None, got {divisor_override!r}")
+    if not isinstance(divisor_override, numbers.Integral) or isinstance(divisor_override, bool):
+        raise ValueError(f"divisor_override: expected a non-zero int or None, got {divisor_override!r}")
+    if divisor_override == 0 or abs(divisor_override) > 2**62:
+        raise ValueError(f"divisor_override: expected a non-zero int of magnitude at most 2**62, "
+                         f"got {divisor_override!r}")
     return bool(count_include_pad), int(divisor_override)
 
 
@@ -150,7 +153,7 @@ def _avg_pool_backward(grad_out, input_shape, kernel_size, stride, padding, ceil
                        divisor_override, dims, out):
     be = backend_of(grad_out=grad_out, out=out)
     grad_out = be.operand(grad_out, "grad_out")
-    input_shape = tuple(int(v) for v in input_shape)
+    input_shape = shape_tuple(input_shape, "input_shape")
     planes, spatial = _planes(input_shape, dims, "input_shape")
     size, shape = _pool_geometry(input_shape, spatial, kernel_size, stride, padding, 1, ceil_mode, dims, True)
     if grad_out.shape != input_shape[:-dims] + size:
@@ -187,13 +190,13 @@ def avg_pool1d_backward(grad_out, input_shape, kernel_size, stride=None, padding
 
 
 def _adaptive_size(output_size, spatial) -> tuple:
-    if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
-        size = (int(output_size),) * 2
-    else:
-        size = tuple(output_size)
-        if len(size) != 2:
+    if isinstance(output_size, (tuple, list)):
+        if len(output_size) != 2:
             raise ValueError(f"output_size: expected an int or a pair, got {output_size!r}")
-        size = tuple(spatial[i] if v is None else int(v) for i, v in enumerate(size))
+        given = [spatial[i] if v is None else v for i, v in enumerate(output_size)]
+    else:
+        given = output_size
+    size = int_tuple(given, "output_size", 2, limit=2**62)
     if min(size) < 1:
         raise ValueError(f"output_size: must be positive, got {size}")
     if min(spatial) < 1:
@@ -215,7 +218,7 @@ def adaptive_avg_pool2d(x, output_size, *, out=None):
 def adaptive_avg_pool2d_backward(grad_out, input_shape, *, out=None):
     be = backend_of(grad_out=grad_out, out=out)
     grad_out = be.operand(grad_out, "grad_out")
-    input_shape = tuple(int(v) for v in input_shape)
+    input_shape = shape_tuple(input_shape, "input_shape")
     planes, size = _planes(grad_out.shape, 2, "grad_out")
     if len(input_shape) != grad_out.ndim or input_shape[:-2] != grad_out.shape[:-2]:
         raise ValueError(f"input_shape: {input_shape} does not match grad_out of shape {grad_out.shape}")
@@ -235,7 +238,7 @@ def global_avg_pool2d(x, keepdim: bool = True):
 def global_avg_pool2d_backward(grad_out, input_shape, *, out=None):
     """Spreads grad_out ((N, C) or (N, C, 1, 1)) evenly over each plane of input_shape."""
     grad_out = backend_of(grad_out=grad_out).operand(grad_out, "grad_out")
-    input_shape = tuple(int(v) for v in input_shape)
+    input_shape = shape_tuple(input_shape, "input_shape")
     if grad_out.shape == input_shape[:-2]:
         grad_out = grad_out.reshape(grad_out.shape + (1, 1))
     return adaptive_avg_pool2d_backward(grad_out, input_shape, out=out)

@@ -2,5 +2,12 @@
 from .cnn import CNN
 from .gan import DCGAN, Discriminator, Generator
 from .mlp import MLP
+from .gpt import GPT
+from .sentence_encoder import SentenceEncoder
 
-__all__ = ["CNN", "DCGAN", "Discriminator", "Generator", "MLP"]
+__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DCGAN", "Discriminator", "Generator"]
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -15,7 +15,7 @@ import numpy as np
 from .. import functional as F
 from .._backend import operand
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 def _channels(n, name: str) -> int:
@@ -70,7 +70,7 @@ class _ConvNd(Module):
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):
-        x = self._saved(self._x)
+        x = self._take("_x")
         w = self.weight.data
         self.weight.accumulate(self._grad_weight(grad_out, x, w.shape))
         if self.bias is not None:
@@ -87,12 +87,14 @@ class _ConvNd(Module):
 
 class Conv2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros"):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
+        dev = factory_device(device, dtype)
         if padding_mode != "zeros":
             raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 2, groups, bias, False)
+        self._placed(dev)
 
     def _args(self):
         return self.stride, self.padding, self.dilation, self.groups
@@ -112,12 +114,14 @@ class Conv2d(_ConvNd):
 
 class Conv1d(Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros"):
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         Module.__init__(self)
+        dev = factory_device(device, dtype)
         if padding_mode != "zeros":
             raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 1, groups, bias, False)
+        self._placed(dev)
 
     def _forward(self, x):
         return F.conv1d(x, self.weight.data, self._bias(), *self._args())
@@ -134,12 +138,15 @@ class Conv1d(Conv2d):
 
 class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros"):
+                 groups: int = 1, bias: bool = True, dilation=1, padding_mode: str = "zeros", device=None,
+                 dtype=None):
         super().__init__()
+        dev = factory_device(device, dtype)
         if padding_mode != "zeros":
-            raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
+            raise ValueError(f"padding_mode: only 'zeros' is supported for ConvTranspose2d, got {padding_mode!r}")
         self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 2, groups, bias, True)
+        self._placed(dev)
 
     def _args(self):
         return self.stride, self.padding, self.output_padding, self.groups, self.dilation

@@ -11,7 +11,7 @@ from .. import functional as F
 from .._backend import backend_of
 from .._backend.device import Array, is_gpu
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 def _features(n, name: str) -> int:
@@ -83,11 +83,13 @@ class Linear(_Affine):
 
     _accepts_activation = True
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
         super().__init__()
+        dev = factory_device(device, dtype)
         self.in_features = _features(in_features, "in_features")
         self.out_features = _features(out_features, "out_features")
         self._init_affine(self.in_features, self.out_features, bias)
+        self._placed(dev)
 
     def forward(self, x, activation=None):
         """``activation`` (a functional.linear activation spec) is applied in the same pass;
@@ -100,7 +102,7 @@ class Linear(_Affine):
 
     def backward(self, grad_out, need_input_grad: bool = True):
         """dL/dx (None with need_input_grad=False, which skips computing it)."""
-        return self._affine_backward(grad_out, self._saved(self._x), need_input_grad)
+        return self._affine_backward(grad_out, self._take("_x"), need_input_grad)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -113,8 +115,10 @@ class Maxout(_Affine):
     are the pieces of output c (pieces = 2 is the course's max(w1^T x + b1, w2^T x + b2)).
     """
 
-    def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True):
+    def __init__(self, in_features: int, out_features: int, pieces: int = 2, bias: bool = True, device=None,
+                 dtype=None):
         super().__init__()
+        dev = factory_device(device, dtype)
         self.in_features = _features(in_features, "in_features")
         self.out_features = _features(out_features, "out_features")
         if isinstance(pieces, bool) or not isinstance(pieces, (int, np.integer)) or pieces < 1:
@@ -122,6 +126,7 @@ class Maxout(_Affine):
         self.pieces = int(pieces)
         self._init_affine(self.in_features, self.out_features * self.pieces, bias)
         self._z = None
+        self._placed(dev)
 
     def forward(self, x):
         x = self._input(x)
@@ -131,9 +136,9 @@ class Maxout(_Affine):
         return F.maxout(z, self.pieces, axis=-1)
 
     def backward(self, grad_out, need_input_grad: bool = True):
-        z = self._saved(self._z)
+        z, x = self._take("_z", "output"), self._take("_x")
         gz = F.maxout_backward(grad_out, z, self.pieces, axis=-1)
-        return self._affine_backward(gz, self._x, need_input_grad)
+        return self._affine_backward(gz, x, need_input_grad)
 
     def clear_cache(self) -> None:
         self._x = self._z = None

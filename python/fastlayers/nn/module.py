@@ -7,7 +7,7 @@ are PyTorch's, so ``load_state_dict`` takes a PyTorch ``state_dict`` (tensors or
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from typing import Iterator
 
 import numpy as np
@@ -15,6 +15,32 @@ import numpy as np
 from .._backend import DEVICE, operand
 from .._backend import device as _device
 from .._backend.host import as_f32
+
+
+# What load_state_dict returns, as torch.nn.Module's: (missing_keys, unexpected_keys).
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+def factory_device(device=None, dtype=None):
+    """Checks a constructor's PyTorch factory keywords before anything is allocated and returns
+    the GPU index to move the new module to (None: it stays on the host).
+
+    device: None, 'cpu', 'cuda', 'cuda:N', an int N (cuda:N) or a torch.device; a GPU device
+    needs a usable GPU (RuntimeError otherwise). dtype: None or float32 (a NumPy dtype, its name
+    or torch.float32): parameters are float32, anything else is a TypeError."""
+    if dtype is not None:
+        spec = str(dtype)[6:] if str(dtype).startswith("torch.") else dtype
+        try:
+            ok = np.dtype(spec) == np.float32
+        except TypeError:
+            ok = False
+        if not ok:
+            raise TypeError(f"dtype: fastlayers modules hold float32 parameters, got {dtype!r}")
+    if device is None:
+        return None
+    if isinstance(device, (int, np.integer)) and not isinstance(device, bool):
+        device = f"cuda:{int(device)}"
+    return _device.parse_device(device)
 
 
 class Parameter:
@@ -81,7 +107,7 @@ class Module:
             self._buffers.pop(name, None)
             self._modules[name] = value
         elif name in self._buffers:  # assigning to a registered buffer updates it, as in PyTorch
-            value = None if value is None else np.ascontiguousarray(value)
+            value = _buffer_value(value)
             self._buffers[name] = value
         else:
             self._parameters.pop(name, None)
@@ -99,7 +125,7 @@ class Module:
         """A float array saved in state_dict but not trained (e.g. BatchNorm running stats)."""
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
-        self._buffers[name] = None if value is None else np.ascontiguousarray(value)
+        self._buffers[name] = _buffer_value(value)
         object.__setattr__(self, name, self._buffers[name])
 
     # ---- the layer API ----
@@ -119,6 +145,24 @@ class Module:
                                "mode (model.train()) before backward")
         return value
 
+    def _take(self, attr: str, what: str = "input"):
+        """What forward cached in attribute `attr`, consumed: backward uses each forward's cache
+        once, so a second backward after one forward (or one before any forward, or after a
+        forward in eval mode) is a RuntimeError instead of gradients from a stale cache."""
+        value = self.__dict__.get(attr)
+        if value is None:
+            raise RuntimeError(f"{type(self).__name__}.backward: no saved {what}: call forward in training mode "
+                               "(model.train()) before backward, and backward once per forward (it consumes "
+                               "what forward saved)")
+        object.__setattr__(self, attr, None)
+        return value
+
+    def _placed(self, device_index) -> None:
+        """Ends a constructor that took device=: moves the module to GPU device_index (from
+        factory_device; None leaves it on the host)."""
+        if device_index is not None:
+            self.to(f"cuda:{device_index}")
+
     # ---- traversal ----
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
@@ -134,10 +178,14 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix: str = ""):
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, Parameter) pairs; a Parameter shared by several modules (tied weights)
+        comes once, under its first name, unless remove_duplicate=False (as PyTorch)."""
+        seen = set()
         for mp, m in self.named_modules(prefix):
             for name, p in m._parameters.items():
-                if p is not None:
+                if p is not None and (not remove_duplicate or id(p) not in seen):
+                    seen.add(id(p))
                     yield (f"{mp}.{name}" if mp else name), p
 
     def parameters(self) -> Iterator[Parameter]:
@@ -201,19 +249,25 @@ class Module:
             sd.update((pre + k, _device.host_copy(b)) for k, b in m._buffers.items() if b is not None)
         return sd
 
-    def load_state_dict(self, state_dict, strict: bool = True) -> tuple[list, list]:
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
         """Copies arrays (or PyTorch tensors) into the parameters and buffers in place.
 
-        strict=True: a missing or unexpected key is a KeyError (listing them); a shape
-        mismatch is always a ValueError naming the key. Returns (missing, unexpected).
+        strict=True: missing or unexpected keys are a RuntimeError listing them (as PyTorch's),
+        and nothing is copied; a shape mismatch is always a ValueError naming the key. Returns
+        PyTorch's named tuple (missing_keys, unexpected_keys).
         """
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self.named_parameters(remove_duplicate=False))
         bufs = OrderedDict(self.named_buffers())
         missing = [k for k in list(own) + list(bufs) if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own and k not in bufs
                       and not k.endswith("num_batches_tracked")]
         if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+            parts = []
+            if missing:
+                parts.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                parts.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(parts))
         for k, v in state_dict.items():
             if k not in own and k not in bufs:
                 continue
@@ -225,7 +279,7 @@ class Module:
                 np.copyto(target, arr, casting="unsafe")
             else:  # a parameter or buffer on the GPU
                 DEVICE.copy_from_host(target, arr)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- repr ----
     def extra_repr(self) -> str:
@@ -238,6 +292,13 @@ class Module:
             lines.append(f"  ({name}): {child}")
         head = f"{type(self).__name__}({self.extra_repr()}"
         return head + ("\n" + "\n".join(lines) + "\n)" if lines else ")")
+
+
+def _buffer_value(value):
+    """A buffer as stored: None, a device array as it is, or a contiguous NumPy array."""
+    if value is None or _device.is_gpu(value):
+        return value
+    return np.ascontiguousarray(value)
 
 
 def _to_numpy(v, key: str) -> np.ndarray:
@@ -315,6 +376,32 @@ class Sequential(Module):
         return None if not need_input_grad else grad_out
 
 
+class ModuleList(Module):
+    """Holds modules in order under the keys "0", "1", ... (torch.nn.ModuleList's state_dict names);
+    it has no forward: its owner calls the children."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m: Module) -> "ModuleList":
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: got a {type(m).__name__}, not a Module")
+        self._modules[str(len(self._modules))] = m
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
 class Identity(Module):
     def forward(self, x):
         return x
@@ -343,7 +430,7 @@ class Flatten(Module):
         return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.ndim else x.reshape(1)
 
     def backward(self, grad_out):
-        return operand(grad_out, "grad_out").reshape(self._saved(self._shape))
+        return operand(grad_out, "grad_out").reshape(self._take("_shape", "input shape"))
 
     def clear_cache(self) -> None:
         self._shape = None

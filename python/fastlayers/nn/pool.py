@@ -34,7 +34,8 @@ class _MaxPool(Module):
         return (y, idx) if self.return_indices else y
 
     def backward(self, grad_out):
-        return type(self)._bwd(grad_out, self._saved(self._idx, "indices"), self._shape)
+        idx, shape = self._take("_idx", "indices"), self._shape
+        return type(self)._bwd(grad_out, idx, shape)
 
     def clear_cache(self) -> None:
         self._idx = self._shape = None
@@ -65,7 +66,7 @@ class _AvgPool(Module):
         return y
 
     def backward(self, grad_out):
-        return type(self)._bwd(grad_out, self._saved(self._shape, "input shape"), *self._args)
+        return type(self)._bwd(grad_out, self._take("_shape", "input shape"), *self._args)
 
     def clear_cache(self) -> None:
         self._shape = None
@@ -111,7 +112,7 @@ class AdaptiveAvgPool2d(Module):
         return y
 
     def backward(self, grad_out):
-        return F.adaptive_avg_pool2d_backward(grad_out, self._saved(self._shape, "input shape"))
+        return F.adaptive_avg_pool2d_backward(grad_out, self._take("_shape", "input shape"))
 
     def clear_cache(self) -> None:
         self._shape = None
