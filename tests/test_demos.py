@@ -1,4 +1,4 @@
-"""The application demos (`fastlayers demo gan | denoise | detect | explain`) and the closing
+"""The application demos (`fastlayers demo gan | denoise | detect | explain | segment`) and the closing
 `result` line every demo prints: each runs with --quick (and --plot) and its metric must clear
 a lower bound that --quick reaches on every seed tried (the figures beside each bound: seeds
 0, 1, 2); the explain demo's saliency, Grad-CAM and deletion pieces against autograd / torch;
@@ -19,6 +19,7 @@ QUICK_BOUNDS = {
     "denoise": {"psnr_gain_db": 4.0},
     "detect": {"map50": 0.4},
     "explain": {"drop_salient": 0.3},
+    "segment": {"miou": 0.45},  # 0.66, 0.62, 0.66
 }
 
 
@@ -62,7 +63,8 @@ def test_classic_demos_end_with_accuracy(argv, capsys):
                                       (["gan", "--steps", "0"], "--steps"),
                                       (["denoise", "--noise", "0"], "--noise"),
                                       (["detect", "--train", "0"], "--train"),
-                                      (["explain", "--fraction", "1.5"], "--fraction")])
+                                      (["explain", "--fraction", "1.5"], "--fraction"),
+                                      (["segment", "--base", "0"], "--base")])
 def test_bad_arguments(argv, msg, capsys):
     assert main(["demo"] + argv) == 2
     assert msg in capsys.readouterr().err

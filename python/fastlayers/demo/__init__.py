@@ -18,6 +18,7 @@ DEMOS = {
     "denoise": "fastlayers.demo.denoise",
     "detect": "fastlayers.demo.detect",
     "explain": "fastlayers.demo.explain",
+    "segment": "fastlayers.demo.segment",
 }
 
 

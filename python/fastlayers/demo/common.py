@@ -102,6 +102,25 @@ def save_figure(fig, path: str) -> None:
     plt.close(fig)
 
 
+def run_demo(args, setup, finish) -> int:
+    """The application demos' run(): exit 2 when --plot lacks matplotlib; setup() resolves the
+    settings, prints them and trains (a ValueError or ImportError: its message on stderr, exit
+    2); finish(res) prints the figures, draws the plot when asked and returns the metrics, which
+    close stdout after the wall time as the result line."""
+    if plot_unavailable(args.plot):
+        return 2
+    clock = Clock()
+    try:
+        res = setup()
+    except (ImportError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    metrics = finish(res)
+    print(clock.summary())
+    print(format_result(**metrics))
+    return 0
+
+
 def format_result(**metrics) -> str:
     """The closing stdout line scripts read: 'result <metric> <value> [<metric> <value> ...]'."""
     cells = []

@@ -10,8 +10,6 @@ The model: Conv 3x3 (32) ReLU, Conv 3x3 stride 2 (64) ReLU -- a 4x4 code --, Con
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 HELP = "train a convolutional denoising autoencoder on noisy 8x8 digits; PSNR gain over the noisy input"
@@ -114,28 +112,24 @@ def _plot(path: str, res: dict, n: int = 12) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .common import Clock, format_result, plot_unavailable, resolve
+    from .common import resolve, run_demo
 
-    if plot_unavailable(args.plot):
-        return 2
-    clock = Clock()
-    try:
+    def setup():
         cfg = resolve(args, DEFAULTS, QUICK, "epochs", "batch_size")
         if not args.noise > 0:
             raise ValueError(f"--noise: expected a positive standard deviation, got {args.noise}")
         print(f"digits with Gaussian noise sigma {args.noise}; conv autoencoder, Adam lr {args.lr}, batch "
               f"{cfg['batch_size']}, {cfg['epochs']} epochs, isa {fastlayers.get_isa()}, "
               f"{fastlayers.get_num_threads()} threads")
-        res = train_denoiser(seed=args.seed, lr=args.lr, noise=args.noise, **cfg)
-    except (ImportError, ValueError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    gain = res["psnr_denoised"] - res["psnr_noisy"]
-    print(f"{res['model'].num_parameters():,} parameters; {len(res['clean'])} test digits: PSNR noisy "
-          f"{res['psnr_noisy']:.2f} dB, denoised {res['psnr_denoised']:.2f} dB, gain {gain:.2f} dB")
-    if args.plot:
-        _plot(args.plot, res)
-        print(f"noisy, denoised and clean digits written to {args.plot}")
-    print(clock.summary())
-    print(format_result(psnr_gain_db=gain))
-    return 0
+        return train_denoiser(seed=args.seed, lr=args.lr, noise=args.noise, **cfg)
+
+    def finish(res):
+        gain = res["psnr_denoised"] - res["psnr_noisy"]
+        print(f"{res['model'].num_parameters():,} parameters; {len(res['clean'])} test digits: PSNR noisy "
+              f"{res['psnr_noisy']:.2f} dB, denoised {res['psnr_denoised']:.2f} dB, gain {gain:.2f} dB")
+        if args.plot:
+            _plot(args.plot, res)
+            print(f"noisy, denoised and clean digits written to {args.plot}")
+        return {"psnr_gain_db": gain}
+
+    return run_demo(args, setup, finish)

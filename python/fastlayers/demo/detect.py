@@ -14,25 +14,28 @@ to right at random (every shape is symmetric that way).
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 HELP = "train a YOLO-style grid detector on synthetic shape scenes; VOC mAP@0.5"
 
 GRID, ANCHOR, BOX_WEIGHT = 8, 16.0, 5.0
 DEFAULTS = dict(epochs=6, train=3000, test=500, batch_size=32, lr=3e-3, width=16)
-QUICK = dict(epochs=4, train=1000, test=200, batch_size=16)
+QUICK = dict(epochs=4, train=700, test=200, batch_size=16)
 
 
-def add_arguments(p) -> None:
-    from .common import add_demo_arguments
-    d, q = DEFAULTS, QUICK
+def add_scene_arguments(p, d: dict, q: dict) -> None:
+    """--epochs, --train, --test, --lr and --batch-size of the scene demos (detect, segment), with
+    their defaults d and --quick values q."""
     p.add_argument("--epochs", type=int, help=f"training epochs (default {d['epochs']}, --quick {q['epochs']})")
     p.add_argument("--train", type=int, help=f"training scenes (default {d['train']}, --quick {q['train']})")
     p.add_argument("--test", type=int, help=f"held-out scenes (default {d['test']}, --quick {q['test']})")
     p.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate, cosine-annealed (default %(default)s)")
     p.add_argument("--batch-size", type=int, help=f"default {d['batch_size']}, --quick {q['batch_size']}")
+
+
+def add_arguments(p) -> None:
+    from .common import add_demo_arguments
+    add_scene_arguments(p, DEFAULTS, QUICK)
     add_demo_arguments(p, "write test scenes with the predicted boxes and labels")
 
 
@@ -216,27 +219,23 @@ def _plot(path: str, res: dict, n: int = 8, min_score: float = 0.5) -> None:
 def run(args) -> int:
     import fastlayers
     from ..data import SHAPES
-    from .common import Clock, format_result, plot_unavailable, resolve
+    from .common import resolve, run_demo
 
-    if plot_unavailable(args.plot):
-        return 2
-    clock = Clock()
-    try:
+    def setup():
         cfg = resolve(args, DEFAULTS, QUICK, "epochs", "train", "test", "batch_size")
         print(f"scenes 64x64 with 1-4 of {', '.join(SHAPES)}: {cfg['train']} train / {cfg['test']} test; grid "
               f"detector {GRID}x{GRID}, Adam lr {args.lr}, batch {cfg['batch_size']}, {cfg['epochs']} epochs, "
               f"isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
-        res = train_detector(seed=args.seed, lr=args.lr, **cfg)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    n_obj = sum(len(b) for b in res["test"].boxes)
-    aps = "  ".join(f"{name} {ap:.3f}" for name, ap in zip(SHAPES, res["ap"]))
-    print(f"{res['model'].num_parameters():,} parameters; {n_obj} objects in {cfg['test']} test scenes: "
-          f"AP@0.5 {aps}; mAP@0.5 {res['map50']:.3f}")
-    if args.plot:
-        _plot(args.plot, res)
-        print(f"test scenes with detections written to {args.plot}")
-    print(clock.summary())
-    print(format_result(map50=res["map50"]))
-    return 0
+        return train_detector(seed=args.seed, lr=args.lr, **cfg)
+
+    def finish(res):
+        n_obj = sum(len(b) for b in res["test"].boxes)
+        aps = "  ".join(f"{name} {ap:.3f}" for name, ap in zip(SHAPES, res["ap"]))
+        print(f"{res['model'].num_parameters():,} parameters; {n_obj} objects in {len(res['test'])} test scenes: "
+              f"AP@0.5 {aps}; mAP@0.5 {res['map50']:.3f}")
+        if args.plot:
+            _plot(args.plot, res)
+            print(f"test scenes with detections written to {args.plot}")
+        return {"map50": res["map50"]}
+
+    return run_demo(args, setup, finish)

@@ -15,8 +15,6 @@ statistics; without it (and without dropout) training mode computes what eval mo
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 HELP = "saliency and Grad-CAM on a digits CNN; deleting the most salient pixels vs random ones"
@@ -155,35 +153,31 @@ def _plot(path: str, X, y, sal, cam, cls, drops: dict, fraction: float, n: int =
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, resolve
+    from .common import resolve, run_demo
 
-    if plot_unavailable(args.plot):
-        return 2
-    clock = Clock()
-    try:
+    def setup():
         epochs = resolve(args, DEFAULTS, QUICK, "epochs")["epochs"]
         if not 0.0 < args.fraction < 1.0:
             raise ValueError(f"--fraction: expected a fraction in (0, 1), got {args.fraction}")
         print(f"digits CNN without batch norm, {epochs} epochs, isa {fastlayers.get_isa()}, "
               f"{fastlayers.get_num_threads()} threads")
-        res = train_digits(seed=args.seed, epochs=epochs, batch_norm=False, progress=True)
-    except (ImportError, ValueError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    model, X, y = res["model"], res["X_test"], res["y_test"]
-    sal, cls = saliency(model, X)
-    cam, _ = grad_cam(model, X)
-    drops = deletion_test(model, X, y, {"saliency": sal, "grad_cam": cam}, args.fraction,
-                          DEFAULTS["random_repeats"], args.seed)
-    model.eval()
-    k = int(round(args.fraction * X[0, 0].size))
-    print(f"test accuracy {100 * drops['accuracy']:.1f}% on {len(y)} digits; deleting {k} of {X[0, 0].size} "
-          f"pixels per digit drops it by {100 * drops['saliency']:.1f} points (most salient), "
-          f"{100 * drops['grad_cam']:.1f} (Grad-CAM), {100 * drops['random']:.1f} (random, mean of "
-          f"{DEFAULTS['random_repeats']})")
-    if args.plot:
-        _plot(args.plot, X, y, sal, cam, cls, drops, args.fraction)
-        print(f"saliency and Grad-CAM overlays written to {args.plot}")
-    print(clock.summary())
-    print(format_result(drop_salient=drops["saliency"], drop_random=drops["random"]))
-    return 0
+        return train_digits(seed=args.seed, epochs=epochs, batch_norm=False, progress=True)
+
+    def finish(res):
+        model, X, y = res["model"], res["X_test"], res["y_test"]
+        sal, cls = saliency(model, X)
+        cam, _ = grad_cam(model, X)
+        drops = deletion_test(model, X, y, {"saliency": sal, "grad_cam": cam}, args.fraction,
+                              DEFAULTS["random_repeats"], args.seed)
+        model.eval()
+        k = int(round(args.fraction * X[0, 0].size))
+        print(f"test accuracy {100 * drops['accuracy']:.1f}% on {len(y)} digits; deleting {k} of {X[0, 0].size} "
+              f"pixels per digit drops it by {100 * drops['saliency']:.1f} points (most salient), "
+              f"{100 * drops['grad_cam']:.1f} (Grad-CAM), {100 * drops['random']:.1f} (random, mean of "
+              f"{DEFAULTS['random_repeats']})")
+        if args.plot:
+            _plot(args.plot, X, y, sal, cam, cls, drops, args.fraction)
+            print(f"saliency and Grad-CAM overlays written to {args.plot}")
+        return {"drop_salient": drops["saliency"], "drop_random": drops["random"]}
+
+    return run_demo(args, setup, finish)

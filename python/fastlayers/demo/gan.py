@@ -12,14 +12,12 @@ accumulates are never applied: D.zero_grad() clears them before D's next step.
 """
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 HELP = "train a DCGAN on the 8x8 digits; samples judged by a digits CNN, latent interpolation and arithmetic"
 
-# Defaults: 6000 steps of 64, Adam 6e-4 (betas 0.5, 0.999), linear decay over the second half.
-DEFAULTS = dict(steps=6000, batch_size=64, nz=32, ngf=32, ndf=32, extra_layers=1, lr=6e-4, classifier_epochs=15)
+# Defaults: 5000 steps of 64, Adam 6e-4 (betas 0.5, 0.999), linear decay over the second half.
+DEFAULTS = dict(steps=5000, batch_size=64, nz=32, ngf=32, ndf=32, extra_layers=1, lr=6e-4, classifier_epochs=15)
 QUICK = dict(steps=300, classifier_epochs=5)
 CONFIDENCE = 0.9
 
@@ -187,46 +185,43 @@ def _parse_pair(text: str) -> tuple[int, int]:
 def run(args) -> int:
     import fastlayers
     from .cnn import train_digits
-    from .common import Clock, format_result, plot_unavailable, resolve
+    from .common import resolve, run_demo
 
-    if plot_unavailable(args.plot):
-        return 2
-    clock = Clock()
-    try:
+    def setup():
         a, c = _parse_pair(args.arithmetic)
         steps = resolve(args, DEFAULTS, QUICK, "steps", "batch_size", "nz", "samples")["steps"]
         epochs = (QUICK if args.quick else DEFAULTS)["classifier_epochs"]
         print(f"digits CNN (the judge): {epochs} epochs; DCGAN nz {args.nz}, ngf/ndf {DEFAULTS['ngf']}, "
               f"extra layers {DEFAULTS['extra_layers']}, Adam lr {args.lr}, batch {args.batch_size}, {steps} steps, "
               f"isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
-        clf = train_digits(seed=args.seed, epochs=epochs, progress=True)
-    except (ImportError, ValueError) as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    print(f"judge: test accuracy {100 * clf['test_acc']:.1f}%")
-    res = train_gan(seed=args.seed, steps=steps, batch_size=args.batch_size, lr=args.lr, nz=args.nz)
-    G = res["generator"]
-    print(f"DCGAN: generator {G.num_parameters():,} / discriminator {res['discriminator'].num_parameters():,} "
-          f"parameters; last 10% of steps: D loss {res['d_loss']:.3f}, G loss {res['g_loss']:.3f}")
-    z, images = G.sample(args.samples, seed=args.seed + 1)
-    pred, prob = judge(clf["model"], images)
-    frac, classes = confidence_metrics(pred, prob)
-    sure = prob >= CONFIDENCE
-    counts = np.bincount(pred[sure], minlength=10)
-    print(f"{args.samples} samples: {100 * frac:.1f}% classified with probability >= {CONFIDENCE}, "
-          f"{classes} of 10 classes; per class {counts.tolist()}")
-    arith = arithmetic(G, z, pred, prob, images, a, c)
-    if arith is None:
-        print(f"latent arithmetic: fewer than 9 confident samples of {a} or {c}")
-    else:
-        got, gp = judge(clf["model"], arith["images"][3:])
-        print(f"latent arithmetic thick {a} - thin {a} + thin {c}: ink {arith['ink'][2]:.3f} (thin {c}) -> "
-              f"{arith['ink'][3]:.3f} (result), the CNN reads the result as {got[0]} (p {gp[0]:.2f})")
-    if args.plot:
-        _plot(args.plot, images, pred, prob, _interpolation(G, z, pred, prob), arith, a, c,
-              f"DCGAN samples (title: the CNN's digit, ? below p {CONFIDENCE}): {100 * frac:.0f}% confident, "
-              f"{classes} classes")
-        print(f"samples, interpolation and arithmetic written to {args.plot}")
-    print(clock.summary())
-    print(format_result(confident_fraction=frac, classes=classes))
-    return 0
+        return a, c, steps, train_digits(seed=args.seed, epochs=epochs, progress=True)
+
+    def finish(setup_result):
+        a, c, steps, clf = setup_result
+        print(f"judge: test accuracy {100 * clf['test_acc']:.1f}%")
+        res = train_gan(seed=args.seed, steps=steps, batch_size=args.batch_size, lr=args.lr, nz=args.nz)
+        G = res["generator"]
+        print(f"DCGAN: generator {G.num_parameters():,} / discriminator {res['discriminator'].num_parameters():,} "
+              f"parameters; last 10% of steps: D loss {res['d_loss']:.3f}, G loss {res['g_loss']:.3f}")
+        z, images = G.sample(args.samples, seed=args.seed + 1)
+        pred, prob = judge(clf["model"], images)
+        frac, classes = confidence_metrics(pred, prob)
+        sure = prob >= CONFIDENCE
+        counts = np.bincount(pred[sure], minlength=10)
+        print(f"{args.samples} samples: {100 * frac:.1f}% classified with probability >= {CONFIDENCE}, "
+              f"{classes} of 10 classes; per class {counts.tolist()}")
+        arith = arithmetic(G, z, pred, prob, images, a, c)
+        if arith is None:
+            print(f"latent arithmetic: fewer than 9 confident samples of {a} or {c}")
+        else:
+            got, gp = judge(clf["model"], arith["images"][3:])
+            print(f"latent arithmetic thick {a} - thin {a} + thin {c}: ink {arith['ink'][2]:.3f} (thin {c}) -> "
+                  f"{arith['ink'][3]:.3f} (result), the CNN reads the result as {got[0]} (p {gp[0]:.2f})")
+        if args.plot:
+            _plot(args.plot, images, pred, prob, _interpolation(G, z, pred, prob), arith, a, c,
+                  f"DCGAN samples (title: the CNN's digit, ? below p {CONFIDENCE}): {100 * frac:.0f}% confident, "
+                  f"{classes} classes")
+            print(f"samples, interpolation and arithmetic written to {args.plot}")
+        return {"confident_fraction": frac, "classes": classes}
+
+    return run_demo(args, setup, finish)

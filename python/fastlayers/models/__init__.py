@@ -4,8 +4,9 @@ from .gan import DCGAN, Discriminator, Generator
 from .mlp import MLP
 from .gpt import GPT
 from .sentence_encoder import SentenceEncoder
+from .unet import UNet
 
-__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DCGAN", "Discriminator", "Generator"]
+__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DCGAN", "Discriminator", "Generator", "UNet"]
 
 
 def __dir__():
