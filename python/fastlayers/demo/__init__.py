@@ -18,6 +18,11 @@ DEMOS = {
     "deepdta": "fastlayers.demo.deepdta",
     "caption": "fastlayers.demo.caption",
     "cyclegan": "fastlayers.demo.cyclegan",
+    "gan": "fastlayers.demo.gan",
+    "denoise": "fastlayers.demo.denoise",
+    "detect": "fastlayers.demo.detect",
+    "explain": "fastlayers.demo.explain",
+    "segment": "fastlayers.demo.segment",
 }
 
 

@@ -130,7 +130,7 @@ def _plot(path: str, res: dict) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .common import plot_unavailable, start_distributed
+    from .common import format_result, plot_unavailable, start_distributed
 
     if plot_unavailable(args.plot) or not start_distributed(args):
         return 2
@@ -162,4 +162,5 @@ def run(args) -> int:
         _plot(args.plot, res)
         print(f"filters and misclassified digits written to {args.plot}")
     print(f"wall time {time.perf_counter() - t_start:.2f} s")
+    print(format_result(accuracy=res["test_acc"]))
     return 0

@@ -1,6 +1,6 @@
 """Pieces every demo shares: a classifier training loop with a progress bar on stderr
-(fastlayers._progress: tqdm when installed), accuracy, and the optional-dependency check for
-plotting."""
+(fastlayers._progress: tqdm when installed), accuracy, the options and the closing ``result``
+line of the application demos, and the optional-dependency check for plotting."""
 from __future__ import annotations
 
 import os
@@ -66,6 +66,79 @@ class ProgressBar:
         self._done = done
         if done >= self._total:
             self._bar.close()
+
+    def close(self) -> None:
+        """Closes the bar if update() has not reached total (a run cut short); idempotent."""
+        if self._done < self._total:
+            self._bar.close()
+            self._done = self._total
+
+
+def add_demo_arguments(p, plot_help: str) -> None:
+    """--seed, --quick and --plot, the options every application demo takes."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a short run (under 30 s; what the tests use)")
+    p.add_argument("--plot", metavar="FILE.png", help=f"{plot_help} (needs matplotlib)")
+
+
+def resolve(args, defaults: dict, quick: dict, *names: str) -> dict:
+    """Each named setting: its flag when given, else the --quick value (when --quick and quick
+    has one), else the default; then every one must be a positive integer (ValueError naming
+    the flag)."""
+    out = {}
+    for name in names:
+        v = getattr(args, name)
+        if v is None:
+            v = quick.get(name, defaults[name]) if args.quick else defaults[name]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"--{name.replace('_', '-')}: expected a positive integer, got {v}")
+        out[name] = v
+    return out
+
+
+def save_figure(fig, path: str) -> None:
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def run_demo(args, setup, finish) -> int:
+    """The application demos' run(): exit 2 when --plot lacks matplotlib; setup() resolves the
+    settings, prints them and trains (a ValueError or ImportError: its message on stderr, exit
+    2); finish(res) prints the figures, draws the plot when asked and returns the metrics, which
+    close stdout after the wall time as the result line."""
+    if plot_unavailable(args.plot):
+        return 2
+    clock = Clock()
+    try:
+        res = setup()
+    except (ImportError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    metrics = finish(res)
+    print(clock.summary())
+    print(format_result(**metrics))
+    return 0
+
+
+def format_result(**metrics) -> str:
+    """The closing stdout line scripts read: 'result <metric> <value> [<metric> <value> ...]'."""
+    cells = []
+    for k, v in metrics.items():
+        cells += [k, f"{v:.4f}" if isinstance(v, float) else str(v)]
+    return "result " + " ".join(cells)
+
+
+class Clock:
+    """Wall and process-CPU seconds since creation (the CPU figure shows how much of a wall time
+    on a shared machine was this run's own work)."""
+
+    def __init__(self):
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+
+    def summary(self) -> str:
+        wall, cpu = time.perf_counter() - self.wall0, time.process_time() - self.cpu0
+        return f"wall time {wall:.2f} s (process cpu {cpu:.2f} s)"
 
 
 def accuracy(model, X, y, batch_size: int = 4096) -> float:

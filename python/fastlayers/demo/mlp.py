@@ -79,7 +79,7 @@ def run(args) -> int:
     import fastlayers
     from .. import optim
     from ..models import MLP
-    from .common import PLOT_HINT, accuracy, have_matplotlib, start_distributed, train_classifier
+    from .common import PLOT_HINT, accuracy, format_result, have_matplotlib, start_distributed, train_classifier
 
     if args.plot and not have_matplotlib():
         print(f"--plot needs matplotlib, which is not installed: {PLOT_HINT}", file=sys.stderr)
@@ -119,4 +119,5 @@ def run(args) -> int:
               f"{args.dataset}: test accuracy {100 * test_acc:.1f}% ({args.activation} MLP {widths})")
         print(f"decision boundary written to {args.plot}")
     print(f"wall time {time.perf_counter() - t_start:.2f} s")
+    print(format_result(accuracy=test_acc))
     return 0

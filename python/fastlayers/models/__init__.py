@@ -1,12 +1,14 @@
 """Ready-made models assembled from fastlayers.nn (one file per model family)."""
 from .cnn import CNN
+from .gan import DCGAN, Discriminator, Generator
 from .mlp import MLP
 from .gpt import GPT
 from .deepdta import DeepDTA
 from .cyclegan import CycleGAN
 from .sentence_encoder import SentenceEncoder
+from .unet import UNet
 
-__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DeepDTA", "CycleGAN"]
+__all__ = ["CNN", "MLP", "GPT", "SentenceEncoder", "DCGAN", "Discriminator", "Generator", "UNet", "DeepDTA", "CycleGAN"]
 
 
 def __dir__():
