@@ -1,4 +1,7 @@
 // Bindings of the runtime: threads, ISA level, CPU name, build facts.
+#include <chrono>
+#include <new>
+#include <thread>
 #include <string>
 
 #include "bindings/array.h"
@@ -13,6 +16,21 @@ void init_core(py::module_& m) {
   m.def("set_num_threads", [](int n) {
     FL_CHECK_ARG(n >= 1, "n: expected a thread count >= 1, got ", n);
     set_num_threads(n);
+  });
+  // Tests only (tests/test_threads.py): parallel_for over n items where the range holding item
+  // `fail_at` throws std::bad_alloc, as a scratch allocation that fails inside a range would.
+  // fail_at -1: every range a pool worker runs throws, and the caller's own range waits 50 ms
+  // first so that a worker surely takes one. Python sees MemoryError; the pool keeps working.
+  m.def("_fault_in_parallel_range", [](index_t n, index_t fail_at) {
+    FL_CHECK_ARG(n >= 1 && fail_at >= -1 && fail_at < n, "n, fail_at: expected -1 <= fail_at < n, got ", fail_at,
+                 " and ", n);
+    py::gil_scoped_release nogil;
+    const std::thread::id caller = std::this_thread::get_id();
+    parallel_for(0, n, 1, [&](index_t lo, index_t hi) {
+      if (fail_at >= 0 && lo <= fail_at && fail_at < hi) throw std::bad_alloc();
+      if (fail_at == -1 && std::this_thread::get_id() != caller) throw std::bad_alloc();
+      if (fail_at == -1) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    });
   });
   m.def("isa_current", [] { return std::string(isa_name(isa_current())); });
   m.def("isa_detected", [] { return std::string(isa_name(isa_detected())); });

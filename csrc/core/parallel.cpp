@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 
@@ -103,6 +104,12 @@ class Pool {
     t_in_parallel = false;
     const int want = static_cast<int>(parts);
     while (done_.load(std::memory_order_acquire) < want) cpu_relax();
+    if (failed_.load(std::memory_order_acquire)) {  // every range is done: no thread touches error_ now
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      failed_.store(false, std::memory_order_relaxed);
+      std::rethrow_exception(e);  // on the caller; `busy` unlocks as it unwinds, the pool stays usable
+    }
     return true;
   }
 
@@ -118,9 +125,24 @@ class Pool {
         const Job& j = job_;
         const index_t i = static_cast<index_t>(next);
         const index_t lo = std::min(j.end, j.begin + i * j.chunk), hi = std::min(j.end, lo + j.chunk);
-        if (lo < hi) j.fn(j.ctx, lo, hi);
+        if (lo < hi && !failed_.load(std::memory_order_relaxed)) run_range(j, lo, hi);
         done_.fetch_add(1, std::memory_order_acq_rel);
         return true;
+      }
+    }
+  }
+
+  // One range, on whichever thread claimed it. An exception (std::bad_alloc from a scratch
+  // buffer) must not leave a worker thread, where it would end the process: the first one is
+  // kept for run() to rethrow on the caller, and the job's ranges not yet started are skipped.
+  void run_range(const Job& j, index_t lo, index_t hi) {
+    try {
+      j.fn(j.ctx, lo, hi);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(error_mutex_);
+      if (!failed_.load(std::memory_order_relaxed)) {
+        error_ = std::current_exception();
+        failed_.store(true, std::memory_order_release);
       }
     }
   }
@@ -165,6 +187,9 @@ class Pool {
   std::atomic<uint64_t> claim_{0};      // (epoch << 32) | (parts << 16) | next range; 32-bit epoch
   std::atomic<int> done_{0};            // ranges finished in the current job
   Job job_;
+  std::mutex error_mutex_;               // guards error_ while ranges run
+  std::exception_ptr error_;             // the current job's first exception
+  std::atomic<bool> failed_{false};
   unsigned workers_ = 0;
   std::mutex sleep_mutex_;
   std::condition_variable cv_;

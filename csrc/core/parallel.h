@@ -6,7 +6,9 @@
 // matmul after a 50 ms pause ran 5.7 ms instead of 0.09). A second Python thread calling while
 // the pool is busy runs its ranges itself. The default count is OMP_NUM_THREADS where it is
 // a positive integer, else the CPUs the process may run on; no OpenMP runtime is linked.
-// Kernels called inside parallel_for must not throw, and must not wait for another range:
+// A range that throws (std::bad_alloc from a scratch buffer) does not end the process: the
+// first exception is rethrown on the caller once every range has returned, the ranges not yet
+// started are skipped, and the pool stays usable. Kernels must not wait for another range:
 // ranges may run one after another on one thread. (They may wait for work that another range
 // has claimed and is running, as cpu/gemm.cpp's run_shared does.)
 #pragma once
