@@ -18,6 +18,7 @@ void init_gemm(py::module_& m);
 void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
+void init_resample(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -35,5 +36,6 @@ PYBIND11_MODULE(_core, m) {
   fl::init_optim(m);
   fl::init_loss(m);
   fl::init_dropout(m);
+  fl::init_resample(m);
   fl::init_cuda(m);
 }

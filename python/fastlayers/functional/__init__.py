@@ -18,6 +18,7 @@ from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
 from .gemm import linear, linear_backward, matmul
 from .dropout import dropout, dropout_backward
+from .resample import interpolate, interpolate_backward, pad, pad_backward
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
                    cross_entropy_backward, cross_entropy_forward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
@@ -35,7 +36,7 @@ __all__ = [
     "conv2d", "conv2d_backward", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
     "conv_transpose2d", "conv_transpose2d_backward", "conv_transpose2d_backward_input",
     "conv_transpose2d_backward_weight",
-    "dropout", "dropout_backward",
+    "dropout", "dropout_backward", "interpolate", "interpolate_backward", "pad", "pad_backward",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
