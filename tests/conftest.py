@@ -155,3 +155,16 @@ def pytest_collection_modifyitems(config, items):
         # the backend fixtures fall back to the host stand-in: those tests run everywhere
         if not {"backend", "device_backend"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Says loudly how many PyTorch parity tests were skipped because torch is not importable,
+    and the one command that runs them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if isinstance(r.longrepr, tuple) and "could not import 'torch'" in str(r.longrepr[-1])]
+    if skipped:
+        terminalreporter.write_sep("!", f"{len(skipped)} PyTorch parity test{'s' * (len(skipped) != 1)} SKIPPED: "
+                                   "torch is not installed",
+                                   red=True, bold=True)
+        terminalreporter.write_line('run them: pip install torch==2.13.0 && python -m pytest -q   '
+                                    '(the CPU build; PyTorch is the test oracle only)', red=True, bold=True)

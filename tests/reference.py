@@ -482,3 +482,32 @@ def adam_steps(p, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, dec
         vd = vmax if amsgrad else v
         p -= lr / (1 - b1**t) * m / (np.sqrt(vd) / np.sqrt(1 - b2**t) + eps)
     return p
+
+
+# ---- layer norm ----
+
+
+def layer_norm(x, k, weight=None, bias=None, eps=1e-5):
+    """Normalises the last k dimensions of x (biased variance), then weight and bias, in float64."""
+    x = np.asarray(x, np.float64)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    y = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+    if weight is not None:
+        y = y * np.asarray(weight, np.float64)
+    if bias is not None:
+        y = y + np.asarray(bias, np.float64)
+    return y
+
+
+def layer_norm_backward(g, x, k, weight=None, eps=1e-5):
+    """(dx, dweight, dbias) of sum(layer_norm(x) * g), float64."""
+    x, g = np.asarray(x, np.float64), np.asarray(g, np.float64)
+    axes = tuple(range(x.ndim - k, x.ndim))
+    lead = tuple(range(x.ndim - k))
+    mu = x.mean(axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+    xhat = (x - mu) * rstd
+    gw = g * (np.asarray(weight, np.float64) if weight is not None else 1.0)
+    dx = rstd * (gw - gw.mean(axis=axes, keepdims=True) - xhat * (gw * xhat).mean(axis=axes, keepdims=True))
+    return dx, (g * xhat).sum(axis=lead), g.sum(axis=lead)

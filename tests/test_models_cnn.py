@@ -218,8 +218,9 @@ def test_demo_cli_and_plot(tmp_path, capsys):
     png = tmp_path / "cnn.png"
     assert main(["demo", "cnn", "--epochs", "2", "--channels", "4,8", "--hidden", "", "--pool", "avg",
                  "--lr", "0.01", "--plot", str(png)]) == 0
-    out = capsys.readouterr().out
-    assert "confusion matrix" in out and "samples_s" in out and "wall time" in out
+    cap = capsys.readouterr()
+    out = cap.out
+    assert "confusion matrix" in out and "samples_s" in cap.err and "wall time" in out  # the bar is on stderr
     assert "batch norm on" in out and "hidden ()" in out
     assert float(out.split("test accuracy ")[1].split("%")[0]) > 50.0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -16,7 +16,8 @@ from helpers import assert_close
 
 pytestmark = pytest.mark.cuda  # selected by -m cuda (tools/gpu_check); runs on the stand-in without a GPU
 
-# name -> (factory, input shape); every module type of fastlayers.nn
+# name -> (factory, input shape[, input maker]); every module type of fastlayers.nn. The input
+# maker (rng, shape) -> host array gives inputs other than standard normal floats (indices).
 MODULES = {
     "Linear": (lambda: nn.Linear(6, 5), (4, 6)),
     "Linear3d": (lambda: nn.Linear(6, 5, bias=False), (2, 3, 6)),
@@ -49,7 +50,45 @@ MODULES = {
     "Flatten": (nn.Flatten, (2, 3, 4)),
     "Identity": (nn.Identity, (2, 3)),
     "Sequential": (lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh()), (5, 6)),
+    "Embedding": (lambda: nn.Embedding(11, 6, padding_idx=3), (4, 7), lambda rng, shape: rng.integers(0, 11, shape)),
 }
+
+
+def _input(rng, entry):
+    shape = entry[1]
+    return entry[2](rng, shape) if len(entry) > 2 else rng.standard_normal(shape).astype(np.float32)
+
+
+def _put(device_backend, x):
+    """x on the device: float data as float32, indices keeping their int64 dtype."""
+    return cuda.to_device(x) if x.dtype.kind == "f" else device_backend.put_like(x)
+
+
+def _leaves(y):
+    """The arrays of a module's output or gradient (nested tuples; None skipped), in order."""
+    if y is None:
+        return []
+    if isinstance(y, (tuple, list)):
+        return [a for v in y for a in _leaves(v)]
+    return [y]
+
+
+def _like(y, rng):
+    """Random host arrays in the structure of the output y (a gradient for it)."""
+    if isinstance(y, (tuple, list)):
+        return type(y)(_like(v, rng) for v in y)
+    return rng.standard_normal(y.shape).astype(np.float32)
+
+
+def _to_device(g):
+    if isinstance(g, (tuple, list)):
+        return type(g)(_to_device(v) for v in g)
+    return cuda.to_device(g)
+
+
+def _backward(m, dy):
+    """m.backward with the gradient of each output (modules of several outputs take them apart)."""
+    return m.backward(*dy) if isinstance(dy, tuple) else m.backward(dy)
 
 
 def _pair(factory):
@@ -60,21 +99,25 @@ def _pair(factory):
     return cpu, dev
 
 
-def _check_step(cpu, dev, x, dy, opt_cls=optim.SGD, **opt_kw):
-    """One training step on both; outputs, input gradients, parameter gradients and updated
-    parameters must agree."""
+def _check_step(cpu, dev, x, xd, dy, opt_cls=optim.SGD, **opt_kw):
+    """One training step on both (xd: x on the device); outputs, input gradients, parameter
+    gradients and updated parameters must agree."""
     oc = opt_cls(cpu.parameters(), **opt_kw) if list(cpu.parameters()) else None
     od = opt_cls(dev.parameters(), **opt_kw) if list(dev.parameters()) else None
     fastlayers.manual_seed(21)  # the same dropout masks on both
     y = cpu(x)
     fastlayers.manual_seed(21)
-    yd = dev(cuda.to_device(x))
-    assert isinstance(yd, cuda.Array), type(yd)
-    assert_close(yd.numpy(), y, rtol=1e-5, atol=1e-5, what="forward")
-    dx = cpu.backward(dy)
-    dxd = dev.backward(cuda.to_device(dy))
-    assert isinstance(dxd, cuda.Array)
-    assert_close(dxd.numpy(), dx, rtol=1e-4, atol=1e-5, what="backward")
+    yd = dev(xd)
+    assert len(_leaves(yd)) == len(_leaves(y))
+    for a, b in zip(_leaves(yd), _leaves(y)):
+        assert isinstance(a, cuda.Array), type(a)
+        assert_close(a.numpy(), b, rtol=1e-5, atol=1e-5, what="forward")
+    dx = _backward(cpu, dy)
+    dxd = _backward(dev, _to_device(dy))
+    assert len(_leaves(dxd)) == len(_leaves(dx))  # None for index inputs (nn.Embedding)
+    for a, b in zip(_leaves(dxd), _leaves(dx)):
+        assert isinstance(a, cuda.Array)
+        assert_close(a.numpy(), b, rtol=1e-4, atol=1e-5, what="backward")
     for (k, pc), (_, pd) in zip(cpu.named_parameters(), dev.named_parameters()):
         assert isinstance(pd.grad, cuda.Array), k
         assert_close(pd.grad.numpy(), pc.grad, rtol=1e-4, atol=1e-5, what=f"{k}.grad")
@@ -88,17 +131,18 @@ def _check_step(cpu, dev, x, dy, opt_cls=optim.SGD, **opt_kw):
 
 @pytest.mark.parametrize("name", list(MODULES))
 def test_module_trains_on_the_device(device_backend, name, rng):
-    factory, shape = MODULES[name]
+    factory = MODULES[name][0]
     cpu, dev = _pair(factory)
-    x = rng.standard_normal(shape).astype(np.float32)
-    y = cpu(x)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
+    x = _input(rng, MODULES[name])
+    xd = _put(device_backend, x)
+    dy = _like(cpu(x), rng)
     cpu, dev = _pair(factory)
-    _check_step(cpu, dev, x, dy, optim.SGD, lr=0.1, momentum=0.9)
+    _check_step(cpu, dev, x, xd, dy, optim.SGD, lr=0.1, momentum=0.9)
     # eval mode caches nothing and gives the CPU's answer (batch norm: running statistics)
     cpu.eval()
     dev.eval()
-    assert_close(dev(cuda.to_device(x)).numpy(), cpu(x), rtol=1e-5, atol=1e-5, what="eval")
+    for a, b in zip(_leaves(dev(xd)), _leaves(cpu(x))):
+        assert_close(a.numpy(), b, rtol=1e-5, atol=1e-5, what="eval")
     # state_dict holds host arrays equal to the CPU model's; the model goes back to the host
     sd = dev.state_dict()
     assert all(isinstance(v, np.ndarray) for v in sd.values())
@@ -106,7 +150,8 @@ def test_module_trains_on_the_device(device_backend, name, rng):
         assert_close(sd[k], v, rtol=1e-5, atol=1e-6, what=k)
     back = dev.to("cpu")
     assert all(isinstance(p.data, np.ndarray) for p in back.parameters())
-    assert_close(back(x), cpu(x), rtol=1e-5, atol=1e-5, what="back on the host")
+    for a, b in zip(_leaves(back(x)), _leaves(cpu(x))):
+        assert_close(a, b, rtol=1e-5, atol=1e-5, what="back on the host")
 
 
 def test_input_on_the_wrong_device_is_a_type_error(device_backend):

@@ -25,6 +25,21 @@ void def_without_cuda(py::module_& m, std::initializer_list<const char*> names) 
     m.def(name, [](py::args, py::kwargs) -> py::object { throw std::runtime_error(kNoCudaBuild); });
 }
 
+#if defined(FL_WITH_CUDA)
+DeviceScratch::DeviceScratch(int device, std::size_t bytes) : device_(device) {
+  const cuda::DeviceBlock b = cuda::device_alloc(device, bytes);
+  ptr_ = b.ptr;
+  capacity_ = b.capacity;
+}
+DeviceScratch::~DeviceScratch() { cuda::device_release(device_, {ptr_, capacity_}); }
+void DeviceScratch::to_host(void* dst, std::size_t bytes) const {
+  cuda::check(cudaMemcpy(dst, ptr_, bytes, cudaMemcpyDeviceToHost), "read back from the device");
+}
+void DeviceScratch::from_host(const void* src, std::size_t bytes) {
+  cuda::check(cudaMemcpy(ptr_, src, bytes, cudaMemcpyHostToDevice), "copy to the device");
+}
+#endif
+
 namespace {
 // (count, reason): count of usable devices, or 0 and the CUDA error text.
 std::pair<int, std::string> probe_devices() {

@@ -3,6 +3,7 @@
 // allocation -- either a block of the caching allocator or foreign memory (CuPy, PyTorch)
 // kept alive through its owner object.
 #pragma once
+#include <cstddef>
 #include <initializer_list>
 #include <memory>
 
@@ -20,6 +21,29 @@ constexpr const char* kNoCudaBuild =
 // Registers each name as a function that raises RuntimeError(kNoCudaBuild) whatever its
 // arguments: the entry points exist in every build, and fail clearly where CUDA is absent.
 void def_without_cuda(py::module_& m, std::initializer_list<const char*> names);
+
+// A block of device memory for the span of one binding call -- a flag or result the kernels
+// write and the binding reads back, or a small host array the kernels read -- from the caching
+// allocator, released at scope exit (ordered after the queued work: cuda/memory.cuh). Declared
+// in every build so that a binding template can name it; defined in CUDA builds only
+// (bindings/cuda.cpp), where alone a binding reaches it (bindings/backend.h: kCudaKernels).
+class DeviceScratch {
+ public:
+  DeviceScratch(int device, std::size_t bytes);
+  ~DeviceScratch();
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+  void* get() const { return ptr_; }
+  // Copies `bytes` to the host, after the work queued before (cudaMemcpy waits for it).
+  void to_host(void* dst, std::size_t bytes) const;
+  // Copies `bytes` from the host (ordered before the work queued after).
+  void from_host(const void* src, std::size_t bytes);
+
+ private:
+  int device_;
+  void* ptr_;
+  std::size_t capacity_;
+};
 
 #if defined(FL_WITH_CUDA)
 struct CudaMemory {

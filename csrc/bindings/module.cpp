@@ -19,6 +19,10 @@ void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
 void init_resample(py::module_& m);
+void init_attention(py::module_& m);
+void init_layer_norm(py::module_& m);
+void init_rnn(py::module_& m);
+void init_embedding(py::module_& m);
 void init_cuda(py::module_& m);
 }  // namespace fl
 
@@ -37,5 +41,9 @@ PYBIND11_MODULE(_core, m) {
   fl::init_loss(m);
   fl::init_dropout(m);
   fl::init_resample(m);
+  fl::init_attention(m);
+  fl::init_layer_norm(m);
+  fl::init_rnn(m);
+  fl::init_embedding(m);
   fl::init_cuda(m);
 }

@@ -65,6 +65,44 @@ __device__ __forceinline__ index_t grid_stride() { return static_cast<index_t>(g
 __device__ __forceinline__ bool aligned16(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
 }
+
+// Reduces v over each aligned group of G threads of a 1-D block of kThreads threads (G a power
+// of two dividing kThreads; G = kThreads: the whole block) through a fixed tree in smem
+// (kThreads values): the same order on every run and every GPU; every thread gets its group's
+// result. Every thread of the block must call it (smem may be reused right after).
+template <int G, int kThreads, class T, class Op>
+__device__ T tree_reduce(T v, T* smem, Op op) {
+  const int lane = static_cast<int>(threadIdx.x) % G;
+  __syncthreads();  // smem may still be read by a previous call
+  smem[threadIdx.x] = v;
+  __syncthreads();
+  for (int half = G / 2; half > 0; half /= 2) {
+    if (lane < half) smem[threadIdx.x] = op(smem[threadIdx.x], smem[threadIdx.x + half]);
+    __syncthreads();
+  }
+  return smem[threadIdx.x - lane];
+}
+template <int kThreads, class T, class Op>
+__device__ T block_reduce(T v, T* smem, Op op) {
+  return tree_reduce<kThreads, kThreads>(v, smem, op);
+}
+
+// Block-wide inclusive prefix sum of v over the kThreads threads (thread t gets v_0 + ... + v_t),
+// and the block's total in *total; smem holds kThreads values. Every thread must call it.
+template <int kThreads, class T>
+__device__ T block_inclusive_scan(T v, T* smem, T* total) {
+  __syncthreads();
+  smem[threadIdx.x] = v;
+  __syncthreads();
+  for (int off = 1; off < kThreads; off *= 2) {
+    const T add = static_cast<int>(threadIdx.x) >= off ? smem[threadIdx.x - off] : T(0);
+    __syncthreads();
+    smem[threadIdx.x] += add;
+    __syncthreads();
+  }
+  *total = smem[kThreads - 1];
+  return smem[threadIdx.x];
+}
 #endif
 
 }  // namespace cuda

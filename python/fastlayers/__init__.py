@@ -61,3 +61,8 @@ def __getattr__(name):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'fastlayers' has no attribute {name!r}")
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

@@ -6,10 +6,14 @@ import platform
 from . import _core
 
 
+POOL = "its own worker threads, csrc/core/parallel.cpp; OMP_NUM_THREADS or set_num_threads sizes it"
+
+
 def info() -> dict:
     """Version, ISA chosen and available, threads, CUDA build and device status."""
     from . import __version__
-    count, reason = _core.cuda_probe()
+    from ._backend.device import probe
+    count, reason = probe(_core)  # this machine, also under the host stand-in
     devices = []
     for d in range(count):
         try:
@@ -25,6 +29,7 @@ def info() -> dict:
         "isa_available": list(_core.isa_available()),
         "threads": _core.get_num_threads(),
         "thread_pool": "fastlayers",  # core/parallel.cpp's own pool; no OpenMP runtime
+        "thread_pool_detail": POOL,
         "cuda_built": bool(_core.cuda_built),
         "cuda_available": count > 0,
         "cuda_reason": reason if count == 0 else "",
@@ -37,7 +42,7 @@ def format_info(d: dict) -> str:
         f"fastlayers {d['version']}",
         f"  cpu              {d['cpu']} ({d['machine']})",
         f"  isa              {d['isa']} (available: {', '.join(d['isa_available'])})",
-        f"  threads          {d['threads']} ({d['thread_pool']} pool)",
+        f"  threads          {d['threads']} ({d['thread_pool']} pool: {d.get('thread_pool_detail', POOL)})",
         f"  cuda kernels     {'built' if d['cuda_built'] else 'not built'}",
     ]
     if d["cuda_available"]:

@@ -1,4 +1,4 @@
-"""The `fastlayers` command: info, bench, demo."""
+"""The `fastlayers` command: info, bench, demo, playground."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("demo", help="train a small model end to end (e.g. `fastlayers demo mlp`)")
     from .demo import add_arguments as add_demo_arguments
     add_demo_arguments(p)
+
+    p = sub.add_parser("playground", help="a local web page that trains an MLP live (like playground.tensorflow.org)")
+    from .playground import add_arguments as add_playground_arguments
+    add_playground_arguments(p)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -57,3 +57,8 @@ def linear(x, weight, bias=None, activation=None, *, activation_param=None, out=
 
 set_matmul_precision = _gemm.set_matmul_precision
 get_matmul_precision = _gemm.get_matmul_precision
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

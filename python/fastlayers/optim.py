@@ -349,3 +349,8 @@ class CosineAnnealingLR(LRScheduler):
 
     def lr_at(self, base_lr: float, epoch: int) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

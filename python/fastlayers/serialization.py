@@ -65,28 +65,59 @@ def save(obj, path) -> None:
     np.savez(path, **payload)
 
 
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive (an .npz), or an empty one
+_NOT_OURS = "write models and state dicts with fastlayers.save"
+
+
+def _not_a_zip(head: bytes, path) -> ValueError:
+    """What a file that is no .npz is, in words (NumPy would call it pickled data)."""
+    if head.startswith(b"\x93NUMPY"):
+        kind = "a plain NumPy .npy array"
+    elif head[:1] == b"\x80":
+        kind = ("a Python pickle (pickle.dump, or torch.save's legacy format); fastlayers never unpickles "
+                "a file, since unpickling runs code from it")
+    elif not head:
+        kind = "empty"
+    else:
+        kind = "not a .npz archive"
+    return ValueError(f"load: {path} is not a fastlayers file: {kind} ({_NOT_OURS})")
+
+
 def _read(fh, path):
+    head = fh.read(8)
+    fh.seek(0)
+    if not head.startswith(_ZIP_MAGIC):
+        raise _not_a_zip(head, path)
     z = np.load(fh, allow_pickle=False)
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"load: {path} is not a fastlayers file (a plain .npy array; write models and "
-                         "state dicts with fastlayers.save)")
     with z:
         if _META not in z.files:
-            raise ValueError(f"load: {path} is not a fastlayers file (no {_META} entry; "
-                             "write it with fastlayers.save)")
+            if any(n.endswith("data.pkl") for n in z.files):
+                raise ValueError(f"load: {path} is a PyTorch checkpoint (torch.save), not a fastlayers file: load "
+                                 "it with torch.load and pass the state dict to model.load_state_dict")
+            raise ValueError(f"load: {path} is not a fastlayers file (a .npz archive without the {_META} entry; "
+                             f"{_NOT_OURS})")
         meta = json.loads(bytes(z[_META]).decode("utf-8"))
         if not isinstance(meta, dict) or meta.get("format") != _TAG:
             raise ValueError(f"load: {path} is not a fastlayers file (unknown format tag)")
         if meta.get("version", 0) > _VERSION:
             raise ValueError(f"load: {path} has format version {meta['version']}, this fastlayers reads "
                              f"up to {_VERSION}")
-        arrays = {k: z[k] for k in z.files if k != _META}
+        arrays = {}
+        for k in z.files:
+            if k == _META:
+                continue
+            try:
+                arrays[k] = z[k]
+            except ValueError:  # NumPy: object arrays need allow_pickle
+                raise ValueError(f"load: {path} is not a fastlayers file: its entry {k!r} holds Python "
+                                 "objects (pickled), which fastlayers files never do") from None
         return _decode(meta["tree"], arrays)
 
 
 def load(path):
-    """Reads what save() wrote. ValueError for a file that is not a fastlayers file or is
-    truncated / corrupt; FileNotFoundError for a missing one."""
+    """Reads what save() wrote. ValueError for a file that is not a fastlayers file (saying what
+    it is: a plain .npy, a pickle, a PyTorch checkpoint, ...) or is truncated / corrupt;
+    FileNotFoundError for a missing one. Nothing is ever unpickled."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no such file: {path}")

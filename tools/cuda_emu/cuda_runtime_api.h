@@ -152,6 +152,11 @@ inline float atomicAdd(float* p, float v) {
   *p = old + v;
   return old;
 }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  const unsigned long long old = *p;
+  *p = old + v;
+  return old;
+}
 // Correctly rounded single operations (no FMA contraction): what the host computes anyway.
 inline float __fadd_rn(float a, float b) { volatile float r = a + b; return r; }
 inline float __fsub_rn(float a, float b) { volatile float r = a - b; return r; }
@@ -186,6 +191,18 @@ inline cudaError_t cudaFree(void* p) {
   emu::used -= emu::allocations[p];
   emu::allocations.erase(p);
   std::free(p);
+  return cudaSuccess;
+}
+
+// Copies and fills run at once (the emulated stream is synchronous).
+enum cudaMemcpyKind { cudaMemcpyHostToHost = 0, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost,
+                      cudaMemcpyDeviceToDevice, cudaMemcpyDefault };
+inline cudaError_t cudaMemsetAsync(void* p, int value, std::size_t n, cudaStream_t = nullptr) {
+  std::memset(p, value, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, std::size_t n, cudaMemcpyKind, cudaStream_t = nullptr) {
+  std::memmove(dst, src, n);
   return cudaSuccess;
 }
 

@@ -1,4 +1,4 @@
-// Helpers shared by the emulation checks (emu_main.cpp, emu_layers.cpp, emu_loss.cpp): failure counting,
+// Helpers shared by the emulation checks (emu_main.cpp, emu_layers.cpp, emu_loss.cpp, emu_<family>.cpp): failure counting,
 // element-wise comparison with tolerances, random inputs.
 #pragma once
 #include <cmath>
@@ -54,3 +54,5 @@ inline void check(bool ok, const char* what) {
 void test_layers(std::mt19937& r);
 // The loss and dropout checks (emu_loss.cpp).
 void test_loss(std::mt19937& r);
+// The checks of the families with one file each (emu_<family>.cpp).
+void test_embedding(std::mt19937& r);

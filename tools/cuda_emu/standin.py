@@ -120,7 +120,9 @@ class HostStandIn:
 
     # ---- kernels: cuda_<op> is the CPU <op> (the same arguments, arrays as host views) ----------
     def __getattr__(self, name):
-        if name.startswith("cuda_"):
+        # only where the extension binds cuda_<op> too: an op without CUDA kernels fails here as
+        # it would on a GPU
+        if name.startswith("cuda_") and hasattr(_core, name):
             fn = getattr(_core, name[5:], None)
             if fn is not None:
                 return fn

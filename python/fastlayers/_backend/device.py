@@ -74,6 +74,47 @@ def device_of(**arrays):
 
 # ---- availability --------------------------------------------------------------------------
 
+def _driver_present() -> bool:
+    """Whether the NVIDIA driver's user-space library loads (the CUDA runtime needs it)."""
+    import ctypes
+    import sys
+    try:
+        ctypes.CDLL("nvcuda.dll" if sys.platform == "win32" else "libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def _driver_version() -> str:
+    try:
+        with open("/proc/driver/nvidia/version") as fh:
+            return fh.readline().strip()
+    except OSError:
+        return ""
+
+
+def explain(reason: str) -> str:
+    """The CUDA runtime's word for 'no GPU here' in plain terms: without any driver it answers
+    cudaErrorInsufficientDriver, 'driver version is insufficient', though no driver exists."""
+    name = reason.split(":", 1)[0]
+    if name == "cudaErrorInsufficientDriver":
+        if not _driver_present():
+            return "no NVIDIA driver found (libcuda.so.1 cannot be loaded: no NVIDIA GPU driver is installed)"
+        version = _driver_version()
+        return (f"the NVIDIA driver is older than this build's CUDA runtime needs: update it"
+                f"{f' ({version})' if version else ''} [{name}]")
+    if name == "cudaErrorNoDevice":
+        return f"no NVIDIA GPU found (the driver is installed but sees none) [{name}]"
+    return reason
+
+
+def probe(rt=None) -> tuple:
+    """(number of usable CUDA devices, '' or why none is usable in plain terms), as the runtime
+    rt (default: the one device paths use, which the host stand-in swaps) sees it."""
+    count, reason = (rt or _rt).cuda_probe()
+    return (count, "") if count > 0 else (0, explain(reason))
+
+
 def device_count() -> int:
     """Number of usable CUDA devices (0 without a GPU, driver or CUDA build)."""
     return _rt.cuda_probe()[0]
@@ -85,9 +126,9 @@ def is_available() -> bool:
 
 
 def unavailable_reason() -> str:
-    """Why CUDA cannot be used ('' when it can): the CUDA error text, or the build setting."""
-    count, reason = _rt.cuda_probe()
-    return "" if count > 0 else reason
+    """Why CUDA cannot be used ('' when it can): 'no NVIDIA driver found', 'no NVIDIA GPU
+    found', the CUDA error text otherwise, or the build setting."""
+    return probe()[1]
 
 
 _usable_count = 0  # device count once a probe found GPUs (it cannot change within a process)
@@ -98,7 +139,7 @@ def _require(device=None) -> int:
     global _usable_count
     count = _usable_count
     if count == 0:
-        count, reason = _rt.cuda_probe()
+        count, reason = probe()
         if count == 0:
             raise RuntimeError(f"fastlayers.cuda: CUDA is not available: {reason}")
         _usable_count = count
@@ -411,7 +452,11 @@ class _CudaOps:
     each call, so that the host stand-in can swap it)."""
 
     def __getattr__(self, op: str):
-        return getattr(_rt, "cuda_" + op)
+        fn = getattr(_rt, "cuda_" + op, None)
+        if fn is None:
+            raise NotImplementedError(f"{op}: this op has no CUDA kernels yet; run it on NumPy arrays "
+                                      "(fastlayers.cuda.Array.numpy(), Module.to('cpu'))")
+        return fn
 
 
 class DeviceBackend:

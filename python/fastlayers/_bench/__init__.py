@@ -4,4 +4,4 @@ Each family module defines ``cases(quick: bool) -> list[Case]``; FAMILIES maps f
 those modules. A case times our op, NumPy's best formulation and PyTorch's (when importable)
 on the same inputs in the same run.
 """
-FAMILIES = ["activation", "gemm", "pool", "norm", "conv", "train", "cuda", "cuda_conv"]  # cuda*: no cases without a GPU
+FAMILIES = ["activation", "gemm", "pool", "norm", "conv", "attention", "layer_norm", "rnn", "train", "cuda", "cuda_conv"]  # cuda*: no cases without a GPU

@@ -111,7 +111,7 @@ def _linear_backward_accumulate_case(torch, m: int, k: int, n: int) -> Case:
 
 def cases(quick: bool = False) -> list[Case]:
     torch = try_torch()
-    sizes = [64, 128, 256, 512, 1024, 2048] + ([] if quick else [4096])
+    sizes = [64, 128, 256, 512, 1024] + ([] if quick else [2048, 4096])
     out = [_matmul_case(torch, s, s, s, f"{s}x{s}x{s}") for s in sizes]
     out.append(_matmul_case(torch, 256, 512, 10, "M=256 K=512 N=10"))
     out.append(_batched_case(torch, 64, 128, 64, 128))

@@ -1,14 +1,29 @@
-"""`fastlayers bench`: runs the benchmark cases and prints op | shape | ours | NumPy | PyTorch."""
+"""`fastlayers bench`: runs the benchmark cases and prints op | shape | ours | NumPy | PyTorch.
+
+Ours is timed in this process; NumPy and PyTorch each in a child process of its own, started
+without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (baseline.py). The GPU families (cuda, cuda_conv)
+run every library in this process. Every row is the best of interleaved rounds; the table
+also gives the run-to-run spread of the rounds and the CPU time other processes took while the
+row was timed, and flags a baseline whose rounds differ by more than 2x instead of printing a
+ratio from it (table.py formats all this).
+"""
 from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 import time
 
-from . import FAMILIES
-from .common import steal_ticks, time_ms, wait_quiet
+from .._progress import progress as progress_bar
+from . import FAMILIES, common
+from .baseline import LIBS, Baseline
+from .common import busy_ticks, steal_ticks, time_ms, wait_quiet
+from .table import Table, measure_peak
 
 DEVICES = ("cpu", "cuda")
+IN_PROCESS = ("cuda", "cuda_conv")  # GPU timings: no OpenBLAS settings to escape, one process per GPU
+IMPLS = ("ours",) + LIBS
 
 
 def device_families(device=None, families=None) -> list[str]:
@@ -27,86 +42,155 @@ def add_arguments(p) -> None:
                    help="cuda: only the GPU cases (cuda, cuda_conv; against PyTorch CUDA when importable), "
                         "exit status 2 without a usable GPU; cpu: only the host cases; default: both")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw our time against NumPy's and PyTorch's per row (log scale; needs matplotlib)")
     p.add_argument("--threads", type=int, help="thread count for fastlayers, NumPy and PyTorch")
-    p.add_argument("--quick", action="store_true", help="smaller shapes, shorter timing")
+    p.add_argument("--quick", action="store_true", help="smaller shapes, shorter timing (2 rounds)")
     p.add_argument("--isa", help="force an ISA level for fastlayers (scalar, avx2, avx512)")
     p.add_argument("--stat", choices=("min", "median"), default="min",
                    help="which batch of calls a round reports: the fastest (default) or the median")
 
 
-def f(v, fmt: str) -> str:
-    """Formats v, or a right-aligned '-' for a missing figure."""
-    width = int("".join(ch for ch in fmt.split(".")[0] if ch.isdigit()) or 1)
-    return format(v, fmt) if v is not None else "-".rjust(width)
+class _Clock:
+    """CPU time that processes other than ours take while one measurement runs: the machine's
+    busy ticks (/proc/stat) minus the CPU time of this process and of the child measured."""
+
+    def __init__(self):
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.ncpu = os.cpu_count() or 1
+
+    def measure(self, timer):
+        """(timer's reply, wall seconds, other processes' CPU seconds or None off Linux)."""
+        b0, w0, c0 = busy_ticks(), time.perf_counter(), time.process_time()
+        reply = timer()
+        b1, w1, c1 = busy_ticks(), time.perf_counter(), time.process_time()
+        other = None
+        if b0 is not None and b1 is not None:
+            other = max(0.0, (b1 - b0) / self.tick - (c1 - c0) - reply.get("cpu_s", 0.0))
+        return reply, w1 - w0, other
 
 
-def time_case(c, min_time: float, rounds: int, stat: str = "min"):
-    """Best of `rounds` interleaved rounds (ours, NumPy, PyTorch, ours, ...) of time_ms each,
-    every round the fastest (stat="min") or the median of its batches of calls.
+def _local_timer(fn):
+    """A timer for a callable of this process: {"ms"} (its CPU time is this process's)."""
+    def timer(**spec):
+        wait_quiet()
+        ms = time_ms(fn, **spec)
+        wait_quiet()  # our pool's spin ends before the next library is timed, in whichever process
+        return {"ms": ms}
+    return timer
 
-    Each library runs its own thread pool, whose workers keep spinning for a while after a call
-    (OpenBLAS for about 100 ms): measured right after another library, an implementation would
-    share the cores with those spinning threads. So every measurement starts once the process is
-    idle (wait_quiet: the other pools asleep), and the rounds interleave so that no library is
-    always measured in the same position."""
-    best = [None, None, None]
-    for _ in range(rounds):
-        for k, fn in enumerate((c.ours, c.numpy, c.torch)):
-            if fn is None:
+
+def _child_timer(baseline, index):
+    def timer(**spec):
+        return baseline.time(index, **spec)
+    return timer
+
+
+def timing_spec(quick: bool, stat: str = "min") -> tuple[int, dict]:
+    """(rounds, time_ms keywords of one round): the run's time per row and library, min_time,
+    split over the rounds; a slow call stops its warm-up and batches after 3x a round's share."""
+    rounds, min_time, repeat = (2, 0.1, 4) if quick else (3, 0.4, 7)
+    return rounds, {"min_time": min_time / rounds, "repeat": repeat, "stat": stat,
+                    "max_time": 3 * min_time / rounds}
+
+
+def time_row(timers: dict, rounds: int, spec: dict, clock: _Clock) -> dict:
+    """Interleaved rounds over the libraries in `timers` (impl -> timer(**time_ms keywords) ->
+    {"ms", "cpu_s"} or {"error"}); each round starts one library later, so none is always timed
+    first; only the first round warms up. Returns {impl: [ms per round] or None after an error,
+    "_wall": seconds timed, "_other": other processes' CPU seconds meanwhile (None: unknown)}."""
+    names = [k for k in IMPLS if k in timers]
+    out = {k: [] for k in names}
+    wall, other = 0.0, 0.0
+    for r in range(rounds):
+        for j in range(len(names)):
+            k = names[(r + j) % len(names)]
+            if out[k] is None:
                 continue
-            wait_quiet()
-            ms = time_ms(fn, min_time / rounds, stat=stat)
-            best[k] = ms if best[k] is None else min(best[k], ms)
-    return tuple(best)
+            reply, dt, oth = clock.measure(lambda k=k: timers[k](warmup=2 if r == 0 else 0, **spec))
+            wall += dt
+            other = None if oth is None or other is None else other + oth
+            if "error" in reply:
+                out[k] = None
+            else:
+                out[k].append(reply["ms"])
+    out.update(_wall=wall, _other=other)
+    return out
 
 
-def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="min") -> list[dict]:
-    import fastlayers
-    if threads:
-        fastlayers.set_num_threads(threads)
+def load_family(fam: str, quick: bool, baselines: dict):
+    """(cases, [per case: {impl: timer}]) for one family: ours timed here, NumPy and PyTorch in
+    their child processes (here for the GPU families, or when no child runs)."""
+    mod = importlib.import_module(f"fastlayers._bench.{fam}")
+    local = fam in IN_PROCESS or not baselines
+    if not local:
+        for b in baselines.values():  # the children build their cases while this process builds ours
+            b.request(load=fam, quick=quick)
+    common.WITH_TORCH = local
+    try:
+        cases = mod.cases(quick)
+    finally:
+        common.WITH_TORCH = True
+    if local:
+        return cases, [{k: _local_timer(getattr(c, k)) for k in IMPLS if getattr(c, k) is not None} for c in cases]
+    for lib, b in baselines.items():
+        listing = b.listing()
+        if [tuple(x[:2]) for x in listing] != [(c.op, c.shape) for c in cases]:
+            raise RuntimeError(f"fastlayers bench: the {lib} process built other {fam} cases than this one")
+    timers = []
+    for i, c in enumerate(cases):
+        t = {"ours": _local_timer(c.ours)}
+        t.update({lib: _child_timer(b, i) for lib, b in baselines.items() if b.has[i]})
+        timers.append(t)
+    return cases, timers
+
+
+def _start_baselines(threads) -> dict:
+    out = {}
+    for lib in LIBS:
         try:
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(threads)
-        except ImportError:
-            pass
+            b = Baseline(lib, threads)
+        except RuntimeError as exc:  # its process died on start (a broken install): no column for it
+            print(f"fastlayers bench: no {lib} baseline: {exc}", file=sys.stderr)
+            continue
+        if b.available:
+            out[lib] = b
+        else:
+            b.close()
+    return out
+
+
+def run(families=None, quick=False, threads=None, isa=None, echo=print, stat="min", progress=None) -> list[dict]:
+    """Times every case of `families` and prints the table through echo; returns its rows.
+    progress, if given (a fastlayers._progress bar), is told each family's row count (grow) and
+    each row done (update); echo should then write through it (progress.write)."""
+    import fastlayers
+    common.set_threads(threads)
     if isa:
         fastlayers.set_isa(isa)
-    nthreads = fastlayers.get_num_threads()
-    min_time = 0.1 if quick else 0.4
-    # "% of peak" is against the FP32 FMA peak measured now, on this ISA level and thread count
-    # (a register-only FMA loop on every thread; csrc/ops/peak.h).
-    peak = max(fastlayers._core.measure_fma_peak_gflops(0.3) for _ in range(3))
-    steal0 = steal_ticks()
-    rows = []
-    hdr = f"{'op':<26} {'shape':<30} {'ours ms':>9} {'numpy ms':>9} {'torch ms':>9} {'vs np':>7} {'vs torch':>8} {'GF/s':>7} {'%peak':>6} {'GB/s':>6}"
-    echo(f"fastlayers bench: isa={fastlayers.get_isa()} threads={nthreads} "
-         f"measured FP32 FMA peak={peak:.0f} GFLOP/s timing={stat} batch")
-    echo(hdr)
-    echo("-" * len(hdr))
-    for fam in families or FAMILIES:
-        mod = importlib.import_module(f"fastlayers._bench.{fam}")
-        for c in mod.cases(quick):
-            ours, np_ms, th_ms = time_case(c, min_time, rounds=1 if quick else 3, stat=stat)
-            gf = c.flops / ours / 1e6 if c.flops else None
-            row = {
-                "family": c.family, "op": c.op, "shape": c.shape, "ours_ms": ours, "numpy_ms": np_ms,
-                "torch_ms": th_ms, "speedup_numpy": np_ms / ours if np_ms else None,
-                "speedup_torch": th_ms / ours if th_ms else None, "gflops": gf,
-                "peak_fraction": gf / peak if gf else None, "peak_gflops": peak,
-                "gbps": c.bytes / ours / 1e6 if c.bytes else None, "threads": nthreads,
-                "isa": fastlayers.get_isa(), "note": c.note, "timing": ("fastest" if stat == "min" else "median") + " batch, best of rounds",
-            }
-            rows.append(row)
-
-            pk = row["peak_fraction"]
-            echo(f"{c.op:<26} {c.shape:<30} {ours:>9.3f} {f(np_ms, '>9.3f')} {f(th_ms, '>9.3f')} "
-                 f"{f(row['speedup_numpy'], '>6.2f')}x {f(row['speedup_torch'], '>7.2f')}x "
-                 f"{f(gf, '>7.1f')} {f(pk and pk * 100, '>5.1f')}% {f(row['gbps'], '>6.1f')}")
-    steal1 = steal_ticks()
-    if steal0 and steal1 and steal1[1] > steal0[1]:
-        echo(f"cpu time stolen by the hypervisor during the run: "
-             f"{100.0 * (steal1[0] - steal0[0]) / (steal1[1] - steal0[1]):.1f}%")
-    return rows
+    families = list(families or FAMILIES)
+    # The children start first, so that their imports are over before the peak is measured.
+    baselines = _start_baselines(threads) if any(f not in IN_PROCESS for f in families) else {}
+    rounds, spec = timing_spec(quick, stat)
+    try:
+        table = Table(echo, peak=measure_peak(), rounds=rounds, stat=stat, baselines=baselines)
+        clock = _Clock()
+        steal0 = steal_ticks()
+        table.header()
+        for fam in families:
+            cases, timers = load_family(fam, quick, baselines)
+            if progress:
+                progress.grow(len(cases))
+            for c, t in zip(cases, timers):
+                table.row(c, time_row(t, rounds, spec, clock), clock.ncpu)
+                if progress:
+                    progress.update(1, row=f"{fam}: {c.op}")
+            del cases, timers
+        table.footer(steal0, steal_ticks())
+    finally:
+        for b in baselines.values():
+            b.close()
+    return table.rows
 
 
 def run_cli(args) -> int:
@@ -120,8 +204,18 @@ def run_cli(args) -> int:
     if not families:
         print(f"fastlayers bench: none of the families {args.family} runs on {device}")
         return 2
-    rows = run(families, args.quick, args.threads, args.isa, stat=args.stat)
+    plot = getattr(args, "plot", None)
+    if plot:
+        from ..demo.common import plot_unavailable
+        if plot_unavailable(plot):
+            return 2
+    with progress_bar(0, "bench", "row") as bar:
+        rows = run(families, args.quick, args.threads, args.isa, echo=bar.write, stat=args.stat, progress=bar)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
+    if plot:
+        from .plot import plot_rows
+        plot_rows(rows, plot)
+        print(f"plot written to {plot}")
     return 0

@@ -1,6 +1,6 @@
 """Training-step benchmark cases: forward + cross-entropy + backward + Adam on an MLP and on
-LeNet-5 (fastlayers.models.CNN), fastlayers against the same model (same weights, same batch)
-in PyTorch CPU.
+LeNet-5 (fastlayers.models.CNN), and + AdamW on GPT-mini (models.GPT: 4 layers, width 256, T 128,
+batch 16), fastlayers against the same model (same weights, same batch) in PyTorch CPU.
 
 FLOPs per step: 6 * batch * (multiply-adds of the Linear and Conv2d layers per sample) (the
 forward product, and two backward products per layer); element-wise work, pooling and the
@@ -98,5 +98,74 @@ def _lenet5_case(batch: int, seed: int = 0) -> Case:
                 note="forward + cross-entropy + backward + Adam")
 
 
+def _gpt_case(n_layer: int, width: int, T: int, batch: int, vocab: int = 96, seed: int = 0) -> Case:
+    """models.GPT (pre-norm, GELU, tied head, causal) against the same network built from
+    torch.nn.TransformerEncoderLayer (the causal mask passed with is_causal=True: PyTorch's SDPA)."""
+    import fastlayers
+    from .. import nn, optim
+    from ..models import GPT
+
+    fastlayers.manual_seed(seed)
+    r = rng(seed)
+    idx = r.integers(0, vocab, (batch, T))
+    tgt = r.integers(0, vocab, batch * T)
+    model = GPT(vocab, T, n_layer=n_layer, n_head=max(width // 64, 1), n_embd=width)
+    opt = optim.AdamW(model.parameters(), lr=1e-4)
+    crit = nn.CrossEntropyLoss()
+
+    def ours():
+        opt.zero_grad()
+        crit(model(idx).reshape(batch * T, vocab), tgt)
+        model.backward(crit.backward().reshape(batch, T, vocab))
+        opt.step()
+
+    # per token: 6 multiply-add passes (forward 2 FLOPs, backward 4) over the blocks' and the head's
+    # weights, plus attention's 4 T D (forward) + 8 T D (backward) per layer, halved by the mask
+    weights = n_layer * 12 * width * width + width * vocab
+    flops = batch * T * (6.0 * weights + n_layer * 12.0 * width * (T + 1) / 2)
+    torch = try_torch()
+    theirs = None
+    if torch:
+        tm = _torch_gpt(torch, model, vocab, T, n_layer, width)
+        topt = torch.optim.AdamW(tm.parameters(), lr=1e-4)
+        tidx, ttgt = torch.from_numpy(idx), torch.from_numpy(tgt)
+
+        def theirs():
+            topt.zero_grad()
+            torch.nn.functional.cross_entropy(tm(tidx).reshape(batch * T, vocab), ttgt).backward()
+            topt.step()
+
+    return Case("train", f"train step GPT {n_layer}x{width}", f"T {T}, batch {batch}, vocab {vocab}, AdamW", ours,
+                None, theirs, flops=flops, note="forward + cross-entropy + backward + AdamW")
+
+
+def _torch_gpt(torch, model, vocab: int, T: int, n_layer: int, width: int):
+    class TorchGPT(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.tok_emb = torch.nn.Embedding(vocab, width)
+            self.pos_emb = torch.nn.Module()
+            self.pos_emb.weight = torch.nn.Parameter(torch.zeros(T, width))
+            self.blocks = torch.nn.ModuleList(
+                torch.nn.TransformerEncoderLayer(width, model.n_head, 4 * width, 0.0, activation="gelu",
+                                                 batch_first=True, norm_first=True) for _ in range(n_layer))
+            self.ln_f = torch.nn.LayerNorm(width)
+            self.head = torch.nn.Linear(width, vocab, bias=False)
+            self.head.weight = self.tok_emb.weight
+            self.register_buffer("mask", torch.nn.Transformer.generate_square_subsequent_mask(T))
+
+        def forward(self, idx):
+            n = idx.shape[1]
+            x = self.tok_emb(idx) + self.pos_emb.weight[:n]
+            for b in self.blocks:
+                x = b(x, src_mask=self.mask[:n, :n], is_causal=True)
+            return self.head(self.ln_f(x))
+
+    tm = TorchGPT()
+    tm.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()}, strict=False)
+    return tm
+
+
 def cases(quick: bool = False) -> list[Case]:
-    return [_mlp_case((784, 512, 512, 10), 256), _mlp_case((2, 8, 8, 2), 32), _lenet5_case(64)]
+    gpt = _gpt_case(2, 128, 64, 8) if quick else _gpt_case(4, 256, 128, 16)
+    return [_mlp_case((784, 512, 512, 10), 256), _mlp_case((2, 8, 8, 2), 32), _lenet5_case(64), gpt]

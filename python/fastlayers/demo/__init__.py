@@ -10,6 +10,10 @@ import importlib
 DEMOS = {
     "mlp": "fastlayers.demo.mlp",
     "cnn": "fastlayers.demo.cnn",
+    "rnn-digits": "fastlayers.demo.rnn_digits",
+    "char-rnn": "fastlayers.demo.char_rnn",
+    "transformer": "fastlayers.demo.transformer",
+    "embed": "fastlayers.demo.embed",
 }
 
 

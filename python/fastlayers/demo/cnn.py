@@ -24,6 +24,7 @@ def _ints(text: str, name: str) -> tuple:
 
 def add_arguments(p) -> None:
     from ..models.cnn import CONV_ACTIVATIONS, POOLS
+    from .common import add_distributed_argument
     d = DEFAULTS
     p.add_argument("--epochs", type=int, default=d["epochs"], help="training epochs (default %(default)s)")
     p.add_argument("--channels", default=",".join(map(str, d["channels"])),
@@ -41,6 +42,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="FILE.png", help="write the first layer's filters and the misclassified "
                                                      "test digits (needs matplotlib)")
+    add_distributed_argument(p)
 
 
 def _bool_action():
@@ -48,10 +50,10 @@ def _bool_action():
     return argparse.BooleanOptionalAction
 
 
-def train_digits(*, seed: int = 0, progress: bool = True, **overrides) -> dict:
+def train_digits(*, seed: int = 0, progress: bool = True, distributed: bool = False, **overrides) -> dict:
     """Trains CNN(**config) on an 80/20 split of the digits; returns a dict with the model,
     the test split (images (N, 1, 8, 8), labels), predictions, test_acc and the training stats.
-    Keyword overrides: any key of DEFAULTS."""
+    Keyword overrides: any key of DEFAULTS. distributed: data-parallel over MPI (see train_classifier)."""
     import fastlayers
     from .. import data, optim
     from ..models import CNN
@@ -71,7 +73,7 @@ def train_digits(*, seed: int = 0, progress: bool = True, **overrides) -> dict:
     opt = optim.Adam(model.parameters(), lr=cfg["lr"])
     sched = optim.CosineAnnealingLR(opt, T_max=cfg["epochs"], eta_min=cfg["lr"] * 0.05)
     stats = train_classifier(model, opt, Xtr, ytr, epochs=cfg["epochs"], batch_size=cfg["batch_size"], seed=seed,
-                             scheduler=sched, progress=progress)
+                             scheduler=sched, progress=progress, distributed=distributed)
     pred = model.predict(Xte)
     return {"model": model, "config": cfg, "X_test": Xte, "y_test": yte, "pred": pred,
             "test_acc": float((pred == yte).mean()), "n_train": len(Xtr), **stats}
@@ -128,9 +130,9 @@ def _plot(path: str, res: dict) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .common import plot_unavailable
+    from .common import plot_unavailable, start_distributed
 
-    if plot_unavailable(args.plot):
+    if plot_unavailable(args.plot) or not start_distributed(args):
         return 2
     t_start = time.perf_counter()
     try:
@@ -147,7 +149,7 @@ def run(args) -> int:
               f"batch norm {'on' if cfg['batch_norm'] else 'off'}, hidden {cfg['hidden']}; Adam lr {cfg['lr']}, "
               f"batch {cfg['batch_size']}, {cfg['epochs']} epochs, isa {fastlayers.get_isa()}, "
               f"{fastlayers.get_num_threads()} threads")
-        res = train_digits(seed=args.seed, **cfg)
+        res = train_digits(seed=args.seed, distributed=args.distributed, **cfg)
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2

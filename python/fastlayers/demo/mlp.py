@@ -18,6 +18,7 @@ _DEFAULTS = {"spiral": (150, "64,64", 0.01), "circle": (40, "16,16", 0.01), "xor
 def add_arguments(p) -> None:
     from ..data import DATASETS
     from ..models.mlp import ACTIVATIONS
+    from .common import add_distributed_argument
     p.add_argument("--dataset", default="spiral", choices=sorted(DATASETS) + ["digits"])
     p.add_argument("--epochs", type=int, help="training epochs (default per dataset: spiral 150, digits 40, ...)")
     p.add_argument("--hidden", help="hidden layer widths, comma-separated (default per dataset, e.g. 64,64)")
@@ -29,6 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("--noise", type=float, default=0.2, help="playground datasets: jitter standard deviation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="FILE.png", help="write the decision boundary and the points (needs matplotlib)")
+    add_distributed_argument(p)
 
 
 def _load(args):
@@ -77,10 +79,12 @@ def run(args) -> int:
     import fastlayers
     from .. import optim
     from ..models import MLP
-    from .common import PLOT_HINT, accuracy, have_matplotlib, train_classifier
+    from .common import PLOT_HINT, accuracy, have_matplotlib, start_distributed, train_classifier
 
     if args.plot and not have_matplotlib():
         print(f"--plot needs matplotlib, which is not installed: {PLOT_HINT}", file=sys.stderr)
+        return 2
+    if not start_distributed(args):
         return 2
     t_start = time.perf_counter()
     epochs, hidden, lr = _DEFAULTS[args.dataset]
@@ -106,7 +110,7 @@ def run(args) -> int:
           f"({model.num_parameters():,} parameters), Adam lr {lr}, batch {args.batch_size}, {epochs} epochs, "
           f"isa {fastlayers.get_isa()}, {fastlayers.get_num_threads()} threads")
     stats = train_classifier(model, opt, Xtr, ytr, epochs=epochs, batch_size=args.batch_size, seed=args.seed,
-                             scheduler=sched)
+                             scheduler=sched, distributed=args.distributed)
     test_acc = accuracy(model, Xte, yte)
     print(f"train accuracy {100 * stats['train_acc']:.1f}%  test accuracy {100 * test_acc:.1f}%  "
           f"({stats['samples_per_s']:,.0f} samples/s)")

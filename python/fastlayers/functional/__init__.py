@@ -17,8 +17,16 @@ from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d
                    avg_pool2d_backward, global_avg_pool2d, global_avg_pool2d_backward, max_pool1d,
                    max_pool1d_backward, max_pool2d, max_pool2d_backward)
 from .gemm import linear, linear_backward, matmul
+from .._opdoc import op_table as _op_table
 from .dropout import dropout, dropout_backward
 from .resample import interpolate, interpolate_backward, pad, pad_backward
+from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
+from .layer_norm import layer_norm, layer_norm_backward
+from .embedding import embedding, embedding_backward
+from .position import sinusoidal_position_encoding
+from .rnn import (RnnCache, RnnCell, gru, gru_backward, gru_cell, gru_cell_backward, lstm, lstm_backward, lstm_cell,
+                  lstm_cell_backward, rnn, rnn_backward, rnn_relu_cell, rnn_relu_cell_backward, rnn_tanh_cell,
+                  rnn_tanh_cell_backward)
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
                    cross_entropy_backward, cross_entropy_forward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
@@ -37,7 +45,19 @@ __all__ = [
     "conv_transpose2d", "conv_transpose2d_backward", "conv_transpose2d_backward_input",
     "conv_transpose2d_backward_weight",
     "dropout", "dropout_backward", "interpolate", "interpolate_backward", "pad", "pad_backward",
+    "scaled_dot_product_attention", "scaled_dot_product_attention_backward", "layer_norm", "layer_norm_backward",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
+    "embedding", "embedding_backward", "sinusoidal_position_encoding",
+    "RnnCache", "RnnCell", "rnn", "rnn_backward", "lstm", "lstm_backward", "gru", "gru_backward",
+    "rnn_tanh_cell", "rnn_tanh_cell_backward", "rnn_relu_cell", "rnn_relu_cell_backward",
+    "lstm_cell", "lstm_cell_backward", "gru_cell", "gru_cell_backward",
 ]
+
+__doc__ = (__doc__ or "") + _op_table(globals())
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

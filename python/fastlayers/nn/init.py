@@ -8,6 +8,8 @@ import numpy as np
 
 from .._random import default_generator
 
+__all__ = ["calculate_gain", "fan_in_out", "uniform_", "zeros_", "ones_", "xavier_uniform_", "kaiming_uniform_"]
+
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
     if nonlinearity in ("linear", "sigmoid", "identity"):
@@ -57,3 +59,8 @@ def zeros_(arr: np.ndarray) -> np.ndarray:
 def ones_(arr: np.ndarray) -> np.ndarray:
     arr[...] = 1.0
     return arr
+
+
+def __dir__():
+    """dir() shows the public API only (__all__), not the helpers this module imports."""
+    return sorted(__all__)

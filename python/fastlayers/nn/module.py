@@ -178,10 +178,14 @@ class Module:
     def modules(self):
         return (m for _, m in self.named_modules())
 
-    def named_parameters(self, prefix: str = ""):
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True):
+        """(dotted name, Parameter) pairs; a Parameter shared by several modules (tied weights)
+        comes once, under its first name, unless remove_duplicate=False (as PyTorch)."""
+        seen = set()
         for mp, m in self.named_modules(prefix):
             for name, p in m._parameters.items():
-                if p is not None:
+                if p is not None and (not remove_duplicate or id(p) not in seen):
+                    seen.add(id(p))
                     yield (f"{mp}.{name}" if mp else name), p
 
     def parameters(self) -> Iterator[Parameter]:
@@ -252,7 +256,7 @@ class Module:
         and nothing is copied; a shape mismatch is always a ValueError naming the key. Returns
         PyTorch's named tuple (missing_keys, unexpected_keys).
         """
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self.named_parameters(remove_duplicate=False))
         bufs = OrderedDict(self.named_buffers())
         missing = [k for k in list(own) + list(bufs) if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own and k not in bufs
@@ -370,6 +374,32 @@ class Sequential(Module):
                 return None
             grad_out = m.backward(grad_out)
         return None if not need_input_grad else grad_out
+
+
+class ModuleList(Module):
+    """Holds modules in order under the keys "0", "1", ... (torch.nn.ModuleList's state_dict names);
+    it has no forward: its owner calls the children."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, m: Module) -> "ModuleList":
+        if not isinstance(m, Module):
+            raise TypeError(f"ModuleList: got a {type(m).__name__}, not a Module")
+        self._modules[str(len(self._modules))] = m
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return ModuleList(mods[i]) if isinstance(i, slice) else mods[i]
+
+    def __iter__(self):
+        return iter(self._modules.values())
 
 
 class Identity(Module):

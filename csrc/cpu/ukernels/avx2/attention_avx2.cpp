@@ -1,0 +1,23 @@
+// AVX2+FMA attention tile kernels: the ISA-generic templates of attention_impl.h on Vec8.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "core/tensor.h"
+#include "ops/attention.h"
+#include "ops/dropout.h"
+
+// The ISA-generic headers go inside an anonymous namespace, so that this ISA's instantiations
+// never merge with another ISA's at link time; their own includes above are already satisfied.
+namespace {
+#include "cpu/ukernels/avx2/vec_avx2.h"
+#include "cpu/ukernels/attention_impl.h"
+}  // namespace
+
+namespace fl {
+void register_attention_avx2(AttentionKernels& t) { attn::register_all<Vec8>(t); }
+}  // namespace fl
