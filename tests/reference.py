@@ -203,7 +203,8 @@ def _interp_axis(n_in, n_out, scale, mode, align_corners):
         elif n_out == n_in:
             taps.append(([o], [1.0]))
         else:
-            src = ratio * f32(o) if align_corners else max(ratio * (f32(o) + f32(0.5)) - f32(0.5), f32(0))
+            # PyTorch's src is one fused multiply-add: exact in float64, rounded once
+            src = ratio * f32(o) if align_corners else max(f32(np.float64(ratio) * (o + 0.5) - 0.5), f32(0))
             i0 = min(int(np.floor(src)), n_in - 1)
             l1 = min(max(float(src - f32(i0)), 0.0), 1.0)
             taps.append(([i0, i0 + (1 if i0 < n_in - 1 else 0)], [1.0 - l1, l1]))

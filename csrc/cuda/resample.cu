@@ -42,7 +42,7 @@ struct DLerp {
 __device__ __forceinline__ DLerp linear_at(const InterpAxis& a, index_t o, bool align_corners) {
   if (a.out == a.in) return {o, o, 1.0f, 0.0f};
   float src = align_corners ? a.ratio * static_cast<float>(o)
-                            : __fsub_rn(__fmul_rn(a.ratio, static_cast<float>(o) + 0.5f), 0.5f);
+                            : __fmaf_rn(a.ratio, static_cast<float>(o) + 0.5f, -0.5f);
   if (!align_corners && src < 0.0f) src = 0.0f;
   const index_t i0 = imin(static_cast<index_t>(floorf(src)), a.in - 1);
   const float l1 = fminf(fmaxf(src - static_cast<float>(i0), 0.0f), 1.0f);

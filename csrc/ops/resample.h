@@ -56,9 +56,13 @@ struct Lerp {
   index_t i0, i1;
   float l0, l1;
 };
+// PyTorch's src = ratio (o + 1/2) - 1/2 is one fused multiply-add in its builds (the compiler
+// contracts it on CPU and under nvcc), so it is std::fma here on every ISA level and
+// __fmaf_rn in the CUDA kernels: every build picks the same inputs with the same weights.
 inline Lerp linear_src(const InterpAxis& a, index_t o, bool align_corners) {
   if (a.out == a.in) return {o, o, 1.0f, 0.0f};
-  float src = align_corners ? a.ratio * static_cast<float>(o) : a.ratio * (static_cast<float>(o) + 0.5f) - 0.5f;
+  float src = align_corners ? a.ratio * static_cast<float>(o)
+                            : std::fma(a.ratio, static_cast<float>(o) + 0.5f, -0.5f);
   if (!align_corners && src < 0.0f) src = 0.0f;
   const index_t i0 = std::min(static_cast<index_t>(std::floor(src)), a.in - 1);
   const float l1 = std::min(std::max(src - static_cast<float>(i0), 0.0f), 1.0f);
