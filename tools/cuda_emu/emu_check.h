@@ -56,3 +56,4 @@ void test_layers(std::mt19937& r);
 void test_loss(std::mt19937& r);
 // The checks of the families with one file each (emu_<family>.cpp).
 void test_embedding(std::mt19937& r);
+void test_resample(std::mt19937& r);
