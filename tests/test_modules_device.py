@@ -51,6 +51,13 @@ MODULES = {
     "Identity": (nn.Identity, (2, 3)),
     "Sequential": (lambda: nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3), nn.Tanh()), (5, 6)),
     "Embedding": (lambda: nn.Embedding(11, 6, padding_idx=3), (4, 7), lambda rng, shape: rng.integers(0, 11, shape)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2), (2, 3, 4, 5)),
+    "Upsample_bilinear": (lambda: nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True), (2, 3, 4, 5)),
+    "ReflectionPad2d": (lambda: nn.ReflectionPad2d((1, 2, 3, 0)), (2, 3, 4, 5)),
+    "ZeroPad2d": (lambda: nn.ZeroPad2d(2), (2, 3, 4, 5)),
+    "ReplicationPad2d": (lambda: nn.ReplicationPad2d(1), (2, 3, 4, 5)),
+    "Conv2d_reflect": (lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 6, 7)),
+    "Conv1d_circular": (lambda: nn.Conv1d(3, 4, 3, padding=2, padding_mode="circular"), (2, 3, 9)),
 }
 
 
