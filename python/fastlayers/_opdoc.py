@@ -15,6 +15,7 @@ BACKENDS = {
     "norm": f"{_CPU}; CUDA",
     "loss": "CPU: scalar reference, AVX2+FMA and AVX-512 (cross-entropy); CUDA (reduced on the device)",
     "dropout": f"{_CPU}; CUDA (the CPU's mask)",
+    "resample": "CPU: scalar reference, AVX2+FMA and AVX-512 (bilinear and pad forwards); CUDA",
 }
 
 
