@@ -186,6 +186,56 @@ def group_norm(x, groups, weight=None, bias=None, eps=1e-5):
     return y
 
 
+def _interp_axis(n_in, n_out, scale, mode, align_corners):
+    """Per output position: (input indices, weights) along one axis, with PyTorch's float32 maps."""
+    f32 = np.float32
+    if align_corners and mode == "linear":
+        ratio = f32(n_in - 1) / f32(n_out - 1) if n_out > 1 else f32(0)
+    else:
+        ratio = f32(1.0 / scale) if scale else f32(n_in) / f32(n_out)
+    taps = []
+    for o in range(n_out):
+        if mode == "nearest-exact":
+            taps.append(([min(int(np.floor(f32(np.float64(o + 0.5) * np.float64(ratio)))), n_in - 1)], [1.0]))
+        elif mode == "nearest":
+            i = o if n_out == n_in else (o >> 1 if n_out == 2 * n_in else min(int(np.floor(f32(o) * ratio)), n_in - 1))
+            taps.append(([i], [1.0]))
+        elif n_out == n_in:
+            taps.append(([o], [1.0]))
+        else:
+            # PyTorch's src is one fused multiply-add: exact in float64, rounded once
+            src = ratio * f32(o) if align_corners else max(f32(np.float64(ratio) * (o + 0.5) - 0.5), f32(0))
+            i0 = min(int(np.floor(src)), n_in - 1)
+            l1 = min(max(float(src - f32(i0)), 0.0), 1.0)
+            taps.append(([i0, i0 + (1 if i0 < n_in - 1 else 0)], [1.0 - l1, l1]))
+    return taps
+
+
+def interpolate(x, out_size, scales=None, mode="nearest", align_corners=False):
+    """torch.nn.functional.interpolate over the last len(out_size) axes, float64 blends."""
+    x = np.asarray(x, np.float64)
+    lin = "linear" if mode in ("linear", "bilinear") else mode
+    scales = scales or (None,) * len(out_size)
+    for ax, (n_out, sc) in enumerate(zip(out_size, scales), start=x.ndim - len(out_size)):
+        taps = _interp_axis(x.shape[ax], n_out, sc, lin, align_corners)
+        x = np.moveaxis(x, ax, -1)
+        x = np.stack([sum(w * x[..., i] for i, w in zip(idx, ws)) for idx, ws in taps], -1)
+        x = np.moveaxis(x, -1, ax)
+    return x
+
+
+def pad(x, p, mode="constant", value=0.0):
+    """torch.nn.functional.pad (p from the last axis inwards; negative constant pads crop)."""
+    x = np.asarray(x, np.float64)
+    k = len(p) // 2
+    pairs = [(0, 0)] * (x.ndim - k) + [(p[2 * i], p[2 * i + 1]) for i in range(k)][::-1]
+    crop = tuple(slice(max(-lo, 0), x.shape[a] - max(-hi, 0)) for a, (lo, hi) in enumerate(pairs))
+    x = x[crop]
+    pos = [(max(lo, 0), max(hi, 0)) for lo, hi in pairs]
+    np_mode = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    return np.pad(x, pos, np_mode, **({"constant_values": value} if mode == "constant" else {}))
+
+
 def matmul(a, b, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, c=None):
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)

@@ -173,6 +173,18 @@ FACTORIES = {
     "BatchNorm2d": lambda **kw: nn.BatchNorm2d(3, **kw),
     "GroupNorm": lambda **kw: nn.GroupNorm(1, 3, **kw),
     "InstanceNorm2d": lambda **kw: nn.InstanceNorm2d(3, affine=True, **kw),
+    "Embedding": lambda **kw: nn.Embedding(5, 3, **kw),
+    "RNN": lambda **kw: nn.RNN(3, 4, **kw),
+    "LSTM": lambda **kw: nn.LSTM(3, 4, 2, **kw),
+    "GRU": lambda **kw: nn.GRU(3, 4, bidirectional=True, **kw),
+    "RNNCell": lambda **kw: nn.RNNCell(3, 4, **kw),
+    "LSTMCell": lambda **kw: nn.LSTMCell(3, 4, **kw),
+    "GRUCell": lambda **kw: nn.GRUCell(3, 4, **kw),
+    "LayerNorm": lambda **kw: nn.LayerNorm(4, **kw),
+    "MultiheadAttention": lambda **kw: nn.MultiheadAttention(4, 2, **kw),
+    "TransformerEncoderLayer": lambda **kw: nn.TransformerEncoderLayer(4, 2, 8, **kw),
+    "TransformerDecoderLayer": lambda **kw: nn.TransformerDecoderLayer(4, 2, 8, **kw),
+    "LearnedPositionalEmbedding": lambda **kw: nn.LearnedPositionalEmbedding(5, 4, **kw),
 }
 
 

@@ -68,6 +68,13 @@ MODULES = {
     "TransformerEncoder": (
         lambda: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 4, dim_feedforward=12, dropout=0.0), 2,
                                       norm=nn.LayerNorm(8)), (4, 2, 8)),
+    "Upsample": (lambda: nn.Upsample(scale_factor=2), (2, 3, 4, 5)),
+    "Upsample_bilinear": (lambda: nn.Upsample(size=(7, 9), mode="bilinear", align_corners=True), (2, 3, 4, 5)),
+    "ReflectionPad2d": (lambda: nn.ReflectionPad2d((1, 2, 3, 0)), (2, 3, 4, 5)),
+    "ZeroPad2d": (lambda: nn.ZeroPad2d(2), (2, 3, 4, 5)),
+    "ReplicationPad2d": (lambda: nn.ReplicationPad2d(1), (2, 3, 4, 5)),
+    "Conv2d_reflect": (lambda: nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (2, 3, 6, 7)),
+    "Conv1d_circular": (lambda: nn.Conv1d(3, 4, 3, padding=2, padding_mode="circular"), (2, 3, 9)),
 }
 
 

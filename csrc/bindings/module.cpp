@@ -18,6 +18,7 @@ void init_gemm(py::module_& m);
 void init_optim(py::module_& m);
 void init_loss(py::module_& m);
 void init_dropout(py::module_& m);
+void init_resample(py::module_& m);
 void init_attention(py::module_& m);
 void init_layer_norm(py::module_& m);
 void init_rnn(py::module_& m);
@@ -39,6 +40,7 @@ PYBIND11_MODULE(_core, m) {
   fl::init_optim(m);
   fl::init_loss(m);
   fl::init_dropout(m);
+  fl::init_resample(m);
   fl::init_attention(m);
   fl::init_layer_norm(m);
   fl::init_rnn(m);

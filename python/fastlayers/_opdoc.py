@@ -19,6 +19,7 @@ BACKENDS = {
     "attention": f"{_CPU}; CUDA (FlashAttention-2 style, FP32, head dims up to 256)",
     "layer_norm": f"{_CPU}; CUDA",
     "embedding": f"{_CPU}; CUDA (deterministic scatter-add)",
+    "resample": "CPU: scalar reference, AVX2+FMA and AVX-512 (bilinear and pad forwards); CUDA",
 }
 
 

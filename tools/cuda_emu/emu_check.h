@@ -59,3 +59,4 @@ void test_embedding(std::mt19937& r);
 void test_layer_norm(std::mt19937& r);
 void test_attention(std::mt19937& r);
 void test_rnn(std::mt19937& r);
+void test_resample(std::mt19937& r);

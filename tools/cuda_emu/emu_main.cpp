@@ -1,7 +1,7 @@
 // Compares the emulated CUDA kernels (activation.cu, gemm.cu run by run.py's host emulation)
 // with the CPU reference kernels and a double-precision GEMM; emu_layers.cpp checks optim, pool,
 // norm and conv, emu_loss.cpp loss and dropout, emu_<family>.cpp the embedding, layer_norm,
-// attention and rnn families. Prints one line per failure and a summary;
+// attention, rnn and resample families. Prints one line per failure and a summary;
 // exits non-zero when anything differs.
 #include <cmath>
 #include <cstdint>
@@ -263,6 +263,7 @@ int main(int argc, char** argv) {
   if (only.empty() || only == "layer_norm") test_layer_norm(r);
   if (only.empty() || only == "attention") test_attention(r);
   if (only.empty() || only == "rnn") test_rnn(r);
+  if (only.empty() || only == "resample") test_resample(r);
   std::printf("%s: %d checks, %d failures\n", g_fail ? "FAILED" : "ok", g_checks, g_fail);
   return g_fail ? 1 : 0;
 }

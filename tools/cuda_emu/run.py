@@ -20,7 +20,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Families with one kernel file, one reference file and one check file each (emu_<family>.cpp).
-FAMILIES = ("embedding", "layer_norm", "attention", "rnn")
+FAMILIES = ("embedding", "layer_norm", "attention", "rnn", "resample")
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 

@@ -19,6 +19,7 @@ from .pool import (adaptive_avg_pool2d, adaptive_avg_pool2d_backward, avg_pool1d
 from .gemm import linear, linear_backward, matmul
 from .._opdoc import op_table as _op_table
 from .dropout import dropout, dropout_backward
+from .resample import interpolate, interpolate_backward, pad, pad_backward
 from .attention import scaled_dot_product_attention, scaled_dot_product_attention_backward
 from .layer_norm import layer_norm, layer_norm_backward
 from .embedding import embedding, embedding_backward
@@ -43,7 +44,7 @@ __all__ = [
     "conv2d", "conv2d_backward", "conv2d_backward_bias", "conv2d_backward_input", "conv2d_backward_weight",
     "conv_transpose2d", "conv_transpose2d_backward", "conv_transpose2d_backward_input",
     "conv_transpose2d_backward_weight",
-    "dropout", "dropout_backward",
+    "dropout", "dropout_backward", "interpolate", "interpolate_backward", "pad", "pad_backward",
     "scaled_dot_product_attention", "scaled_dot_product_attention_backward", "layer_norm", "layer_norm_backward",
     "cross_entropy", "cross_entropy_forward", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
     "mse_loss", "mse_loss_backward", "binary_cross_entropy_with_logits",

@@ -47,7 +47,7 @@ from .._random import next_seed
 from ..functional.dropout import _check_p
 from . import _glue, init
 from .linear import Linear, _accumulable, _features
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 def _mask_array(mask, name: str):
@@ -85,7 +85,8 @@ def _grad_buffer(p: Parameter):
 
 class MultiheadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 batch_first: bool = False, kdim=None, vdim=None):
+                 batch_first: bool = False, kdim=None, vdim=None, *, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__()
         E = _features(embed_dim, "embed_dim")
         H = _features(num_heads, "num_heads")
@@ -109,6 +110,7 @@ class MultiheadAttention(Module):
         self.out_proj = Linear(E, E, bias=bias)
         self.reset_parameters()
         self._cache = None
+        self._placed(dev)
 
     def reset_parameters(self) -> None:
         if self._qkv_same_embed_dim:

@@ -5,6 +5,10 @@ Conv1d / Conv2d weights are (out_channels, in_channels/groups, *kernel); ConvTra
 (in_channels, out_channels/groups, kH, kW). In training mode forward caches its input;
 backward(dy) accumulates weight.grad and bias.grad and returns dL/dinput
 (need_input_grad=False skips that one, for a first layer fed with data).
+Conv1d / Conv2d take padding_mode 'zeros' (default), 'reflect', 'replicate' or 'circular', as
+PyTorch: the input is padded by functional.pad (PyTorch's reversed padding, repeated twice; for
+padding='same' the extra position of an even window goes at the end), then convolved with
+padding 0; the backward returns the padded input's gradient through pad_backward.
 """
 from __future__ import annotations
 
@@ -63,10 +67,34 @@ class _ConvNd(Module):
     def _bias(self):
         return None if self.bias is None else self.bias.data
 
+    def _padding_mode(self, padding_mode: str, dims: int) -> None:
+        """padding_mode, and for a mode other than 'zeros' the functional.pad tuple it applies (the
+        convolution itself then pads nothing)."""
+        modes = ("zeros", "reflect", "replicate", "circular")
+        if padding_mode not in modes:
+            raise ValueError(f"padding_mode: expected one of {modes}, got {padding_mode!r}")
+        self.padding_mode, self._pad = padding_mode, None
+        self._conv_padding = self.padding
+        if padding_mode == "zeros":
+            return
+        if self.padding == "valid":
+            pairs = [(0, 0)] * dims
+        elif self.padding == "same":
+            total = [d * (k - 1) for d, k in zip(_ntuple(self.dilation, dims, "dilation"), self.kernel_size)]
+            pairs = [(t // 2, t - t // 2) for t in total]
+        else:
+            pairs = [(p, p) for p in _ntuple(self.padding, dims, "padding")]
+        self._pad = tuple(v for pair in reversed(pairs) for v in pair)
+        self._conv_padding = 0
+
     def forward(self, x):
+        x = operand(x, "input")
+        if self._pad is not None:
+            x_shape, x = x.shape, F.pad(x, self._pad, self.padding_mode)
         y = self._forward(x)
         if self.training:
-            self._x = operand(x, "input")
+            self._x = x
+            self._x_shape = x_shape if self._pad is not None else None
         return y
 
     def backward(self, grad_out, need_input_grad: bool = True):
@@ -75,14 +103,18 @@ class _ConvNd(Module):
         self.weight.accumulate(self._grad_weight(grad_out, x, w.shape))
         if self.bias is not None:
             self.bias.accumulate(self._grad_bias(grad_out))
-        return self._grad_input(grad_out, w, x.shape) if need_input_grad else None
+        if not need_input_grad:
+            return None
+        dx = self._grad_input(grad_out, w, x.shape)
+        return dx if self._pad is None else F.pad_backward(dx, self._x_shape, self._pad, self.padding_mode)
 
     def clear_cache(self) -> None:
-        self._x = None
+        self._x = self._x_shape = None
 
     def extra_repr(self) -> str:
+        mode = "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode!r}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, groups={self.groups}, bias={self.bias is not None}")
+                f"padding={self.padding}, groups={self.groups}, bias={self.bias is not None}{mode}")
 
 
 class Conv2d(_ConvNd):
@@ -90,14 +122,13 @@ class Conv2d(_ConvNd):
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         super().__init__()
         dev = factory_device(device, dtype)
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 2, groups, bias, False)
+        self._padding_mode(padding_mode, 2)
         self._placed(dev)
 
     def _args(self):
-        return self.stride, self.padding, self.dilation, self.groups
+        return self.stride, self._conv_padding, self.dilation, self.groups
 
     def _forward(self, x):
         return F.conv2d(x, self.weight.data, self._bias(), *self._args())
@@ -117,10 +148,9 @@ class Conv1d(Conv2d):
                  groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None):
         Module.__init__(self)
         dev = factory_device(device, dtype)
-        if padding_mode != "zeros":
-            raise ValueError(f"padding_mode: only 'zeros' is supported, got {padding_mode!r}")
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 1, groups, bias, False)
+        self._padding_mode(padding_mode, 1)
         self._placed(dev)
 
     def _forward(self, x):
@@ -146,6 +176,7 @@ class ConvTranspose2d(_ConvNd):
             raise ValueError(f"padding_mode: only 'zeros' is supported for ConvTranspose2d, got {padding_mode!r}")
         self.stride, self.padding, self.output_padding, self.dilation = stride, padding, output_padding, dilation
         self._init_conv(in_channels, out_channels, kernel_size, 2, groups, bias, True)
+        self.padding_mode, self._pad = "zeros", None
         self._placed(dev)
 
     def _args(self):

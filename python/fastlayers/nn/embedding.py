@@ -11,11 +11,12 @@ from .._backend import backend_of
 from .._random import default_generator
 from ..functional.embedding import _indices, _padding
 from .linear import _accumulable, _features
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 class Embedding(Module):
-    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, *, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__()
         self.num_embeddings = _features(num_embeddings, "num_embeddings")
         self.embedding_dim = _features(embedding_dim, "embedding_dim")
@@ -23,6 +24,7 @@ class Embedding(Module):
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), np.float32))
         self.reset_parameters()
         self._idx = None
+        self._placed(dev)
 
     def reset_parameters(self) -> None:
         self.weight.data[...] = default_generator().standard_normal(self.weight.data.shape, dtype=np.float32)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 def _shape_tuple(normalized_shape) -> tuple:
@@ -26,7 +26,9 @@ def _shape_tuple(normalized_shape) -> tuple:
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True):
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__()
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = float(eps)
@@ -35,6 +37,7 @@ class LayerNorm(Module):
         self.weight = Parameter(np.ones(ns, np.float32)) if self.elementwise_affine else None
         self.bias = Parameter(np.zeros(ns, np.float32)) if self.elementwise_affine and bias else None
         self._cache = None
+        self._placed(dev)
 
     def reset_parameters(self) -> None:
         if self.weight is not None:

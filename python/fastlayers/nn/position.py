@@ -23,7 +23,7 @@ from .. import functional as F
 from .._random import default_generator
 from . import _glue
 from .linear import _accumulable, _features
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 
 class _PositionAdd(Module):
@@ -60,10 +60,13 @@ class _PositionAdd(Module):
 
 
 class SinusoidalPositionalEncoding(_PositionAdd):
-    def __init__(self, embedding_dim: int, max_len: int = 5000, batch_first: bool = True, base: float = 10000.0):
+    def __init__(self, embedding_dim: int, max_len: int = 5000, batch_first: bool = True, base: float = 10000.0, *,
+                 device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(max_len, embedding_dim, batch_first)
         self.base = float(base)
         self.pe = F.sinusoidal_position_encoding(self.num_positions, self.embedding_dim, self.base)
+        self._placed(dev)
 
     def forward(self, x, offset: int = 0):
         pos = self._positions(x, offset)
@@ -74,11 +77,14 @@ class SinusoidalPositionalEncoding(_PositionAdd):
 
 
 class LearnedPositionalEmbedding(_PositionAdd):
-    def __init__(self, num_positions: int, embedding_dim: int, batch_first: bool = True, std: float = 0.02):
+    def __init__(self, num_positions: int, embedding_dim: int, batch_first: bool = True, std: float = 0.02, *,
+                 device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(num_positions, embedding_dim, batch_first)
         self.std = float(std)
         self.weight = Parameter(np.empty((self.num_positions, self.embedding_dim), np.float32))
         self.reset_parameters()
+        self._placed(dev)
 
     def reset_parameters(self) -> None:
         self.weight.data[...] = default_generator().standard_normal(self.weight.data.shape) * self.std

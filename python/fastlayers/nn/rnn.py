@@ -24,7 +24,7 @@ from .._random import default_generator
 from ..functional.dropout import _check_p
 from ..functional.rnn import RnnCell, _rnn_cell_kind
 from .linear import _accumulable, _features
-from .module import Module, Parameter
+from .module import Module, Parameter, factory_device
 
 _GATES = {RnnCell.rnn_tanh: 1, RnnCell.rnn_relu: 1, RnnCell.lstm: 4, RnnCell.gru: 3}
 
@@ -123,10 +123,12 @@ class RNN(_RNNBase):
     """Elman RNN: h_t = tanh (or relu)(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False):
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(_rnn_cell_kind(nonlinearity), input_size, hidden_size, num_layers, bias, batch_first,
                          dropout, bidirectional)
         self.nonlinearity = nonlinearity
+        self._placed(dev)
 
     def forward(self, x, hx=None, lengths=None):
         """(output, h_n)."""
@@ -146,11 +148,13 @@ class LSTM(_RNNBase):
     """LSTM (gates i, f, g, o); forward(x, (h0, c0) or None, lengths) -> (output, (h_n, c_n))."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, proj_size=0):
+                 bidirectional=False, proj_size=0, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         if proj_size:
             raise ValueError(f"proj_size: projections are not supported, got {proj_size}")
         super().__init__(RnnCell.lstm, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional)
+        self._placed(dev)
 
     def forward(self, x, hx=None, lengths=None):
         return self._run(F.lstm, x, hx, lengths)
@@ -165,9 +169,11 @@ class GRU(_RNNBase):
     """GRU (gates r, z, n; b_hn inside the reset product); forward(x, h0, lengths) -> (output, h_n)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False):
+                 bidirectional=False, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(RnnCell.gru, input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional)
+        self._placed(dev)
 
     def forward(self, x, hx=None, lengths=None):
         return self._run(F.gru, x, hx, lengths)
@@ -226,9 +232,11 @@ class _CellBase(Module):
 class RNNCell(_CellBase):
     """h' = tanh (or relu)(x W_ih^T + b_ih + h W_hh^T + b_hh); forward(x, hx=None) -> h'."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(_rnn_cell_kind(nonlinearity), input_size, hidden_size, bias)
         self.nonlinearity = nonlinearity
+        self._placed(dev)
 
     def forward(self, x, hx=None):
         fn = F.rnn_tanh_cell if self.nonlinearity == "tanh" else F.rnn_relu_cell
@@ -243,8 +251,10 @@ class RNNCell(_CellBase):
 class LSTMCell(_CellBase):
     """One LSTM step; forward(x, (h, c) or None) -> (h', c')."""
 
-    def __init__(self, input_size, hidden_size, bias=True):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(RnnCell.lstm, input_size, hidden_size, bias)
+        self._placed(dev)
 
     def forward(self, x, hx=None):
         return self._step(F.lstm_cell, x, hx)
@@ -258,8 +268,10 @@ class LSTMCell(_CellBase):
 class GRUCell(_CellBase):
     """One GRU step; forward(x, h=None) -> h'."""
 
-    def __init__(self, input_size, hidden_size, bias=True):
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__(RnnCell.gru, input_size, hidden_size, bias)
+        self._placed(dev)
 
     def forward(self, x, hx=None):
         return self._step(F.gru_cell, x, hx)

@@ -26,7 +26,7 @@ from .attention import MultiheadAttention
 from .dropout import Dropout
 from .layer_norm import LayerNorm
 from .linear import Linear, _features
-from .module import Module, ModuleList
+from .module import Module, ModuleList, factory_device
 
 _ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
 
@@ -91,10 +91,12 @@ class _Layer(Module):
 class TransformerEncoderLayer(_Layer):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True):
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__()
         self._init_common(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
                           norm_first, bias, norms=2)
+        self._placed(dev)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         x = operand(src, "src")
@@ -118,10 +120,12 @@ class TransformerEncoderLayer(_Layer):
 class TransformerDecoderLayer(_Layer):
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
                  activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True):
+                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+        dev = factory_device(device, dtype)
         super().__init__()
         self._init_common(d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
                           norm_first, bias, norms=3)
+        self._placed(dev)
 
     def _mha(self, x, memory, mask, key_padding_mask, is_causal):
         out, _ = self.multihead_attn(x, memory, memory, key_padding_mask=key_padding_mask, need_weights=False,
