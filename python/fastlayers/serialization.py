@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -128,6 +130,8 @@ def load(path):
         if str(exc).startswith("load:"):
             raise
         raise ValueError(f"load: {path} is not a fastlayers file, or is truncated or corrupt ({exc})") from exc
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError, UnicodeDecodeError,
+            NotImplementedError, zlib.error, struct.error, OverflowError) as exc:
+        # NotImplementedError: zipfile on a damaged compression method or version field
         raise ValueError(f"load: {path} is truncated or corrupt, or not a fastlayers file "
                          f"({type(exc).__name__}: {exc})") from exc
