@@ -18,9 +18,9 @@ def _torch_twins(torch, width):
     tnn = torch.nn
     layers, c = [], 1
     for _ in range(3):
-        layers += [tnn.Conv2d(c, width, 3, padding=1), tnn.InstanceNorm2d(width), tnn.ReLU()]
+        layers += [tnn.Conv2d(c, width, 3, padding=1, padding_mode="reflect"), tnn.InstanceNorm2d(width), tnn.ReLU()]
         c = width
-    g = tnn.Sequential(*layers, tnn.Conv2d(width, 1, 3, padding=1), tnn.Tanh())
+    g = tnn.Sequential(*layers, tnn.Conv2d(width, 1, 3, padding=1, padding_mode="reflect"), tnn.Tanh())
     d = tnn.Sequential(tnn.Conv2d(1, width, 4, stride=2, padding=1), tnn.LeakyReLU(0.2),
                        tnn.Conv2d(width, 2 * width, 4, stride=2, padding=1), tnn.InstanceNorm2d(2 * width),
                        tnn.LeakyReLU(0.2), tnn.Conv2d(2 * width, 1, 3, padding=1))

@@ -7,8 +7,8 @@ loss |G_BA(G_AB(a)) - a|_1 (and its mirror) and the identity loss |G_AB(b) - b|_
     fake_b = gan.g_ab.eval()(real_a)
 
 The generator: Conv2d 3x3 + InstanceNorm2d + ReLU (x `depth`), then Conv2d 3x3 + Tanh, at full
-resolution. The paper pads with reflection; these convolutions pad with zeros (fastlayers has no
-reflection padding yet). The discriminator: Conv2d 4x4 stride 2 + LeakyReLU(0.2), Conv2d 4x4
+resolution, its convolutions padded by reflection as the paper's (padding_mode='reflect'). The
+discriminator: Conv2d 4x4 stride 2 + LeakyReLU(0.2), Conv2d 4x4
 stride 2 + InstanceNorm2d + LeakyReLU(0.2), Conv2d 3x3 -> one score per patch (H/4 x W/4).
 state_dict keys: g_ab.0.weight, g_ba.3.weight, d_a.0.bias, d_b.5.weight, ... (torch's names for
 modules with those attributes).
@@ -24,9 +24,9 @@ def cycle_generator(channels: int = 1, width: int = 16, depth: int = 3) -> Seque
     """(N, channels, H, W) -> the same shape in [-1, 1] (any H, W)."""
     layers, c = [], channels
     for _ in range(depth):
-        layers += [Conv2d(c, width, 3, padding=1), InstanceNorm2d(width), ReLU()]
+        layers += [Conv2d(c, width, 3, padding=1, padding_mode="reflect"), InstanceNorm2d(width), ReLU()]
         c = width
-    return Sequential(*layers, Conv2d(c, channels, 3, padding=1), Tanh())
+    return Sequential(*layers, Conv2d(c, channels, 3, padding=1, padding_mode="reflect"), Tanh())
 
 
 def patch_discriminator(channels: int = 1, width: int = 16) -> Sequential:
