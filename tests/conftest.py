@@ -149,8 +149,8 @@ def _cuda_usable() -> bool:
 def pytest_collection_modifyitems(config, items):
     if _cuda_usable():
         return
-    reason = _core.cuda_probe()[1]
-    skip = pytest.mark.skip(reason=f"no usable GPU: {reason}")
+    from fastlayers._backend.device import unavailable_reason  # 'no NVIDIA driver found', as fastlayers info says
+    skip = pytest.mark.skip(reason=f"no usable GPU: {unavailable_reason()}")
     for item in items:
         if item.get_closest_marker("cuda") is None:  # not item.keywords: it holds "test_cuda" too
             continue
