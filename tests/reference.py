@@ -264,8 +264,8 @@ def linear(x, weight, bias=None, activation=None, param=None):
 def linear_backward(grad_out, x, weight):
     g = np.asarray(grad_out, np.float64)
     x = np.asarray(x, np.float64)
-    g2 = g.reshape(-1, g.shape[-1])
-    x2 = x.reshape(-1, x.shape[-1])
+    g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # (not -1: a zero-size g has no -1)
+    x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
     return g @ np.asarray(weight, np.float64), g2.T @ x2, g2.sum(axis=0)
 
 
