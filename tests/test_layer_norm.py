@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastlayers.functional as F
+import fastlayers.nn
 import reference as R
 from helpers import assert_close, numeric_grad
 
@@ -109,3 +110,5 @@ def test_normalized_shape_of_non_ints_is_a_type_error(bad):
     with pytest.raises(TypeError, match="normalized_shape"):
         F.layer_norm_backward(x, x, bad)
     np.testing.assert_array_equal(F.layer_norm(x, (np.int64(4), 5)), F.layer_norm(x, (4, 5)))
+    with pytest.raises(TypeError, match="normalized_shape"):
+        fastlayers.nn.LayerNorm(bad)
