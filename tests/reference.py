@@ -87,7 +87,7 @@ def _windows(n, k, s, p, d, ceil_mode):
 
 
 def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
-    """(y, flat indices) in float64 / int64; the first maximum wins."""
+    """(y, flat indices) in float64 / int64; the first maximum wins, or the last NaN (PyTorch's)."""
     x = np.asarray(x, np.float64)
     s = s or k
     H, W = x.shape[-2:]
@@ -108,6 +108,9 @@ def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
                 continue
             vals = x.reshape(x.shape[:-2] + (H * W,))[..., flat]
             a = np.argmax(vals, axis=-1)
+            # PyTorch takes a NaN whenever it meets one: the window's last NaN wins
+            nan = np.isnan(vals)
+            a = np.where(nan.any(-1), flat.size - 1 - np.argmax(nan[..., ::-1], axis=-1), a)
             y[..., i, j] = np.take_along_axis(vals, a[..., None], -1)[..., 0]
             idx[..., i, j] = flat[a]
     return y, idx
