@@ -119,6 +119,12 @@ def close(actual, expected, rtol, atol, what=""):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
+def assert_adjoint(y, g, x, dx, what=""):
+    """<y, g> = <x, dx>: the backward of a linear op (pool, pad, interpolate) is its adjoint."""
+    lhs, rhs = float(np.sum(np.asarray(y, np.float64) * g)), float(np.sum(np.asarray(x, np.float64) * dx))
+    assert abs(lhs - rhs) <= 1e-4 * max(1.0, abs(lhs)), f"{what}: <y, g> = {lhs}, <x, dx> = {rhs}"
+
+
 def oracle(fn, *args, **kwargs):
     """A tests/reference.py oracle with NumPy's floating-point warnings off (NaN/inf inputs)."""
     with np.errstate(all="ignore"):

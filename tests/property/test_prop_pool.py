@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import fastlayers.functional as F
 import reference as R
-from props import CLEAN_ERRORS, arrays, as_dtype, budget, clean_errors, close, isas, on_isa, oracle, other_dtypes, \
-    values
+from props import (CLEAN_ERRORS, arrays, as_dtype, assert_adjoint, budget, clean_errors, close, isas, on_isa, oracle,
+                   other_dtypes, values)
 
 
 @st.composite
@@ -68,9 +68,7 @@ def test_avg_pool2d_matches_oracle_and_backward_is_its_adjoint(case, cip, div, i
     with on_isa(isa):
         dx = F.avg_pool2d_backward(g, x.shape, k, s, p, ceil, cip, div)
     assert dx.shape == x.shape
-    lhs = float(np.sum(y.astype(np.float64) * g))
-    rhs = float(np.sum(x.astype(np.float64) * dx))
-    assert abs(lhs - rhs) <= 1e-4 * max(1.0, abs(lhs)), (lhs, rhs)
+    assert_adjoint(y, g, x, dx, str(case))
 
 
 @budget(1)
@@ -103,8 +101,7 @@ def test_adaptive_avg_pool2d_and_adjoint(lead, H, W, P, Q, isa, data):
     g = data.draw(arrays(y.shape, "normal"))
     with on_isa(isa):
         dx = F.adaptive_avg_pool2d_backward(g, x.shape)
-    lhs, rhs = float(np.sum(y.astype(np.float64) * g)), float(np.sum(x.astype(np.float64) * dx))
-    assert abs(lhs - rhs) <= 1e-4 * max(1.0, abs(lhs)), (lhs, rhs)
+    assert_adjoint(y, g, x, dx, f"{x.shape} -> {(P, Q)}")
 
 
 @budget(1)
