@@ -162,7 +162,7 @@ def test_targets_out_of_range_are_refused(case, bad, ignore_index, which, data):
     shape, rows = case
     C = shape[0] if len(shape) == 1 else shape[1]
     x = data.draw(values(shape, "normal"))
-    t = data.draw(hard_targets(rows, C, -100))
+    t = data.draw(hard_targets(rows, C, ignore_index))
     if t.size == 0:
         return
     t.reshape(-1)[data.draw(st.integers(0, t.size - 1))] = bad
