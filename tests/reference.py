@@ -87,7 +87,7 @@ def _windows(n, k, s, p, d, ceil_mode):
 
 
 def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
-    """(y, flat indices) in float64 / int64; the first maximum wins."""
+    """(y, flat indices) in float64 / int64; the first maximum wins, or the last NaN (PyTorch's)."""
     x = np.asarray(x, np.float64)
     s = s or k
     H, W = x.shape[-2:]
@@ -95,11 +95,22 @@ def max_pool2d(x, k, s=None, p=(0, 0), d=(1, 1), ceil_mode=False):
     cols = _windows(W, k[1], s[1], p[1], d[1], ceil_mode)
     y = np.empty(x.shape[:-2] + (len(rows), len(cols)))
     idx = np.empty(y.shape, np.int64)
+
+    def first_tap(o, ax):  # PyTorch's index of a window over padding only: its first tap past the padding
+        start = o * s[ax] - p[ax]
+        return start + (-(start // d[ax]) * d[ax] if start < 0 else 0)
+
     for i, rs in enumerate(rows):
         for j, cs in enumerate(cols):
-            flat = np.array([h * W + w for h in rs for w in cs])
+            flat = np.array([h * W + w for h in rs for w in cs], np.int64)
+            if flat.size == 0:
+                y[..., i, j], idx[..., i, j] = -np.inf, first_tap(i, 0) * W + first_tap(j, 1)
+                continue
             vals = x.reshape(x.shape[:-2] + (H * W,))[..., flat]
             a = np.argmax(vals, axis=-1)
+            # PyTorch takes a NaN whenever it meets one: the window's last NaN wins
+            nan = np.isnan(vals)
+            a = np.where(nan.any(-1), flat.size - 1 - np.argmax(nan[..., ::-1], axis=-1), a)
             y[..., i, j] = np.take_along_axis(vals, a[..., None], -1)[..., 0]
             idx[..., i, j] = flat[a]
     return y, idx
@@ -264,21 +275,24 @@ def linear(x, weight, bias=None, activation=None, param=None):
 def linear_backward(grad_out, x, weight):
     g = np.asarray(grad_out, np.float64)
     x = np.asarray(x, np.float64)
-    g2 = g.reshape(-1, g.shape[-1])
-    x2 = x.reshape(-1, x.shape[-1])
+    g2 = g.reshape(math.prod(g.shape[:-1]), g.shape[-1])  # (not -1: a zero-size g has no -1)
+    x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
     return g @ np.asarray(weight, np.float64), g2.T @ x2, g2.sum(axis=0)
 
 
 # ---- conv: NCHW, weight (K, C/groups, R, S), symmetric padding ----
 
 
-def _conv_taps(x, w, stride, padding, dilation):
-    """Padded input, output size and the (r, s) -> strided view function of conv2d."""
+def _conv_taps(x, w, stride, padding, dilation, out_hw=None):
+    """Padded input, output size and the (r, s) -> strided view function of conv2d. out_hw: the
+    output size when it is given (a transposed convolution's input, output_padding >= stride)."""
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
     P = (H + 2 * padding[0] - dilation[0] * (R - 1) - 1) // stride[0] + 1
     Q = (W + 2 * padding[1] - dilation[1] * (S - 1) - 1) // stride[1] + 1
+    if out_hw is not None:
+        P, Q = out_hw
 
     def view(a, r, s):
         h0, w0 = r * dilation[0], s * dilation[1]
@@ -302,7 +316,7 @@ def conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=
 
 def conv2d_backward_input(dy, w, x_shape, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
     dy, w = np.asarray(dy, np.float64), np.asarray(w, np.float64)
-    dxp, P, Q, view = _conv_taps(np.zeros(x_shape), w, stride, padding, dilation)
+    dxp, P, Q, view = _conv_taps(np.zeros(x_shape), w, stride, padding, dilation, dy.shape[2:])
     K, Cg, R, S = w.shape
     Kg = K // groups
     for g in range(groups):

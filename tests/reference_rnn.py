@@ -79,7 +79,7 @@ def embedding_backward(grad_out, indices, num_embeddings: int, padding_idx=None)
     g = np.asarray(grad_out, np.float64)
     idx = np.asarray(indices).reshape(-1)
     out = np.zeros((num_embeddings, g.shape[-1]))
-    np.add.at(out, idx, g.reshape(-1, g.shape[-1]))
+    np.add.at(out, idx, g.reshape(idx.size, g.shape[-1]))  # (not -1: zero-size g)
     if padding_idx is not None:
         out[padding_idx] = 0.0
     return out

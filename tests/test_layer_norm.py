@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastlayers.functional as F
+import fastlayers.nn
 import reference as R
 from helpers import assert_close, numeric_grad
 
@@ -98,3 +99,16 @@ def test_bad_input(rng):
         F.layer_norm_backward(x, x, 5, save_mean=np.zeros((3, 4), np.float32), save_rstd=np.zeros(3, np.float32))
     with pytest.raises(TypeError, match="input"):
         F.layer_norm(x.astype(np.complex64), 5)
+
+
+@pytest.mark.parametrize("bad", [(float("inf"),), (float("nan"),), (5.0,), (5.5,), ("5",), (4, True), (4.0, 5)])
+def test_normalized_shape_of_non_ints_is_a_type_error(bad):
+    """int(d) per element truncated 5.5 to 5 and took '5' (both ran), and made inf an OverflowError."""
+    x = np.ones((3, 4, 5), np.float32)
+    with pytest.raises(TypeError, match="normalized_shape: expected an int or a tuple of ints"):
+        F.layer_norm(x, bad)
+    with pytest.raises(TypeError, match="normalized_shape"):
+        F.layer_norm_backward(x, x, bad)
+    np.testing.assert_array_equal(F.layer_norm(x, (np.int64(4), 5)), F.layer_norm(x, (4, 5)))
+    with pytest.raises(TypeError, match="normalized_shape"):
+        fastlayers.nn.LayerNorm(bad)

@@ -138,6 +138,18 @@ def test_max_pool2d_backward_indices_anywhere(backend, rng, shape):
     np.testing.assert_array_equal(dx, expect.reshape(shape))
 
 
+@pytest.mark.parametrize("bad", [2**40 + 10, 2**32 + 11, -2**40 + 14, 2**36 + 15, 16, -1])
+def test_max_pool2d_backward_index_outside_the_plane_is_refused(isa, bad):
+    """The 2 x 2 vector kernel took an index's offset from its window through int32: 2^40 + 10
+    (window 3 starts at input 10) wrapped to offset 0 and was scattered into input 10 instead
+    of refused."""
+    g = np.ones((1, 1, 2, 2), np.float32)
+    idx = np.array([[[[0, 2], [8, 10]]]], np.int64)
+    idx[0, 0, 1, 1] = bad
+    with pytest.raises(ValueError, match="outside the input plane"):
+        F.max_pool2d_backward(g, idx, (1, 1, 4, 4))
+
+
 def test_vector_kernels_match_reference(rng):
     """Each ISA's kernels against the scalar reference on realistic random shapes, bit for bit."""
     x = rng.standard_normal((4, 16, 33, 61)).astype(np.float32)

@@ -23,10 +23,14 @@ def _normalized(normalized_shape, x: np.ndarray) -> tuple[tuple, int, int]:
         shape = (int(normalized_shape),)
     else:
         try:
-            shape = tuple(int(d) for d in normalized_shape)
+            shape = tuple(normalized_shape)
         except TypeError:
             raise TypeError(f"normalized_shape: expected an int or a tuple of ints, "
                             f"got {type(normalized_shape).__name__}") from None
+        # (not int(d): that truncates 2.7, takes '3' and raises OverflowError on inf)
+        if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in shape):
+            raise TypeError(f"normalized_shape: expected an int or a tuple of ints, got {normalized_shape!r}")
+        shape = tuple(int(d) for d in shape)
     k = len(shape)
     if k == 0 or any(d < 1 for d in shape):
         raise ValueError(f"normalized_shape: expected a non-empty shape of positive sizes, got {shape}")

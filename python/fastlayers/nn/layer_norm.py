@@ -16,10 +16,13 @@ def _shape_tuple(normalized_shape) -> tuple:
     try:
         if isinstance(normalized_shape, (str, bytes)):
             raise TypeError
-        shape = tuple(int(d) for d in normalized_shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"normalized_shape: expected an int or a tuple of ints, "
-                        f"got {type(normalized_shape).__name__}") from None
+        shape = tuple(normalized_shape)
+        # (not int(d): that truncates 5.5 and raises OverflowError on inf)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+            raise TypeError
+    except TypeError:
+        raise TypeError(f"normalized_shape: expected an int or a tuple of ints, got {normalized_shape!r}") from None
+    shape = tuple(int(d) for d in shape)
     if not shape or any(d < 1 for d in shape):
         raise ValueError(f"normalized_shape: expected a non-empty shape of positive sizes, got {shape}")
     return shape
