@@ -107,6 +107,10 @@ def test_buckets_start_during_backward():
                                           ("raise", "raised RuntimeError")])
 def test_a_failing_rank_ends_the_job_instead_of_hanging(what, message):
     r = worker(what, timeout=90, env={"WORKER_TIMEOUT": "3"})
+    if r.returncode != 0 and not r.stdout and not r.stderr:
+        # Seen once in a local CI run at load 5 on 2 cores: mpirun exited 1 printing nothing, no
+        # rank having run (not what this test is about); one retry tells that from a real fault.
+        r = worker(what, timeout=90, env={"WORKER_TIMEOUT": "3"})
     assert r.returncode != 0, r.stdout + r.stderr
     assert "rank 0 ok" not in r.stdout
     assert message in r.stderr
