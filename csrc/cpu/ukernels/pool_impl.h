@@ -24,8 +24,9 @@ using fl::index_t;
 using fl::Pool2dShape;
 
 // One output row p of one plane: outputs [qa, qb) by vectors (op = max or sum). The winner of
-// max pooling is tracked as the float (r - r0) * S + t of its tap, exact while the valid taps
-// of a window number below 2^24 (pool_planes takes the scalar path otherwise).
+// max pooling is tracked as the floats r - r0 and t of its tap (two vectors, so that no lane
+// needs a division to find its tap), exact while the valid taps of a window number below 2^24
+// (pool_planes takes the scalar path otherwise).
 template <class V, bool kMax>
 void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, index_t p, index_t qa, index_t qb,
                 float div) {
@@ -39,7 +40,7 @@ void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, in
     // the widest read of the chunk ends before W, or before the array's last float
     const bool full = c == V::width && w0 + span + s.stride_w * V::width - 1 < s.W;
     V acc = kMax ? V::set1(-std::numeric_limits<float>::infinity()) : V::zero();
-    V pos = V::zero();
+    V pos_r = V::zero(), pos_t = V::zero();
     for (index_t r = r0; r < r1; ++r) {
       const float* row = x + (h0 + r * s.dil_h) * s.W + w0;
       for (index_t t = 0; t < s.S; ++t) {
@@ -47,7 +48,10 @@ void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, in
         if (kMax) {
           const auto take = V::mask_or(V::gt(v, acc), V::isnan(v));
           acc = V::select(take, v, acc);
-          if (idx) pos = V::select(take, V::set1(static_cast<float>((r - r0) * s.S + t)), pos);
+          if (idx) {
+            pos_r = V::select(take, V::set1(static_cast<float>(r - r0)), pos_r);
+            pos_t = V::select(take, V::set1(static_cast<float>(t)), pos_t);
+          }
         } else {
           acc = acc + v;
         }
@@ -56,11 +60,12 @@ void row_vector(float* y, int64_t* idx, const float* x, const Pool2dShape& s, in
     if (!kMax) acc = acc / V::set1(div);
     if (c == V::width) V::store(y + q, acc); else V::store_n(y + q, acc, c);
     if (kMax && idx) {
-      float lanes[V::width];
-      V::store(lanes, pos);
+      float lanes_r[V::width], lanes_t[V::width];
+      V::store(lanes_r, pos_r);
+      V::store(lanes_t, pos_t);
       const index_t base = h0 * s.W + w0;
       for (index_t j = 0; j < c; ++j) {
-        const index_t tap = static_cast<index_t>(lanes[j]), r = r0 + tap / s.S, t = tap % s.S;
+        const index_t r = r0 + static_cast<index_t>(lanes_r[j]), t = static_cast<index_t>(lanes_t[j]);
         idx[q + j] = base + j * s.stride_w + r * s.dil_h * s.W + t * s.dil_w;
       }
     }
