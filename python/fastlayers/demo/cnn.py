@@ -86,6 +86,23 @@ def confusion_matrix(y_true, y_pred, n: int) -> np.ndarray:
     return cm
 
 
+def report_digits(res: dict, plot: str | None, draw, drawn: str, t_start: float) -> None:
+    """What a digits classifier demo prints after training (cnn, rnn-digits): size, accuracies,
+    the test confusion matrix, the picture `draw(plot, res)` if asked, the wall time and the
+    `result accuracy` line."""
+    from .common import format_result
+    print(f"{res['model'].num_parameters():,} parameters, {res['n_train']} train / {len(res['y_test'])} test images")
+    print(f"train accuracy {100 * res['train_acc']:.1f}%  test accuracy {100 * res['test_acc']:.1f}%  "
+          f"({res['samples_per_s']:,.0f} samples/s)")
+    print("confusion matrix (test set):")
+    print(format_confusion(confusion_matrix(res["y_test"], res["pred"], 10)))
+    if plot:
+        draw(plot, res)
+        print(f"{drawn} written to {plot}")
+    print(f"wall time {time.perf_counter() - t_start:.2f} s")
+    print(format_result(accuracy=res["test_acc"]))
+
+
 def format_confusion(cm: np.ndarray) -> str:
     w = max(3, len(str(cm.max())) + 1)
     head = "true\\pred" + "".join(f"{j:>{w}}" for j in range(len(cm))) + "   recall"
@@ -130,7 +147,7 @@ def _plot(path: str, res: dict) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .common import format_result, plot_unavailable, start_distributed
+    from .common import plot_unavailable, start_distributed
 
     if plot_unavailable(args.plot) or not start_distributed(args):
         return 2
@@ -153,14 +170,5 @@ def run(args) -> int:
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    print(f"{res['model'].num_parameters():,} parameters, {res['n_train']} train / {len(res['y_test'])} test images")
-    print(f"train accuracy {100 * res['train_acc']:.1f}%  test accuracy {100 * res['test_acc']:.1f}%  "
-          f"({res['samples_per_s']:,.0f} samples/s)")
-    print("confusion matrix (test set):")
-    print(format_confusion(confusion_matrix(res["y_test"], res["pred"], 10)))
-    if args.plot:
-        _plot(args.plot, res)
-        print(f"filters and misclassified digits written to {args.plot}")
-    print(f"wall time {time.perf_counter() - t_start:.2f} s")
-    print(format_result(accuracy=res["test_acc"]))
+    report_digits(res, args.plot, _plot, "filters and misclassified digits", t_start)
     return 0

@@ -119,7 +119,7 @@ def _plot(path: str, res: dict) -> None:
 
 def run(args) -> int:
     import fastlayers
-    from .cnn import confusion_matrix, format_confusion
+    from .cnn import report_digits
     from .common import plot_unavailable
 
     if plot_unavailable(args.plot):
@@ -135,13 +135,5 @@ def run(args) -> int:
     except (ImportError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    print(f"{res['model'].num_parameters():,} parameters, {res['n_train']} train / {len(res['y_test'])} test images")
-    print(f"train accuracy {100 * res['train_acc']:.1f}%  test accuracy {100 * res['test_acc']:.1f}%  "
-          f"({res['samples_per_s']:,.0f} samples/s)")
-    print("confusion matrix (test set):")
-    print(format_confusion(confusion_matrix(res["y_test"], res["pred"], 10)))
-    if args.plot:
-        _plot(args.plot, res)
-        print(f"hidden states and misclassified digits written to {args.plot}")
-    print(f"wall time {time.perf_counter() - t_start:.2f} s")
+    report_digits(res, args.plot, _plot, "hidden states and misclassified digits", t_start)
     return 0
